@@ -1,0 +1,314 @@
+//! The upstream: TCP + TLS (mutual) + AUTH (+ SELECT) to the real Redis.
+//!
+//! This is the seam DESIGN.md §2 describes: today every client session gets its own
+//! [`UpstreamConn`] from [`Connector::connect`]; a later step hands out pooled or shared
+//! pipelined connections behind the same call, without touching the command table or the
+//! session's reply bookkeeping.
+//!
+//! # Security
+//! The AUTH command is built once from the configured secret into a zeroizing buffer and is
+//! never logged. Errors carry Redis's reply text (which never contains the password) or the
+//! TLS alert, never the request.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use redcloak_commands::resp::{self, ReplyScanner};
+use redcloak_config::{Config, Host};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+use zeroize::Zeroizing;
+
+/// An authenticated TLS connection to Redis.
+pub type UpstreamConn = TlsStream<TcpStream>;
+
+/// Opens upstream connections. Cheap to share (`Arc`).
+pub struct Connector {
+    tls: TlsConnector,
+    server_name: ServerName<'static>,
+    host: String,
+    port: u16,
+    /// `AUTH [user] password` and, for a non-zero database, `SELECT db`, pipelined.
+    hello: Zeroizing<Vec<u8>>,
+    hello_replies: usize,
+    timeout: Duration,
+    display: String,
+}
+
+impl fmt::Debug for Connector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connector")
+            .field("upstream", &self.display)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why an upstream connection failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpstreamError {
+    /// TCP connect failed (refused, no route, DNS): Redis is down or unreachable.
+    #[error("cannot reach Redis at {addr}: {source}")]
+    Unreachable {
+        /// host:port
+        addr: String,
+        /// The socket error.
+        source: std::io::Error,
+    },
+    /// Connecting, the handshake or AUTH took longer than the connect timeout.
+    #[error("Redis at {addr} did not complete the connection within {timeout:?}")]
+    Timeout {
+        /// host:port
+        addr: String,
+        /// The limit.
+        timeout: Duration,
+    },
+    /// The TLS handshake failed: certificate verification, protocol version or client
+    /// certificate rejected. A security error, not an outage.
+    #[error("TLS handshake with Redis at {addr} failed: {reason}")]
+    Tls {
+        /// host:port
+        addr: String,
+        /// What rustls reported.
+        reason: String,
+    },
+    /// Redis refused AUTH or SELECT. A security (or configuration) error.
+    #[error("Redis at {addr} refused redcloak's {step}: {reply}")]
+    Rejected {
+        /// host:port
+        addr: String,
+        /// "AUTH" or "SELECT".
+        step: &'static str,
+        /// Redis's error reply.
+        reply: String,
+    },
+    /// The connection broke or answered something that is not RESP.
+    #[error("connection to Redis at {addr} failed: {reason}")]
+    Broken {
+        /// host:port
+        addr: String,
+        /// What happened.
+        reason: String,
+    },
+}
+
+impl UpstreamError {
+    /// Whether the failure means "Redis is down" (retry later) rather than "the security
+    /// configuration is wrong" (stop and tell the operator).
+    pub fn is_outage(&self) -> bool {
+        matches!(
+            self,
+            UpstreamError::Unreachable { .. }
+                | UpstreamError::Timeout { .. }
+                | UpstreamError::Broken { .. }
+        )
+    }
+}
+
+/// What a successful probe saw.
+#[derive(Debug, Clone)]
+pub struct ProbeInfo {
+    /// Negotiated TLS version, e.g. "TLSv1_3".
+    pub tls_version: String,
+    /// Time for TCP + TLS + AUTH + PING.
+    pub elapsed: Duration,
+}
+
+impl Connector {
+    /// Prepares a connector from a validated configuration and a TLS client configuration.
+    pub fn new(config: &Config, tls: Arc<rustls::ClientConfig>) -> Connector {
+        let url = &config.upstream;
+        let server_name = match &url.host {
+            Host::Ip(ip) => ServerName::IpAddress((*ip).into()),
+            // The URL parser only admits letters, digits, '-' and '.', which rustls accepts;
+            // a name it still rejects cannot match any certificate, so fall back to an IP
+            // name that will fail verification rather than skip it.
+            Host::Dns(name) => ServerName::try_from(name.clone()).unwrap_or(ServerName::IpAddress(
+                std::net::Ipv4Addr::UNSPECIFIED.into(),
+            )),
+        };
+        let host = match &url.host {
+            Host::Ip(ip) => ip.to_string(),
+            Host::Dns(name) => name.clone(),
+        };
+        let mut hello = BytesMut::new();
+        let mut auth: Vec<&[u8]> = vec![b"AUTH"];
+        if let Some(user) = &config.username {
+            auth.push(user.as_bytes());
+        }
+        auth.push(config.password.expose().as_bytes());
+        resp::write_array_len(&mut hello, auth.len());
+        for part in &auth {
+            resp::write_bulk(&mut hello, part);
+        }
+        let mut hello_replies = 1;
+        if url.db != 0 {
+            let db = url.db.to_string();
+            resp::write_array_len(&mut hello, 2);
+            resp::write_bulk(&mut hello, b"SELECT");
+            resp::write_bulk(&mut hello, db.as_bytes());
+            hello_replies += 1;
+        }
+        let hello = Zeroizing::new(hello.to_vec());
+        Connector {
+            tls: TlsConnector::from(tls),
+            server_name,
+            display: format!("{}:{}", url.host, url.port),
+            host,
+            port: url.port,
+            hello,
+            hello_replies,
+            timeout: config.limits.connect_timeout,
+        }
+    }
+
+    /// `host:port` of the upstream, for messages.
+    pub fn addr(&self) -> &str {
+        &self.display
+    }
+
+    /// Opens a new authenticated connection (TCP, TLS, AUTH, SELECT) within the timeout.
+    pub async fn connect(&self) -> Result<UpstreamConn, UpstreamError> {
+        match tokio::time::timeout(self.timeout, self.connect_inner()).await {
+            Ok(result) => result,
+            Err(_) => Err(UpstreamError::Timeout {
+                addr: self.display.clone(),
+                timeout: self.timeout,
+            }),
+        }
+    }
+
+    /// Connects and sends one PING: the startup and `redcloak check` handshake.
+    pub async fn probe(&self) -> Result<ProbeInfo, UpstreamError> {
+        let started = Instant::now();
+        let mut conn = self.connect().await?;
+        let tls_version = conn
+            .get_ref()
+            .1
+            .protocol_version()
+            .map_or_else(|| "unknown".to_owned(), |v| format!("{v:?}"));
+        let ping = async {
+            conn.write_all(b"*1\r\n$4\r\nPING\r\n").await?;
+            let mut buf = BytesMut::with_capacity(64);
+            read_replies(&mut conn, &mut buf, 1).await
+        };
+        match tokio::time::timeout(self.timeout, ping).await {
+            Ok(Ok(replies))
+                if replies
+                    .first()
+                    .is_some_and(|r| r.as_slice() == b"+PONG\r\n") =>
+            {
+                Ok(ProbeInfo {
+                    tls_version,
+                    elapsed: started.elapsed(),
+                })
+            }
+            Ok(Ok(replies)) => Err(self.broken(format!(
+                "PING was answered with {}",
+                String::from_utf8_lossy(replies.first().map_or(&b""[..], |r| r.as_slice()))
+                    .trim_end()
+            ))),
+            Ok(Err(e)) => Err(self.broken(e.to_string())),
+            Err(_) => Err(UpstreamError::Timeout {
+                addr: self.display.clone(),
+                timeout: self.timeout,
+            }),
+        }
+    }
+
+    async fn connect_inner(&self) -> Result<UpstreamConn, UpstreamError> {
+        let tcp = TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .map_err(|source| UpstreamError::Unreachable {
+                addr: self.display.clone(),
+                source,
+            })?;
+        // Without TCP_NODELAY, Nagle + delayed ACK add ~40 ms to small writes.
+        tcp.set_nodelay(true)
+            .map_err(|e| self.broken(e.to_string()))?;
+        let mut conn = self
+            .tls
+            .connect(self.server_name.clone(), tcp)
+            .await
+            .map_err(|e| self.tls_error(e))?;
+        conn.write_all(&self.hello)
+            .await
+            .map_err(|e| self.broken(e.to_string()))?;
+        let mut buf = BytesMut::with_capacity(256);
+        let replies = read_replies(&mut conn, &mut buf, self.hello_replies)
+            .await
+            .map_err(|e| self.tls_error(e))?;
+        for (reply, step) in replies.iter().zip(["AUTH", "SELECT"]) {
+            if reply.as_slice() != b"+OK\r\n" {
+                let text = String::from_utf8_lossy(reply.strip_prefix(b"-").unwrap_or(reply))
+                    .trim_end()
+                    .to_owned();
+                return Err(UpstreamError::Rejected {
+                    addr: self.display.clone(),
+                    step,
+                    reply: text,
+                });
+            }
+        }
+        if !buf.is_empty() {
+            return Err(self.broken("Redis sent more replies than requests".to_owned()));
+        }
+        Ok(conn)
+    }
+
+    fn broken(&self, reason: String) -> UpstreamError {
+        UpstreamError::Broken {
+            addr: self.display.clone(),
+            reason,
+        }
+    }
+
+    /// rustls reports handshake failures as `io::Error` wrapping a `rustls::Error`; a server
+    /// rejecting our certificate shows up as an alert or, with TLS 1.3, as a reset/EOF on the
+    /// first read after the handshake.
+    fn tls_error(&self, e: std::io::Error) -> UpstreamError {
+        use std::io::ErrorKind;
+        let reason = match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+            Some(tls) => tls.to_string(),
+            None if matches!(e.kind(), ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset) => {
+                "Redis closed the connection during the handshake (it may have rejected redcloak's client \
+                 certificate: is REDIS_TLS_CERT signed by a CA in Redis's tls-ca-cert-file?)"
+                    .to_owned()
+            }
+            None => return self.broken(e.to_string()),
+        };
+        UpstreamError::Tls {
+            addr: self.display.clone(),
+            reason,
+        }
+    }
+}
+
+/// Reads exactly `n` replies, returning each one's bytes.
+async fn read_replies(
+    conn: &mut UpstreamConn,
+    buf: &mut BytesMut,
+    n: usize,
+) -> std::io::Result<Vec<Vec<u8>>> {
+    let mut scanner = ReplyScanner::new(resp::Limits::default());
+    let mut replies = Vec::with_capacity(n);
+    while replies.len() < n {
+        match scanner
+            .scan(buf)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?
+        {
+            Some(len) => replies.push(buf.split_to(len).to_vec()),
+            None => {
+                if conn.read_buf(buf).await? == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+            }
+        }
+    }
+    Ok(replies)
+}

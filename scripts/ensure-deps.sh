@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs what redcloak's build, tests and `make run` need, when it is missing:
+#   redis-server + redis-tools (redis-cli, redis-benchmark)  via apt-get
+#   Python `cryptography` (Fernet interop test)              via pip
+# Usage: scripts/ensure-deps.sh [--help]
+set -euo pipefail
+
+if [[ "${1:-}" == "--help" || "${1:-}" == "-h" ]]; then
+  sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'
+  exit 0
+fi
+
+say() { printf '==> %s\n' "$*"; }
+
+need_apt=()
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
+command -v redis-benchmark >/dev/null 2>&1 || need_apt+=(redis-tools)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
+
+if ((${#need_apt[@]})); then
+  mapfile -t need_apt < <(printf '%s\n' "${need_apt[@]}" | sort -u)
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "error: missing ${need_apt[*]}" >&2
+    echo "  required: redis-server and redis-tools (redis-cli, redis-benchmark) for make run / make test" >&2
+    echo "  fix: sudo apt-get install -y ${need_apt[*]}" >&2
+    exit 1
+  fi
+  say "installing ${need_apt[*]} (apt-get)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  # Debian starts a plaintext redis-server on 6379 where systemd runs. That is exactly what
+  # redcloak replaces (and it would take redcloak's port): stop the service we just installed.
+  if [[ " ${need_apt[*]} " == *" redis-server "* ]] && command -v systemctl >/dev/null 2>&1 \
+     && systemctl is-active --quiet redis-server 2>/dev/null; then
+    say "stopping and disabling the plaintext redis-server service apt started on 6379"
+    systemctl disable --now redis-server >/dev/null 2>&1 || true
+  fi
+fi
+
+if ! python3 -c 'import cryptography.fernet' >/dev/null 2>&1; then
+  say "installing Python cryptography (pip)"
+  python3 -m pip install -q cryptography 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages cryptography
+fi
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  say "cargo-nextest is not installed; make test will use cargo test"
+fi

@@ -1,0 +1,607 @@
+//! End-to-end test harness: real parts only.
+//!
+//! # Layout
+//! - [`Pki`]: a throwaway CA, Redis server certificate and redcloak client certificate (rcgen).
+//! - [`RedisServer`]: a real `redis-server` with TLS only, `--tls-auth-clients yes` and
+//!   `requirepass`, on a free loopback port; killed (by PID) on drop.
+//! - [`Redcloak`]: the real `redcloak` binary (built by `make test`) on a free loopback port,
+//!   its log captured to a file; killed on drop.
+//! - [`Direct`]: a minimal mutual-TLS RESP client that reads Redis *around* the proxy, to
+//!   assert on what Redis really stores.
+//! - [`Stack`]: all of the above, wired together, one per test (tests run in parallel, each
+//!   with its own ports and temporary directory).
+#![forbid(unsafe_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use redcloak_commands::resp::{self, Frame, Limits, ReplyScanner};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+/// Fails the test with the what / required / fix form.
+#[track_caller]
+pub fn missing(what: &str, required: &str, fix: &str) -> ! {
+    panic!("error: {what}\n  required: {required}\n  fix: {fix}")
+}
+
+/// A free loopback TCP port (bound then released; callers retry on the rare collision).
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr").port()
+}
+
+/// Waits until `check` returns true, up to `timeout`.
+pub fn wait_for(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    check()
+}
+
+/// A random alphanumeric secret of `len` characters (test passwords).
+pub fn random_secret(len: usize) -> String {
+    let mut out = String::with_capacity(len);
+    while out.len() < len {
+        for c in redcloak_crypto::generate_key().chars() {
+            if c.is_ascii_alphanumeric() && out.len() < len {
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+// === Pki ===
+
+/// Throwaway certificates in a directory.
+pub struct Pki {
+    /// CA certificate (trusted by both sides).
+    pub ca_cert: PathBuf,
+    /// Redis server certificate and key.
+    pub server_cert: PathBuf,
+    /// Redis server key.
+    pub server_key: PathBuf,
+    /// redcloak's client certificate.
+    pub client_cert: PathBuf,
+    /// redcloak's client key.
+    pub client_key: PathBuf,
+}
+
+impl Pki {
+    /// Generates a development PKI (server SANs localhost, 127.0.0.1, ::1) into `dir`.
+    pub fn generate(dir: &Path) -> Pki {
+        let p = redcloak_certs::write_dev_pki(dir, &[], 2, false).expect("generate test PKI");
+        Pki {
+            ca_cert: p.ca_cert,
+            server_cert: p.server_cert,
+            server_key: p.server_key,
+            client_cert: p.client_cert,
+            client_key: p.client_key,
+        }
+    }
+}
+
+// === RedisServer ===
+
+/// A real TLS-only redis-server, killed on drop.
+pub struct RedisServer {
+    child: Child,
+    /// Its TLS port on 127.0.0.1.
+    pub port: u16,
+    /// Its log file.
+    pub log: PathBuf,
+}
+
+impl RedisServer {
+    /// Starts redis-server with TLS only, client certificates required and `password`.
+    /// `extra` are further `--name value` arguments.
+    pub fn start(dir: &Path, pki: &Pki, password: &str, extra: &[&str]) -> RedisServer {
+        if Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            missing(
+                "redis-server is not installed",
+                "a real redis-server (6.0+ with TLS) for the end-to-end tests",
+                "run `make test` (it installs it) or `sudo apt-get install -y redis-server redis-tools`",
+            );
+        }
+        for attempt in 0..5 {
+            let port = free_port();
+            let log = dir.join(format!("redis-{port}.log"));
+            let data = dir.join(format!("redis-{port}"));
+            std::fs::create_dir_all(&data).expect("redis data dir");
+            let conf = dir.join(format!("redis-{port}.conf"));
+            // The password goes in a config file, not argv.
+            std::fs::write(&conf, format!("requirepass {password}\n")).expect("write redis.conf");
+            let mut cmd = Command::new("redis-server");
+            cmd.arg(&conf)
+                .args([
+                    "--port",
+                    "0",
+                    "--bind",
+                    "127.0.0.1",
+                    "--tls-port",
+                    &port.to_string(),
+                ])
+                .arg("--tls-cert-file")
+                .arg(&pki.server_cert)
+                .arg("--tls-key-file")
+                .arg(&pki.server_key)
+                .arg("--tls-ca-cert-file")
+                .arg(&pki.ca_cert)
+                .args([
+                    "--tls-auth-clients",
+                    "yes",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--daemonize",
+                    "no",
+                ])
+                .arg("--dir")
+                .arg(&data)
+                .arg("--logfile")
+                .arg(&log)
+                .args(extra)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let child = cmd.spawn().expect("spawn redis-server");
+            let mut server = RedisServer { child, port, log };
+            let ready = wait_for(Duration::from_secs(10), || {
+                server.exited()
+                    || std::fs::read_to_string(&server.log)
+                        .is_ok_and(|l| l.contains("Ready to accept"))
+            });
+            if ready && !server.exited() {
+                return server;
+            }
+            let log = std::fs::read_to_string(&server.log).unwrap_or_default();
+            if attempt < 4 && log.contains("Address already in use") {
+                continue; // lost the free-port race; try another port
+            }
+            panic!("redis-server did not start on port {port}:\n{log}");
+        }
+        unreachable!()
+    }
+
+    fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// === Redcloak ===
+
+/// Path of the redcloak binary built by `cargo build` next to this test executable.
+pub fn redcloak_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test> → target/<profile>/redcloak
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("redcloak"))
+        .expect("target dir");
+    if !bin.is_file() {
+        missing(
+            &format!("{} does not exist", bin.display()),
+            "the redcloak binary, built before the end-to-end tests run",
+            "run `make test` (it builds it) or `cargo build -p redcloak` first",
+        );
+    }
+    let built = std::fs::metadata(&bin)
+        .and_then(|m| m.modified())
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates");
+    if let Some(newer) = newest_source(&crates).filter(|(t, _)| *t > built) {
+        missing(
+            &format!("{} is older than {}", bin.display(), newer.1.display()),
+            "a redcloak binary built from the current sources",
+            "run `make test` (it builds it) or `cargo build -p redcloak` first",
+        );
+    }
+    bin
+}
+
+fn newest_source(dir: &Path) -> Option<(SystemTime, PathBuf)> {
+    let mut newest: Option<(SystemTime, PathBuf)> = None;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).ok()?.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                if !path.ends_with("target") && !path.ends_with("fuzz") {
+                    stack.push(path);
+                }
+            } else if path.extension().is_some_and(|e| e == "rs" || e == "toml") {
+                let t = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .unwrap_or(SystemTime::UNIX_EPOCH);
+                if newest.as_ref().is_none_or(|(n, _)| t > *n) {
+                    newest = Some((t, path));
+                }
+            }
+        }
+    }
+    newest
+}
+
+/// A running redcloak process, killed on drop.
+pub struct Redcloak {
+    child: Child,
+    /// Where clients connect.
+    pub addr: SocketAddr,
+    /// Its stderr (logs).
+    pub log: PathBuf,
+}
+
+impl Redcloak {
+    /// Runs `redcloak` with exactly `env` (plus PATH) on a free loopback port and waits until
+    /// it accepts connections.
+    pub fn start(dir: &Path, env: &[(String, String)]) -> Redcloak {
+        for attempt in 0..5 {
+            let port = free_port();
+            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+            let log = dir.join(format!("redcloak-{port}.log"));
+            let mut child = redcloak_command(env)
+                .env("REDCLOAK_LISTEN", addr.to_string())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).expect("log file"))
+                .spawn()
+                .expect("spawn redcloak");
+            let up = wait_for(Duration::from_secs(15), || {
+                matches!(child.try_wait(), Ok(Some(_))) || TcpStream::connect(addr).is_ok()
+            });
+            if up && matches!(child.try_wait(), Ok(None)) {
+                return Redcloak { child, addr, log };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if attempt < 4 && text.contains("in use") {
+                continue;
+            }
+            panic!("redcloak did not start:\n{text}");
+        }
+        unreachable!()
+    }
+
+    /// The captured log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident memory in KiB (from /proc).
+    pub fn rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Redcloak {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `redcloak` command with a clean environment: only PATH and `env`.
+pub fn redcloak_command(env: &[(String, String)]) -> Command {
+    let mut cmd = Command::new(redcloak_bin());
+    cmd.env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    cmd.env(
+        "REDCLOAK_LOG",
+        std::env::var("REDCLOAK_TEST_LOG").unwrap_or_else(|_| "info".into()),
+    );
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+// === Direct ===
+
+/// A mutual-TLS RESP client straight to Redis, around the proxy.
+pub struct Direct {
+    stream: rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
+    buf: BytesMut,
+}
+
+impl Direct {
+    /// Connects to 127.0.0.1:`port` with the PKI's client certificate and authenticates.
+    pub fn connect(pki: &Pki, port: u16, password: &str) -> std::io::Result<Direct> {
+        let roots = {
+            let mut store = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_file_iter(&pki.ca_cert).expect("ca pem") {
+                store.add(cert.expect("ca cert")).expect("add ca");
+            }
+            store
+        };
+        let chain: Vec<_> = CertificateDer::pem_file_iter(&pki.client_cert)
+            .expect("client pem")
+            .map(|c| c.expect("cert"))
+            .collect();
+        let key = PrivateKeyDer::from_pem_file(&pki.client_key).expect("client key");
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .expect("client auth");
+        let name = ServerName::try_from("127.0.0.1").expect("ip name");
+        let conn =
+            rustls::ClientConnection::new(Arc::new(config), name).map_err(std::io::Error::other)?;
+        let tcp = TcpStream::connect(("127.0.0.1", port))?;
+        tcp.set_nodelay(true)?;
+        tcp.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let mut direct = Direct {
+            stream: rustls::StreamOwned::new(conn, tcp),
+            buf: BytesMut::new(),
+        };
+        match direct.cmd(&[b"AUTH", password.as_bytes()])? {
+            Frame::Simple(ok) if &ok[..] == b"OK" => Ok(direct),
+            other => Err(std::io::Error::other(format!("AUTH failed: {other:?}"))),
+        }
+    }
+
+    /// Sends one command and returns its reply.
+    pub fn cmd(&mut self, args: &[&[u8]]) -> std::io::Result<Frame> {
+        let mut out = BytesMut::new();
+        resp::write_array_len(&mut out, args.len());
+        for a in args {
+            resp::write_bulk(&mut out, a);
+        }
+        self.stream.write_all(&out)?;
+        self.stream.flush()?;
+        let mut scanner = ReplyScanner::new(Limits {
+            max_array_len: 1 << 30,
+            ..Limits::default()
+        });
+        loop {
+            if let Some(len) = scanner.scan(&self.buf).map_err(std::io::Error::other)? {
+                let frame = self.buf.split_to(len).freeze();
+                let parsed = Frame::parse(
+                    &frame,
+                    &Limits {
+                        max_array_len: 1 << 30,
+                        ..Limits::default()
+                    },
+                )
+                .map_err(std::io::Error::other)?;
+                return Ok(parsed.expect("complete frame").0);
+            }
+            let mut chunk = [0u8; 16 * 1024];
+            let n = self.stream.read(&mut chunk)?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// The raw stored bytes of a string key (None when missing).
+    pub fn get(&mut self, key: &[u8]) -> Option<Bytes> {
+        match self.cmd(&[b"GET", key]).expect("direct GET") {
+            Frame::Bulk(b) => Some(b),
+            Frame::NullBulk => None,
+            other => panic!("direct GET: unexpected {other:?}"),
+        }
+    }
+
+    /// Writes raw bytes under a key, around the proxy.
+    pub fn set(&mut self, key: &[u8], value: &[u8]) {
+        let reply = self.cmd(&[b"SET", key, value]).expect("direct SET");
+        assert_eq!(reply, Frame::Simple(Bytes::from_static(b"OK")));
+    }
+
+    /// Every key in the database (SCAN).
+    pub fn keys(&mut self) -> Vec<Bytes> {
+        let mut cursor = Bytes::from_static(b"0");
+        let mut keys = Vec::new();
+        loop {
+            let Frame::Array(parts) = self
+                .cmd(&[b"SCAN", &cursor, b"COUNT", b"1000"])
+                .expect("SCAN")
+            else {
+                panic!("SCAN reply")
+            };
+            let [Frame::Bulk(next), Frame::Array(batch)] = &parts[..] else {
+                panic!("SCAN reply shape")
+            };
+            keys.extend(batch.iter().map(|k| match k {
+                Frame::Bulk(k) => k.clone(),
+                other => panic!("SCAN key {other:?}"),
+            }));
+            if &next[..] == b"0" {
+                return keys;
+            }
+            cursor = next.clone();
+        }
+    }
+}
+
+// === Stack ===
+
+/// Redis + redcloak + certificates for one test.
+pub struct Stack {
+    /// redcloak (dropped first: fields drop in declaration order).
+    pub proxy: Redcloak,
+    /// Redis.
+    pub redis: RedisServer,
+    /// Certificates.
+    pub pki: Pki,
+    /// Redis's password.
+    pub password: String,
+    /// The encryption key ring string (REDIS_ENCRYPTION_KEY).
+    pub keys: String,
+    /// The environment redcloak was started with.
+    pub env: Vec<(String, String)>,
+    /// Temporary directory (removed last).
+    pub dir: tempfile::TempDir,
+}
+
+impl Stack {
+    /// A fresh stack with a new PKI, password and encryption key.
+    pub fn start() -> Stack {
+        Stack::start_with(&[], &[])
+    }
+
+    /// Like [`Stack::start`], with extra redis-server arguments and redcloak environment.
+    pub fn start_with(redis_args: &[&str], extra_env: &[(&str, &str)]) -> Stack {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pki = Pki::generate(&dir.path().join("certs"));
+        let password = random_secret(40);
+        let keys = redcloak_crypto::generate_key().to_string();
+        let redis = RedisServer::start(dir.path(), &pki, &password, redis_args);
+        let mut env = stack_env(&pki, redis.port, &password, &keys);
+        for (k, v) in extra_env {
+            env.retain(|(name, _)| name != k);
+            env.push(((*k).to_owned(), (*v).to_owned()));
+        }
+        let proxy = Redcloak::start(dir.path(), &env);
+        Stack {
+            proxy,
+            redis,
+            pki,
+            password,
+            keys,
+            env,
+            dir,
+        }
+    }
+
+    /// `redis://127.0.0.1:<proxy port>` for clients of the proxy.
+    pub fn proxy_url(&self) -> String {
+        format!("redis://{}", self.proxy.addr)
+    }
+
+    /// A `redis` crate connection through redcloak.
+    pub fn client(&self) -> redis::Connection {
+        let client = redis::Client::open(self.proxy_url()).expect("redis client");
+        client
+            .get_connection_with_timeout(Duration::from_secs(10))
+            .expect("connect through redcloak")
+    }
+
+    /// A raw TCP connection to redcloak.
+    pub fn raw(&self) -> TcpStream {
+        let s = TcpStream::connect(self.proxy.addr).expect("connect to redcloak");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        s
+    }
+
+    /// A client straight to Redis, around redcloak.
+    pub fn direct(&self) -> Direct {
+        Direct::connect(&self.pki, self.redis.port, &self.password)
+            .expect("direct TLS connection to Redis")
+    }
+
+    /// The key ring redcloak uses (for decrypting what Redis stores, in assertions).
+    pub fn key_ring(&self) -> redcloak_crypto::KeyRing {
+        redcloak_crypto::KeyRing::parse(&self.keys).expect("key ring")
+    }
+
+    /// Runs `redis-cli` against redcloak with `args`; returns stdout.
+    pub fn redis_cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.proxy.addr.port().to_string()])
+            .args(args)
+            .output()
+            .unwrap_or_else(|_| {
+                missing(
+                    "redis-cli is not installed",
+                    "redis-tools",
+                    "sudo apt-get install -y redis-tools",
+                )
+            });
+        assert!(
+            out.status.success(),
+            "redis-cli {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+/// The environment that points redcloak at a test Redis.
+pub fn stack_env(pki: &Pki, port: u16, password: &str, keys: &str) -> Vec<(String, String)> {
+    let p = |p: &Path| p.display().to_string();
+    vec![
+        ("REDIS_URL".into(), format!("rediss://127.0.0.1:{port}")),
+        ("REDIS_PASSWORD".into(), password.into()),
+        ("REDIS_ENCRYPTION_KEY".into(), keys.into()),
+        ("REDIS_TLS_CA_CERT".into(), p(&pki.ca_cert)),
+        ("REDIS_TLS_CERT".into(), p(&pki.client_cert)),
+        ("REDIS_TLS_KEY".into(), p(&pki.client_key)),
+    ]
+}
+
+/// Reads from `stream` until EOF or `timeout`, returning everything read.
+pub fn read_until_closed(stream: &mut TcpStream, timeout: Duration) -> (Vec<u8>, bool) {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let deadline = Instant::now() + timeout;
+    let mut all = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while Instant::now() < deadline {
+        match stream.read(&mut chunk) {
+            Ok(0) => return (all, true),
+            Ok(n) => all.extend_from_slice(&chunk[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return (all, true),
+        }
+    }
+    (all, false)
+}
