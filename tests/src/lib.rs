@@ -12,6 +12,8 @@
 //!   with its own ports and temporary directory).
 #![forbid(unsafe_code)]
 
+pub mod audit;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -78,15 +80,70 @@ pub struct Pki {
 }
 
 impl Pki {
-    /// Generates a development PKI (server SANs localhost, 127.0.0.1, ::1) into `dir`.
+    /// Generates a development PKI (server SANs localhost, 127.0.0.1, ::1) into `dir`, valid
+    /// for 30 days (so that no expiry warning fires; see [`Pki::issue`] for other periods).
     pub fn generate(dir: &Path) -> Pki {
-        let p = redcloak_certs::write_dev_pki(dir, &[], 2, false).expect("generate test PKI");
+        let p = redcloak_certs::write_dev_pki(dir, &[], 30, false).expect("generate test PKI");
         Pki {
             ca_cert: p.ca_cert,
             server_cert: p.server_cert,
             server_key: p.server_key,
             client_cert: p.client_cert,
             client_key: p.client_key,
+        }
+    }
+
+    /// Issues a fresh CA, server and client certificate into `dir` (created if missing) as
+    /// `spec` says; keys are written with mode 0600.
+    pub fn issue(dir: &Path, spec: &PkiSpec<'_>) -> Pki {
+        use redcloak_certs::{Ca, Validity};
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::create_dir_all(dir).expect("PKI dir");
+        let ca = Ca::new("redcloak test CA", Validity::days(60)).expect("CA");
+        let server = ca
+            .issue_server("redis", spec.server_sans, spec.server_validity)
+            .expect("server certificate");
+        let client = ca
+            .issue_client("redcloak", spec.client_validity)
+            .expect("client certificate");
+        let write = |name: &str, text: &str, mode: u32| {
+            let path = dir.join(name);
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .open(&path)
+                .expect("create PKI file");
+            f.write_all(text.as_bytes()).expect("write PKI file");
+            path
+        };
+        Pki {
+            ca_cert: write("ca.crt", ca.cert_pem(), 0o644),
+            server_cert: write("redis.crt", &server.cert_pem, 0o644),
+            server_key: write("redis.key", server.key_pem(), 0o600),
+            client_cert: write("client.crt", &client.cert_pem, 0o644),
+            client_key: write("client.key", client.key_pem(), 0o600),
+        }
+    }
+}
+
+/// What [`Pki::issue`] makes: the server's SANs and each leaf's validity.
+#[derive(Debug, Clone, Copy)]
+pub struct PkiSpec<'a> {
+    /// Subject alternative names of Redis's certificate.
+    pub server_sans: &'a [&'a str],
+    /// Validity of Redis's certificate.
+    pub server_validity: redcloak_certs::Validity,
+    /// Validity of redcloak's client certificate.
+    pub client_validity: redcloak_certs::Validity,
+}
+
+impl Default for PkiSpec<'_> {
+    fn default() -> Self {
+        PkiSpec {
+            server_sans: &["localhost", "127.0.0.1", "::1"],
+            server_validity: redcloak_certs::Validity::days(30),
+            client_validity: redcloak_certs::Validity::days(30),
         }
     }
 }
@@ -343,6 +400,90 @@ pub fn redcloak_command(env: &[(String, String)]) -> Command {
     cmd
 }
 
+/// Runs `redcloak` with exactly `env` and `args` until it exits (killed after 20 s, which
+/// fails the caller's exit-code assertion); REDCLOAK_LISTEN defaults to a free loopback port.
+pub fn run_redcloak(env: &[(String, String)], args: &[&str]) -> std::process::Output {
+    let mut cmd = redcloak_command(env);
+    if !env.iter().any(|(k, _)| k == "REDCLOAK_LISTEN") {
+        cmd.env("REDCLOAK_LISTEN", format!("127.0.0.1:{}", free_port()));
+    }
+    let mut child = cmd
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn redcloak");
+    // Read both pipes on threads so a chatty process cannot block on a full pipe.
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stdout.read_to_end(&mut buf);
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stderr.read_to_end(&mut buf);
+        buf
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break child.wait().expect("wait for redcloak");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    std::process::Output {
+        status,
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+    }
+}
+
+/// stdout followed by stderr, as text.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `env` with `name` set to `value` (replacing an earlier value).
+pub fn with_var(env: &[(String, String)], name: &str, value: &str) -> Vec<(String, String)> {
+    let mut env: Vec<_> = env.iter().filter(|(k, _)| k != name).cloned().collect();
+    env.push((name.to_owned(), value.to_owned()));
+    env
+}
+
+/// `env` without `name`.
+pub fn without_var(env: &[(String, String)], name: &str) -> Vec<(String, String)> {
+    env.iter().filter(|(k, _)| k != name).cloned().collect()
+}
+
+/// Fails if any secret (or a 12-character piece of one) appears in `text`.
+#[track_caller]
+pub fn assert_no_secret(text: &str, secrets: &[&str]) {
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        let chars: Vec<char> = secret.chars().collect();
+        // Pieces of 12 characters (a secret cut or wrapped in output is still a leak); a
+        // shorter secret is looked for whole.
+        let window = chars.len().min(12);
+        for piece in chars.windows(window) {
+            let piece: String = piece.iter().collect();
+            assert!(
+                !text.contains(&piece),
+                "a secret (or part of one: {piece:?}) appears in the output:\n{text}"
+            );
+        }
+    }
+}
+
 // === Direct ===
 
 /// A mutual-TLS RESP client straight to Redis, around the proxy.
@@ -392,37 +533,7 @@ impl Direct {
 
     /// Sends one command and returns its reply.
     pub fn cmd(&mut self, args: &[&[u8]]) -> std::io::Result<Frame> {
-        let mut out = BytesMut::new();
-        resp::write_array_len(&mut out, args.len());
-        for a in args {
-            resp::write_bulk(&mut out, a);
-        }
-        self.stream.write_all(&out)?;
-        self.stream.flush()?;
-        let mut scanner = ReplyScanner::new(Limits {
-            max_array_len: 1 << 30,
-            ..Limits::default()
-        });
-        loop {
-            if let Some(len) = scanner.scan(&self.buf).map_err(std::io::Error::other)? {
-                let frame = self.buf.split_to(len).freeze();
-                let parsed = Frame::parse(
-                    &frame,
-                    &Limits {
-                        max_array_len: 1 << 30,
-                        ..Limits::default()
-                    },
-                )
-                .map_err(std::io::Error::other)?;
-                return Ok(parsed.expect("complete frame").0);
-            }
-            let mut chunk = [0u8; 16 * 1024];
-            let n = self.stream.read(&mut chunk)?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
+        round_trip(&mut self.stream, &mut self.buf, args)
     }
 
     /// The raw stored bytes of a string key (None when missing).
@@ -463,6 +574,62 @@ impl Direct {
             }
             cursor = next.clone();
         }
+    }
+}
+
+/// Sends one command on `stream` and reads its reply (buffering what comes after it).
+pub fn round_trip<S: Read + Write>(
+    stream: &mut S,
+    buf: &mut BytesMut,
+    args: &[&[u8]],
+) -> std::io::Result<Frame> {
+    let mut out = BytesMut::new();
+    resp::write_array_len(&mut out, args.len());
+    for a in args {
+        resp::write_bulk(&mut out, a);
+    }
+    stream.write_all(&out)?;
+    stream.flush()?;
+    read_frame(stream, buf)
+}
+
+/// Reads the next reply from `stream`.
+pub fn read_frame<S: Read>(stream: &mut S, buf: &mut BytesMut) -> std::io::Result<Frame> {
+    let limits = Limits {
+        max_array_len: 1 << 30,
+        ..Limits::default()
+    };
+    let mut scanner = ReplyScanner::new(limits);
+    loop {
+        if let Some(len) = scanner.scan(buf).map_err(std::io::Error::other)? {
+            let frame = buf.split_to(len).freeze();
+            let parsed = Frame::parse(&frame, &limits).map_err(std::io::Error::other)?;
+            return Ok(parsed.expect("complete frame").0);
+        }
+        let mut chunk = [0u8; 16 * 1024];
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// A plain RESP client for redcloak's listener (raw frames, no client library in between).
+pub struct Plain {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+impl Plain {
+    /// Sends one command and returns its reply.
+    pub fn cmd(&mut self, args: &[&[u8]]) -> std::io::Result<Frame> {
+        round_trip(&mut self.stream, &mut self.buf, args)
+    }
+
+    /// Reads the next frame (a push, in subscribed mode).
+    pub fn next_frame(&mut self) -> std::io::Result<Frame> {
+        read_frame(&mut self.stream, &mut self.buf)
     }
 }
 
@@ -529,12 +696,25 @@ impl Stack {
             .expect("connect through redcloak")
     }
 
+    /// A plain RESP client of redcloak.
+    pub fn plain(&self) -> Plain {
+        Plain {
+            stream: self.raw(),
+            buf: BytesMut::new(),
+        }
+    }
+
     /// A raw TCP connection to redcloak.
     pub fn raw(&self) -> TcpStream {
         let s = TcpStream::connect(self.proxy.addr).expect("connect to redcloak");
         s.set_read_timeout(Some(Duration::from_secs(10)))
             .expect("timeout");
         s
+    }
+
+    /// Checks that every value Redis holds is ciphertext redcloak can open (see [`audit`]).
+    pub fn assert_all_values_encrypted(&self) -> usize {
+        audit::assert_all_values_encrypted(&mut self.direct(), &self.key_ring())
     }
 
     /// A client straight to Redis, around redcloak.

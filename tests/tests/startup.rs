@@ -5,46 +5,20 @@ use std::process::Output;
 use std::time::Duration;
 
 use redcloak_e2e::{
-    free_port, random_secret, redcloak_command, stack_env, wait_for, Pki, Redcloak, RedisServer,
-    Stack,
+    assert_no_secret, free_port, output_text, random_secret, run_redcloak, stack_env, wait_for,
+    with_var, Pki, PkiSpec, Redcloak, RedisServer, Stack,
 };
 
 fn run(env: &[(String, String)], args: &[&str]) -> Output {
-    let mut cmd = redcloak_command(env);
-    if !env.iter().any(|(k, _)| k == "REDCLOAK_LISTEN") {
-        cmd.env("REDCLOAK_LISTEN", format!("127.0.0.1:{}", free_port()));
-    }
-    cmd.args(args);
-    let child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    // Bounded: a process that would serve forever is killed after 20 s (and the test fails).
-    let killer = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(20));
-        let _ = std::process::Command::new("kill")
-            .arg(pid.to_string())
-            .status();
-    });
-    let out = child.wait_with_output().unwrap();
-    drop(killer);
-    out
+    run_redcloak(env, args)
 }
 
 fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    output_text(out)
 }
 
 fn with(env: &[(String, String)], k: &str, v: &str) -> Vec<(String, String)> {
-    let mut env: Vec<_> = env.iter().filter(|(n, _)| n != k).cloned().collect();
-    env.push((k.into(), v.into()));
-    env
+    with_var(env, k, v)
 }
 
 #[test]
@@ -133,89 +107,104 @@ fn redis_rejecting_the_password_or_the_certificate_stops_startup() {
     let redis = RedisServer::start(dir.path(), &pki, &password, &[]);
     let key = redcloak_crypto::generate_key().to_string();
     let env = stack_env(&pki, redis.port, &password, &key);
-
-    let wrong = random_secret(40);
-    let out = run(&with(&env, "REDIS_PASSWORD", &wrong), &[]);
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(77), "{t}");
-    assert!(
-        t.contains("refused redcloak's AUTH")
-            && t.contains("WRONGPASS")
-            && t.contains("REDIS_PASSWORD"),
-        "{t}"
-    );
-    assert!(!t.contains(&wrong) && !t.contains(&password), "{t}");
-
-    // A CA that did not sign Redis's certificate.
     let other = Pki::generate(&dir.path().join("other"));
-    let out = run(
-        &with(
-            &env,
-            "REDIS_TLS_CA_CERT",
-            &other.ca_cert.display().to_string(),
-        ),
-        &[],
-    );
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(77), "{t}");
-    assert!(
-        t.contains("TLS handshake") && t.contains("invalid peer certificate"),
-        "{t}"
-    );
 
     // A server certificate that does not name the host in REDIS_URL (127.0.0.1).
-    let ca = redcloak_certs::Ca::new("test CA", redcloak_certs::Validity::days(1)).unwrap();
-    let named = ca
-        .issue_server(
-            "redis",
-            &["redis.internal"],
-            redcloak_certs::Validity::days(1),
-        )
-        .unwrap();
-    let client = ca
-        .issue_client("redcloak", redcloak_certs::Validity::days(1))
-        .unwrap();
     let d = dir.path().join("named");
-    std::fs::create_dir_all(&d).unwrap();
-    let write = |name: &str, pem: &str| {
-        let path = d.join(name);
-        std::fs::write(&path, pem).unwrap();
-        path
-    };
-    let named_pki = Pki {
-        ca_cert: write("ca.crt", ca.cert_pem()),
-        server_cert: write("redis.crt", &named.cert_pem),
-        server_key: write("redis.key", named.key_pem()),
-        client_cert: write("client.crt", &client.cert_pem),
-        client_key: write("client.key", client.key_pem()),
-    };
+    let named_pki = Pki::issue(
+        &d,
+        &PkiSpec {
+            server_sans: &["redis.internal"],
+            ..PkiSpec::default()
+        },
+    );
     let named_redis = RedisServer::start(&d, &named_pki, &password, &[]);
-    let out = run(
-        &stack_env(&named_pki, named_redis.port, &password, &key),
-        &[],
-    );
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(77), "{t}");
-    assert!(
-        t.contains("TLS handshake") && t.contains("not valid for name"),
-        "{t}"
-    );
 
-    // A client certificate Redis does not trust.
-    let out = run(
-        &with(
-            &with(
-                &env,
-                "REDIS_TLS_CERT",
-                &other.client_cert.display().to_string(),
+    // Verification is the same in every environment: there is no way to skip it.
+    for environment in ["production", "development"] {
+        let env = with(&env, "REDCLOAK_ENV", environment);
+        let expect = |out: &Output, anchor: &str, secrets: &[&str]| {
+            let t = text(out);
+            assert_eq!(out.status.code(), Some(77), "{environment}: {t}");
+            assert!(
+                t.contains(&format!("docs: docs/security.md#{anchor}")),
+                "{t}"
+            );
+            assert!(t.contains("required: ") && t.contains("fix: "), "{t}");
+            assert_no_secret(&t, secrets);
+            t
+        };
+
+        let wrong = random_secret(40);
+        let t = expect(
+            &run(&with(&env, "REDIS_PASSWORD", &wrong), &[]),
+            "auth-rejected",
+            &[&wrong, &password, &key],
+        );
+        assert!(
+            t.contains("refused redcloak's AUTH")
+                && t.contains("WRONGPASS")
+                && t.contains("REDIS_PASSWORD"),
+            "{t}"
+        );
+
+        // A CA that did not sign Redis's certificate.
+        let t = expect(
+            &run(
+                &with(
+                    &env,
+                    "REDIS_TLS_CA_CERT",
+                    &other.ca_cert.display().to_string(),
+                ),
+                &[],
             ),
-            "REDIS_TLS_KEY",
-            &other.client_key.display().to_string(),
-        ),
-        &[],
-    );
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(77), "{t}");
+            "server-certificate-untrusted",
+            &[&password, &key],
+        );
+        assert!(
+            t.contains("TLS handshake")
+                && t.contains("invalid peer certificate")
+                && t.contains("set REDIS_TLS_CA_CERT to the CA that signed Redis's tls-cert-file"),
+            "{t}"
+        );
+
+        let named_env = with(
+            &stack_env(&named_pki, named_redis.port, &password, &key),
+            "REDCLOAK_ENV",
+            environment,
+        );
+        let t = expect(
+            &run(&named_env, &[]),
+            "server-name-mismatch",
+            &[&password, &key],
+        );
+        assert!(
+            t.contains("TLS handshake")
+                && t.contains("not valid for name")
+                && t.contains("names 127.0.0.1 (the host in REDIS_URL)")
+                && t.contains("--san 127.0.0.1"),
+            "{t}"
+        );
+
+        // A client certificate Redis does not trust.
+        let t = expect(
+            &run(
+                &with(
+                    &with(
+                        &env,
+                        "REDIS_TLS_CERT",
+                        &other.client_cert.display().to_string(),
+                    ),
+                    "REDIS_TLS_KEY",
+                    &other.client_key.display().to_string(),
+                ),
+                &[],
+            ),
+            "client-certificate-rejected",
+            &[&password, &key],
+        );
+        assert!(t.contains("tls-ca-cert-file"), "{t}");
+    }
 
     // `redcloak check` passes on the good configuration.
     let out = run(&env, &["check"]);

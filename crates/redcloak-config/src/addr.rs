@@ -80,6 +80,65 @@ impl fmt::Display for ListenAddr {
     }
 }
 
+/// Permissions of the Unix socket redcloak listens on (`listen_mode`,
+/// `REDCLOAK_LISTEN_MODE`), octal like `chmod`: `0600` (the default, only redcloak's user may
+/// connect) or `0660` (also its group).
+///
+/// # Security
+/// Anyone who can connect reads every value in plaintext, so access for all users (any of
+/// the `o+rwx` bits) is not representable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketMode(u32);
+
+/// Why a socket mode was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SocketModeError {
+    /// Not 3 or 4 octal digits up to 0777.
+    #[error("'{0}' is not a file mode (expected octal like 0600 or 0660)")]
+    Malformed(String),
+    /// Grants access to every user.
+    #[error("{0:04o} lets every user on the machine connect and read all values in plaintext")]
+    WorldAccess(u32),
+}
+
+impl SocketMode {
+    /// Owner only.
+    pub const DEFAULT: SocketMode = SocketMode(0o600);
+
+    /// Parses `600`, `0600`, `0o660`.
+    pub fn parse(s: &str) -> Result<SocketMode, SocketModeError> {
+        let t = s.trim();
+        let digits = t.strip_prefix("0o").unwrap_or(t);
+        let mode = (!digits.is_empty() && digits.len() <= 4)
+            .then(|| u32::from_str_radix(digits, 8).ok())
+            .flatten()
+            .filter(|m| *m <= 0o777)
+            .ok_or_else(|| SocketModeError::Malformed(t.chars().take(20).collect()))?;
+        if mode & 0o007 != 0 {
+            return Err(SocketModeError::WorldAccess(mode));
+        }
+        Ok(SocketMode(mode))
+    }
+
+    /// The permission bits.
+    pub fn bits(self) -> u32 {
+        self.0
+    }
+}
+
+impl Default for SocketMode {
+    fn default() -> Self {
+        SocketMode::DEFAULT
+    }
+}
+
+impl fmt::Display for SocketMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04o}", self.0)
+    }
+}
+
 /// The host part of the upstream URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Host {
@@ -338,6 +397,48 @@ mod tests {
         ] {
             assert!(
                 matches!(ListenAddr::parse(bad), Err(ListenAddrError::Malformed(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn socket_modes() {
+        for (text, bits) in [
+            ("600", 0o600),
+            ("0600", 0o600),
+            ("0o660", 0o660),
+            (" 0640 ", 0o640),
+            ("0", 0),
+        ] {
+            assert_eq!(
+                SocketMode::parse(text).map(SocketMode::bits),
+                Ok(bits),
+                "{text}"
+            );
+        }
+        assert_eq!(SocketMode::default().to_string(), "0600");
+        for world in ["0666", "0606", "777", "0601", "0o604"] {
+            assert!(
+                matches!(
+                    SocketMode::parse(world),
+                    Err(SocketModeError::WorldAccess(_))
+                ),
+                "{world}"
+            );
+        }
+        for bad in [
+            "",
+            "rw-------",
+            "0800",
+            "1777",
+            "04600",
+            "-600",
+            "0x180",
+            "6 00",
+        ] {
+            assert!(
+                matches!(SocketMode::parse(bad), Err(SocketModeError::Malformed(_))),
                 "{bad}"
             );
         }

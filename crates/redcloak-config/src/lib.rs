@@ -1,10 +1,17 @@
-//! Configuration of redcloak: layering, secrets and the checks that refuse an insecure setup.
+//! Configuration of redcloak: layering, secrets and the security policy that refuses an
+//! insecure setup.
 //!
 //! # Layout
-//! - [`load`]: built-in defaults < `config/redcloak.toml` (or `--config`) < environment <
-//!   command-line flags, into a validated [`Config`]; every problem is collected into one
-//!   [`ConfigError`] so the user sees them all at once.
-//! - [`addr`]: [`ListenAddr`] (loopback or Unix socket only) and [`UpstreamUrl`] (`rediss://` only).
+//! - [`load`] / [`evaluate`]: built-in defaults < `config/redcloak.toml` (or `--config`) <
+//!   environment < command-line flags, then every rule of the policy; all outcomes are
+//!   collected into one [`Evaluation`] so the user sees every problem at once.
+//! - [`environment`]: which rule set applies (development, staging, production).
+//! - [`policy`]: [`Rule`], [`Check`] and [`Outcome`] (pass / warn / fail).
+//! - [`password`]: the AUTH password rules.
+//! - [`tls`]: CA roots, client certificate and key, read and checked before connecting.
+//! - [`x509`]: a small bounded DER reader for certificate validity periods.
+//! - [`addr`]: [`ListenAddr`] (loopback or Unix socket only), [`SocketMode`] and
+//!   [`UpstreamUrl`] (`rediss://` only).
 //! - [`secret`]: [`Secret`], redacted in `Debug`/`Display` and zeroized on drop.
 //! - [`problem`]: [`Problem`], the what / required / fix / docs form of every startup error.
 //!
@@ -12,54 +19,61 @@
 //! There is no setting that turns TLS, AUTH or value encryption off: the types cannot hold
 //! such a configuration. Secret environment variables are read as plain strings (never
 //! type-sniffed by figment, whose errors would echo them) and secret files straight into
-//! zeroizing buffers.
+//! zeroizing buffers. No message produced here contains a secret's value.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod addr;
+pub mod environment;
 mod load;
+pub mod password;
+pub mod policy;
 pub mod problem;
 pub mod secret;
+pub mod tls;
+pub mod x509;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use addr::{Host, ListenAddr, UpstreamUrl};
-pub use load::{load, Overrides, DEFAULT_CONFIG_FILE, ENV_VARS};
+pub use addr::{Host, ListenAddr, SocketMode, UpstreamUrl};
+pub use environment::{Detected, Environment};
+pub use load::{evaluate, load, Overrides, DEFAULT_CONFIG_FILE, ENV_VARS};
+pub use policy::{Check, Evaluation, Outcome, Rule};
 pub use problem::{ConfigError, Problem};
 pub use redcloak_crypto::KeyRing;
 pub use secret::Secret;
+pub use tls::{TlsFiles, TlsMaterial};
 
-/// A complete, validated configuration.
+/// A complete configuration. One returned by [`load`] passed every rule; one inside an
+/// [`Evaluation`] may have failed some (see [`Evaluation::passed`]).
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The environment whose rules were applied, and where it came from.
+    pub detected: Detected,
     /// Where applications connect (plaintext RESP, loopback or Unix socket).
     pub listen: ListenAddr,
+    /// Permissions of the Unix socket (ignored for TCP).
+    pub listen_mode: SocketMode,
     /// The real Redis (TLS).
     pub upstream: UpstreamUrl,
     /// ACL user for AUTH, if any.
     pub username: Option<String>,
     /// Password for AUTH.
     pub password: Secret,
-    /// Certificates and key for mutual TLS.
-    pub tls: TlsFiles,
+    /// Where the password came from (`REDIS_PASSWORD`, `REDIS_AUTH`, `REDIS_PASSWORD_FILE`,
+    /// `REDIS_URL`).
+    pub password_source: &'static str,
+    /// CA roots, certificate chain and key for mutual TLS, already read and checked.
+    pub tls: TlsMaterial,
     /// Encryption keys: the first encrypts, all decrypt.
     pub key_ring: KeyRing,
+    /// Where the keys came from (`REDIS_ENCRYPTION_KEY` or `REDIS_ENCRYPTION_KEY_FILE`).
+    pub key_source: &'static str,
     /// Resource limits.
     pub limits: Limits,
     /// The configuration file that was read, if any.
     pub config_file: Option<PathBuf>,
-}
-
-/// PEM files for the upstream TLS connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsFiles {
-    /// CA that signed Redis's certificate; the system roots when `None`.
-    pub ca_cert: Option<PathBuf>,
-    /// redcloak's client certificate (chain).
-    pub cert: PathBuf,
-    /// redcloak's client private key.
-    pub key: PathBuf,
 }
 
 /// Resource limits. Every default is shown in `redcloak --help`.
@@ -88,27 +102,99 @@ impl Default for Limits {
 }
 
 impl Config {
+    /// The environment whose rules apply.
+    pub fn environment(&self) -> Environment {
+        self.detected.environment
+    }
+
     /// A one-line, secret-free summary for the startup log.
     pub fn summary(&self) -> String {
-        format!(
-            "listen={} upstream={} user={} tls.ca={} tls.cert={} keys={} config_file={}",
-            self.listen,
-            self.upstream,
-            self.username.as_deref().unwrap_or("default"),
-            self.tls
-                .ca_cert
-                .as_ref()
-                .map_or("system roots".into(), |p| p.display().to_string()),
-            self.tls.cert.display(),
-            self.key_ring
-                .key_ids()
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(","),
-            self.config_file
-                .as_ref()
-                .map_or("none".into(), |p| p.display().to_string()),
-        )
+        self.effective()
+            .iter()
+            .filter(|(k, _)| *k != "environment") // logged on its own line
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The effective configuration, setting by setting, with every secret redacted (what
+    /// `redcloak check` prints).
+    pub fn effective(&self) -> Vec<(&'static str, String)> {
+        let listen = match &self.listen {
+            ListenAddr::Unix(_) => format!("{} (mode {})", self.listen, self.listen_mode),
+            ListenAddr::Tcp(_) => self.listen.to_string(),
+        };
+        let keys = self
+            .key_ring
+            .key_ids()
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                if i == 0 {
+                    format!("{id} (encrypts)")
+                } else {
+                    id.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        vec![
+            ("environment", self.detected.to_string()),
+            ("listen", listen),
+            ("upstream", self.upstream.to_string()),
+            (
+                "username",
+                self.username.clone().unwrap_or_else(|| "default".into()),
+            ),
+            (
+                "password",
+                format!(
+                    "{} ({} characters, from {})",
+                    self.password,
+                    self.password.expose().chars().count(),
+                    self.password_source
+                ),
+            ),
+            ("tls.versions", self.environment().tls_versions().to_owned()),
+            (
+                "tls.ca_cert",
+                match &self.tls.files.ca_cert {
+                    Some(p) => p.display().to_string(),
+                    None => format!("system roots ({})", self.tls.roots_file.display()),
+                },
+            ),
+            (
+                "tls.cert",
+                format!(
+                    "{} (valid until {})",
+                    self.tls.files.cert.display(),
+                    x509::UtcTime(self.tls.client_validity.not_after)
+                ),
+            ),
+            (
+                "tls.key",
+                format!("{} [contents redacted]", self.tls.files.key.display()),
+            ),
+            (
+                "encryption.keys",
+                format!("{keys}; from {}", self.key_source),
+            ),
+            (
+                "limits",
+                format!(
+                    "max_connections={} max_pipeline={} max_bulk_bytes={} connect_timeout_ms={}",
+                    self.limits.max_connections,
+                    self.limits.max_pipeline,
+                    self.limits.max_bulk_bytes,
+                    self.limits.connect_timeout.as_millis()
+                ),
+            ),
+            (
+                "config_file",
+                self.config_file
+                    .as_ref()
+                    .map_or("none".into(), |p| p.display().to_string()),
+            ),
+        ]
     }
 }

@@ -6,9 +6,16 @@ use std::time::Duration;
 use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, Zeroizing};
 
-use crate::addr::{ListenAddr, ListenAddrError, UpstreamUrl, UpstreamUrlError};
-use crate::{Config, ConfigError, KeyRing, Limits, Problem, Secret, TlsFiles};
+use crate::addr::{
+    ListenAddr, ListenAddrError, SocketMode, SocketModeError, UpstreamUrl, UpstreamUrlError,
+};
+use crate::password::{self, Weakness};
+use crate::{
+    environment, tls, Check, Config, ConfigError, Environment, Evaluation, KeyRing, Limits,
+    Problem, Rule, Secret,
+};
 
 /// The configuration file read when `--config` is not given and it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "config/redcloak.toml";
@@ -19,6 +26,7 @@ pub const DEFAULT_CONFIG_FILE: &str = "config/redcloak.toml";
 #[serde(default, deny_unknown_fields)]
 struct Settings {
     listen: Option<String>,
+    listen_mode: Option<String>,
     upstream: UpstreamSettings,
     tls: TlsSettings,
     encryption: EncryptionSettings,
@@ -67,6 +75,7 @@ enum Kind {
 /// interface: documented in README.md and docs/configuration.md.
 pub const ENV_VARS: &[(&str, &str)] = &[
     ("REDCLOAK_LISTEN", "listen"),
+    ("REDCLOAK_LISTEN_MODE", "listen_mode"),
     ("REDIS_URL", "upstream.url"),
     ("REDIS_USERNAME", "upstream.username"),
     ("REDIS_PASSWORD_FILE", "upstream.password_file"),
@@ -97,18 +106,118 @@ pub struct Overrides {
     pub listen: Option<String>,
 }
 
-/// Loads and validates the configuration. `env` reads one environment variable (the binary
-/// passes `std::env::var`; tests pass a map).
+/// Loads the configuration and applies every rule; `Err` holds every failure (warnings are
+/// not errors: use [`evaluate`] to see them). `env` reads one environment variable (the
+/// binary passes `std::env::var`; tests pass a map).
 pub fn load(
     overrides: &Overrides,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigError> {
+    evaluate(overrides, env).into_result()
+}
+
+/// Loads the configuration and evaluates every rule of the security policy for the detected
+/// environment, collecting all outcomes (passes, warnings, failures) instead of stopping at
+/// the first. The live handshake and the key/certificate match are added by the caller
+/// ([`Evaluation::record`]).
+pub fn evaluate(overrides: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> Evaluation {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let mut checks = Vec::new();
+    let (detected, unknown) = environment::detect(env);
+    checks.push(match unknown {
+        Some(problem) => Check::fail(Rule::Environment, problem),
+        None => Check::pass(Rule::Environment, detected.to_string()),
+    });
+    let environment = detected.environment;
+
     let mut problems = Vec::new();
-    let (settings, config_file) = layered(overrides, env, &mut problems);
-    let config = validate(settings, config_file, env, &mut problems);
-    match config {
-        Some(config) if problems.is_empty() => Ok(config),
-        _ => Err(ConfigError { problems }),
+    let (s, config_file) = layered(overrides, env, &mut problems);
+    let limits = check_limits(&s.limits, &mut problems);
+    if problems.is_empty() {
+        checks.push(Check::pass(
+            Rule::Settings,
+            format!(
+                "{}; limits in range",
+                config_file
+                    .as_ref()
+                    .map_or("no configuration file".to_owned(), |p| format!(
+                        "configuration file {}",
+                        p.display()
+                    ))
+            ),
+        ));
+    }
+    checks.extend(problems.into_iter().map(|p| Check::fail(Rule::Settings, p)));
+
+    let listen = check_listen(
+        s.listen.as_deref().unwrap_or("127.0.0.1:6379"),
+        s.listen_mode.as_deref(),
+        &mut checks,
+    );
+    let upstream = check_upstream(s.upstream.url.as_deref(), env, &mut checks);
+    checks.push(Check::pass(
+        Rule::TlsVersions,
+        format!(
+            "{} in {environment}; cipher suites are rustls's safe defaults (no settings)",
+            environment.tls_versions()
+        ),
+    ));
+    let tls = tls::check(
+        s.tls.ca_cert,
+        s.tls.cert,
+        s.tls.key,
+        environment,
+        env,
+        now,
+        &mut checks,
+    );
+    let username = s
+        .upstream
+        .username
+        .or_else(|| upstream.as_ref().and_then(|u| u.username.clone()));
+    let password = check_password(
+        s.upstream.password_file.as_deref(),
+        upstream.as_ref(),
+        username.as_deref(),
+        environment,
+        env,
+        &mut checks,
+    );
+    let keys = check_keys(s.encryption.key_file.as_deref(), env, &mut checks);
+
+    let (config, partial_tls) = match (listen, upstream, password, tls, keys) {
+        (
+            Some((listen, listen_mode)),
+            Some(upstream),
+            Some((password, password_source)),
+            Some(tls),
+            Some((key_ring, key_source)),
+        ) => (
+            Some(Config {
+                detected: detected.clone(),
+                listen,
+                listen_mode,
+                upstream,
+                username,
+                password,
+                password_source,
+                tls,
+                key_ring,
+                key_source,
+                limits,
+                config_file,
+            }),
+            None,
+        ),
+        (.., tls, _) => (None, tls),
+    };
+    Evaluation {
+        detected,
+        checks,
+        config,
+        partial_tls,
     }
 }
 
@@ -183,213 +292,274 @@ fn layered(
     }
 }
 
-fn validate(
-    s: Settings,
-    config_file: Option<PathBuf>,
-    env: &dyn Fn(&str) -> Option<String>,
-    problems: &mut Vec<Problem>,
-) -> Option<Config> {
-    let listen = check_listen(s.listen.as_deref().unwrap_or("127.0.0.1:6379"), problems);
-    let upstream = check_upstream(s.upstream.url.as_deref(), env, problems);
-    let username = s
-        .upstream
-        .username
-        .or_else(|| upstream.as_ref().and_then(|u| u.username.clone()));
-    let password = check_password(
-        s.upstream.password_file.as_deref(),
-        upstream.as_ref(),
-        env,
-        problems,
-    );
-    let tls = check_tls(s.tls, problems);
-    let key_ring = check_keys(s.encryption.key_file.as_deref(), env, problems);
-    let limits = check_limits(&s.limits, problems);
-    Some(Config {
-        listen: listen?,
-        upstream: upstream?,
-        username,
-        password: password?,
-        tls: tls?,
-        key_ring: key_ring?,
-        limits,
-        config_file,
-    })
-}
-
 const SETUP: &str =
     "./scripts/setup-secure-redis.sh (or `make run`) generates a working local setup";
 
-fn check_listen(value: &str, problems: &mut Vec<Problem>) -> Option<ListenAddr> {
-    ListenAddr::parse(value)
+fn check_listen(
+    value: &str,
+    mode: Option<&str>,
+    checks: &mut Vec<Check>,
+) -> Option<(ListenAddr, SocketMode)> {
+    let rule = Rule::Listener;
+    let addr = ListenAddr::parse(value)
         .map_err(|e| {
-            let fix = match e {
-                ListenAddrError::NotLoopback(_) => {
+            let (fix, docs) = match e {
+                ListenAddrError::NotLoopback(_) => (
                     "set REDCLOAK_LISTEN=127.0.0.1:6379 (or unix:/path/to/redcloak.sock); to reach redcloak from \
-                     another container, run it as a sidecar in the same pod/network namespace"
-                }
-                _ => "set REDCLOAK_LISTEN=127.0.0.1:6379 or REDCLOAK_LISTEN=unix:/path/to/redcloak.sock",
+                     another container, run it as a sidecar in the same pod/network namespace",
+                    "docs/security.md#listener-not-loopback",
+                ),
+                _ => (
+                    "set REDCLOAK_LISTEN=127.0.0.1:6379 or REDCLOAK_LISTEN=unix:/path/to/redcloak.sock",
+                    "docs/security.md#listener-address-invalid",
+                ),
             };
-            problems.push(Problem::new(
-                format!("listen address {e}"),
-                "a loopback address (127.0.0.0/8, ::1, localhost) or a Unix socket",
-                fix,
-                "docs/security.md#plaintext-listener",
+            checks.push(Check::fail(
+                rule,
+                Problem::new(
+                    format!("listen address {e}"),
+                    "a loopback address (127.0.0.0/8, ::1, localhost) or a Unix socket, in every environment",
+                    fix,
+                    docs,
+                ),
             ))
         })
-        .ok()
+        .ok();
+    let mode = match mode.filter(|m| !m.trim().is_empty()) {
+        None => Some(SocketMode::DEFAULT),
+        Some(text) => SocketMode::parse(text)
+            .map_err(|e| {
+                let docs = match e {
+                    SocketModeError::WorldAccess(_) => "docs/security.md#socket-mode-world-accessible",
+                    _ => "docs/security.md#socket-mode-invalid",
+                };
+                checks.push(Check::fail(
+                    rule,
+                    Problem::new(
+                        format!("the Unix socket mode (REDCLOAK_LISTEN_MODE) {e}"),
+                        "0600 (owner only, the default) or 0660 (owner and group); never access for other users",
+                        "set REDCLOAK_LISTEN_MODE=0600, or 0660 and add the application's user to redcloak's group",
+                        docs,
+                    ),
+                ))
+            })
+            .ok(),
+    };
+    let (addr, mode) = (addr?, mode?);
+    checks.push(Check::pass(
+        rule,
+        match &addr {
+            ListenAddr::Tcp(a) => format!("{a} is a loopback address"),
+            ListenAddr::Unix(_) => format!("{addr} is a Unix socket created with mode {mode}"),
+        },
+    ));
+    Some((addr, mode))
 }
 
 fn check_upstream(
     url: Option<&str>,
     env: &dyn Fn(&str) -> Option<String>,
-    problems: &mut Vec<Problem>,
+    checks: &mut Vec<Check>,
 ) -> Option<UpstreamUrl> {
+    let rule = Rule::UpstreamUrl;
     let Some(url) = url else {
-        problems.push(Problem::new(
-            "REDIS_URL is not set",
-            "the address of the real Redis, as rediss://host:port[/db]",
-            format!("set REDIS_URL=rediss://localhost:6380; {SETUP}"),
-            "docs/configuration.md#redis_url",
+        checks.push(Check::fail(
+            rule,
+            Problem::new(
+                "REDIS_URL is not set",
+                "the address of the real Redis, as rediss://host:port[/db]",
+                format!("set REDIS_URL=rediss://localhost:6380; {SETUP}"),
+                "docs/configuration.md#redis_url",
+            ),
         ));
         return None;
     };
-    UpstreamUrl::parse(url)
-        .map_err(|e| {
-            let (what, fix) = match e {
+    match UpstreamUrl::parse(url) {
+        Ok(url) => {
+            checks.push(Check::pass(rule, format!("{url} (TLS)")));
+            Some(url)
+        }
+        Err(e) => {
+            let (what, fix, docs) = match e {
                 UpstreamUrlError::Plaintext => {
                     let mut what = e.to_string();
                     if env("REDIS_INSECURE_ALLOW_PLAINTEXT").is_some() {
                         what.push_str(
-                            "; REDIS_INSECURE_ALLOW_PLAINTEXT is set, but redcloak has no insecure mode and ignores it",
+                            "; REDIS_INSECURE_ALLOW_PLAINTEXT is set, but redcloak has no insecure mode and does not honour it",
                         );
                     }
-                    (what, format!("serve Redis over TLS and set REDIS_URL=rediss://host:port; {SETUP}"))
+                    (
+                        what,
+                        format!("serve Redis over TLS and set REDIS_URL=rediss://host:port (unset REDIS_INSECURE_ALLOW_PLAINTEXT); {SETUP}"),
+                        "docs/security.md#plaintext-redis-url",
+                    )
                 }
-                _ => (e.to_string(), "set REDIS_URL=rediss://host:port[/db], e.g. rediss://localhost:6380/0".to_owned()),
+                _ => (
+                    e.to_string(),
+                    "set REDIS_URL=rediss://host:port[/db], e.g. rediss://localhost:6380/0"
+                        .to_owned(),
+                    "docs/security.md#redis-url-invalid",
+                ),
             };
-            problems.push(Problem::new(
-                what,
-                "rediss:// (TLS with a client certificate and AUTH); there is no plaintext mode",
-                fix,
-                "docs/security.md#upstream-url",
-            ))
-        })
-        .ok()
-}
-
-fn check_password(
-    file: Option<&Path>,
-    url: Option<&UpstreamUrl>,
-    env: &dyn Fn(&str) -> Option<String>,
-    problems: &mut Vec<Problem>,
-) -> Option<Secret> {
-    let from_env = env("REDIS_PASSWORD")
-        .or_else(|| env("REDIS_AUTH"))
-        .map(Secret::new);
-    let password = match (from_env, file) {
-        (Some(p), _) => Some(p),
-        (None, Some(path)) => read_secret_file(path, "REDIS_PASSWORD_FILE", problems),
-        (None, None) => url.and_then(|u| u.password.clone()),
-    };
-    match password {
-        Some(p) if !p.is_empty() => Some(p),
-        _ => {
-            problems.push(Problem::new(
-                "no Redis password is configured",
-                "AUTH on every upstream connection: REDIS_PASSWORD, REDIS_AUTH or REDIS_PASSWORD_FILE",
-                format!("set REDIS_PASSWORD_FILE=/path/to/password (or REDIS_PASSWORD); {SETUP}"),
-                "docs/security.md#auth",
+            checks.push(Check::fail(
+                rule,
+                Problem::new(
+                    what,
+                    "rediss:// (TLS with a client certificate and AUTH) in every environment; there is no plaintext mode",
+                    fix,
+                    docs,
+                ),
             ));
             None
         }
     }
 }
 
-fn check_tls(tls: TlsSettings, problems: &mut Vec<Problem>) -> Option<TlsFiles> {
-    let mut file = |path: Option<PathBuf>, var: &str, what: &str| -> Option<PathBuf> {
-        match path {
-            None => {
-                problems.push(Problem::new(
-                    format!("{var} is not set"),
-                    format!("{what} for mutual TLS with Redis"),
-                    format!("set {var}=/path/to/file.pem; {SETUP}"),
-                    "docs/security.md#mtls",
-                ));
-                None
-            }
-            Some(p) if !p.is_file() => {
-                problems.push(Problem::new(
-                    format!("{var}={} does not exist or is not a file", p.display()),
-                    format!("{what} (PEM)"),
-                    format!("point {var} at the PEM file; {SETUP}"),
-                    "docs/security.md#mtls",
-                ));
-                None
-            }
-            Some(p) => Some(p),
-        }
+const PASSWORD_FIX: &str = "generate one with `openssl rand -hex 32`, make it Redis's password (requirepass, or the ACL \
+     user's) and give it to redcloak in REDIS_PASSWORD_FILE (or REDIS_PASSWORD); for local development \
+     ./scripts/setup-secure-redis.sh does all of this";
+
+fn check_password(
+    file: Option<&Path>,
+    url: Option<&UpstreamUrl>,
+    username: Option<&str>,
+    environment: Environment,
+    env: &dyn Fn(&str) -> Option<String>,
+    checks: &mut Vec<Check>,
+) -> Option<(Secret, &'static str)> {
+    let rule = Rule::Auth;
+    let set = |var: &'static str| {
+        env(var)
+            .filter(|v| !v.is_empty())
+            .map(|v| (Secret::new(v), var))
     };
-    let cert = file(tls.cert, "REDIS_TLS_CERT", "a client certificate");
-    let key = file(
-        tls.key,
-        "REDIS_TLS_KEY",
-        "the client certificate's private key",
-    );
-    let ca_cert = match tls.ca_cert {
-        None => None,
-        some => Some(file(
-            some,
-            "REDIS_TLS_CA_CERT",
-            "the CA certificate that signed Redis's certificate",
-        )?),
+    let found = match (set("REDIS_PASSWORD").or_else(|| set("REDIS_AUTH")), file) {
+        (Some(found), _) => Some(found),
+        (None, Some(path)) => Some((
+            read_secret_file(path, "REDIS_PASSWORD_FILE", rule, checks)?,
+            "REDIS_PASSWORD_FILE",
+        )),
+        (None, None) => url
+            .and_then(|u| u.password.clone())
+            .map(|p| (p, "REDIS_URL")),
     };
-    Some(TlsFiles {
-        ca_cert,
-        cert: cert?,
-        key: key?,
-    })
+    let Some((password, source)) = found.filter(|(p, _)| !p.is_empty()) else {
+        checks.push(Check::fail(
+            rule,
+            Problem::new(
+                "no Redis password is configured",
+                format!(
+                    "AUTH on every upstream connection, with a password of at least {} characters in {environment}: \
+                     REDIS_PASSWORD, REDIS_AUTH or REDIS_PASSWORD_FILE",
+                    environment.min_password_len()
+                ),
+                PASSWORD_FIX,
+                "docs/security.md#password-missing",
+            ),
+        ));
+        return None;
+    };
+    let weaknesses = password::assess(password.expose(), environment);
+    for weakness in &weaknesses {
+        let problem = match *weakness {
+            Weakness::TooShort { len, min } => Problem::new(
+                format!("the Redis password (from {source}) is {len} characters long"),
+                format!("at least {min} characters in {environment}"),
+                PASSWORD_FIX,
+                "docs/security.md#password-too-short",
+            ),
+            Weakness::WellKnown => Problem::new(
+                format!(
+                    "the Redis password (from {source}) is a well-known weak value, a repetition of one, or one followed by digits"
+                ),
+                format!("a random password in {environment}, not a common word such as foobared, redis or password"),
+                PASSWORD_FIX,
+                "docs/security.md#password-well-known",
+            ),
+            Weakness::TooFewDistinct { distinct, min } => Problem::new(
+                format!("the Redis password (from {source}) is made of only {distinct} distinct characters"),
+                format!("a random-looking password in {environment}: at least {min} distinct characters"),
+                PASSWORD_FIX,
+                "docs/security.md#password-not-random",
+            ),
+        };
+        checks.push(Check::fail(rule, problem));
+    }
+    if weaknesses.is_empty() {
+        checks.push(Check::pass(
+            rule,
+            format!(
+                "password from {source} ({} characters) meets the {environment} rules; AUTH as {}",
+                password.expose().chars().count(),
+                username.map_or("the default user".to_owned(), |u| format!("user {u}"))
+            ),
+        ));
+    }
+    Some((password, source))
 }
 
 fn check_keys(
     file: Option<&Path>,
     env: &dyn Fn(&str) -> Option<String>,
-    problems: &mut Vec<Problem>,
-) -> Option<KeyRing> {
-    let list = match (env("REDIS_ENCRYPTION_KEY").map(Secret::new), file) {
-        (Some(list), _) => list,
+    checks: &mut Vec<Check>,
+) -> Option<(KeyRing, &'static str)> {
+    let rule = Rule::EncryptionKeys;
+    let (list, source) = match (env("REDIS_ENCRYPTION_KEY").filter(|v| !v.is_empty()), file) {
+        (Some(list), _) => (Secret::new(list), "REDIS_ENCRYPTION_KEY"),
         (None, Some(path)) => {
-            let raw = read_secret_file(path, "REDIS_ENCRYPTION_KEY_FILE", problems)?;
+            let raw = read_secret_file(path, "REDIS_ENCRYPTION_KEY_FILE", rule, checks)?;
             // One key per line or comma-separated, as the user prefers.
-            Secret::new(
+            let list = Secret::new(
                 raw.expose()
                     .split(['\n', ','])
                     .map(str::trim)
                     .filter(|k| !k.is_empty())
                     .collect::<Vec<_>>()
                     .join(","),
-            )
+            );
+            (list, "REDIS_ENCRYPTION_KEY_FILE")
         }
         (None, None) => {
-            problems.push(Problem::new(
-                "no encryption key is configured",
-                "REDIS_ENCRYPTION_KEY (comma-separated Fernet keys, the first encrypts) or REDIS_ENCRYPTION_KEY_FILE; \
-                 redcloak never generates one at startup (data would be unreadable after a restart)",
-                "run `redcloak keygen`, store the key in your secret store, and set REDIS_ENCRYPTION_KEY_FILE (or REDIS_ENCRYPTION_KEY)",
-                "docs/security.md#encryption-keys",
+            checks.push(Check::fail(
+                rule,
+                Problem::new(
+                    "no encryption key is configured",
+                    "REDIS_ENCRYPTION_KEY (comma-separated Fernet keys, the first encrypts) or REDIS_ENCRYPTION_KEY_FILE, \
+                     in every environment; redcloak never generates one at startup (data would be unreadable after a restart)",
+                    "run `redcloak keygen`, store the key in your secret store, and set REDIS_ENCRYPTION_KEY_FILE (or REDIS_ENCRYPTION_KEY)",
+                    "docs/security.md#encryption-key-missing",
+                ),
             ));
             return None;
         }
     };
-    KeyRing::parse(list.expose())
-        .map_err(|e| {
-            problems.push(Problem::new(
-                e.to_string(),
-                "one or more valid Fernet keys (32 random bytes, url-safe base64), no duplicates",
-                "generate a key with `redcloak keygen`; to rotate, put the new key first and keep the old ones after it",
-                "docs/security.md#encryption-keys",
-            ))
-        })
-        .ok()
+    match KeyRing::parse(list.expose()) {
+        Ok(ring) => {
+            let ids = ring.key_ids();
+            checks.push(Check::pass(
+                rule,
+                format!(
+                    "{} Fernet key{} from {source}; {} encrypts",
+                    ids.len(),
+                    if ids.len() == 1 { "" } else { "s" },
+                    ids[0]
+                ),
+            ));
+            Some((ring, source))
+        }
+        Err(e) => {
+            checks.push(Check::fail(
+                rule,
+                Problem::new(
+                    format!("{e} (in {source})"),
+                    "one or more valid Fernet keys (32 random bytes, url-safe base64), each listed once",
+                    "generate a key with `redcloak keygen`; to rotate, put the new key first and keep the old ones after it",
+                    "docs/security.md#encryption-key-invalid",
+                ),
+            ));
+            None
+        }
+    }
 }
 
 fn check_limits(l: &LimitSettings, problems: &mut Vec<Problem>) -> Limits {
@@ -432,22 +602,57 @@ fn check_limits(l: &LimitSettings, problems: &mut Vec<Problem>) -> Limits {
     }
 }
 
-/// Reads a secret file into a zeroizing buffer; one trailing newline is dropped (as `echo`
-/// and Kubernetes Secrets created from literals leave one).
-fn read_secret_file(path: &Path, var: &str, problems: &mut Vec<Problem>) -> Option<Secret> {
-    match std::fs::read_to_string(path) {
-        Ok(mut text) => {
-            let trimmed_len = text.trim_end_matches(['\n', '\r']).len();
-            text.truncate(trimmed_len);
-            Some(Secret::new(text))
-        }
-        Err(e) => {
-            problems.push(Problem::new(
-                format!("{var}={} cannot be read: {}", path.display(), e.kind()),
-                "a readable file holding the secret",
+/// Largest secret file read (a password or a few keys; a bigger file is a wrong path).
+const MAX_SECRET_FILE: u64 = 64 * 1024;
+
+/// Reads a secret file into a zeroizing buffer; trailing newlines are dropped (as `echo` and
+/// Kubernetes Secrets created from literals leave one).
+fn read_secret_file(path: &Path, var: &str, rule: Rule, checks: &mut Vec<Check>) -> Option<Secret> {
+    use std::io::Read;
+    let fail = |why: String| {
+        Check::fail(
+            rule,
+            Problem::new(
+                format!("{var}={} cannot be read: {why}", path.display()),
+                "a readable file holding the secret (UTF-8 text)",
                 format!("check the path and permissions of {}", path.display()),
                 "docs/configuration.md#secret-files",
+            ),
+        )
+    };
+    let read = || -> std::io::Result<Zeroizing<Vec<u8>>> {
+        let mut file = std::fs::File::open(path)?;
+        let len = file.metadata()?.len();
+        if len > MAX_SECRET_FILE {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("larger than {MAX_SECRET_FILE} bytes"),
             ));
+        }
+        // Sized up front so the buffer is not reallocated (leaving copies behind) while reading.
+        let mut buf = Zeroizing::new(Vec::with_capacity(len as usize + 1));
+        file.by_ref().take(MAX_SECRET_FILE).read_to_end(&mut buf)?;
+        Ok(buf)
+    };
+    let mut buf = match read() {
+        Ok(buf) => buf,
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            checks.push(fail(e.to_string()));
+            return None;
+        }
+        Err(e) => {
+            checks.push(fail(e.kind().to_string()));
+            return None;
+        }
+    };
+    while buf.last().is_some_and(|b| matches!(b, b'\n' | b'\r')) {
+        buf.pop();
+    }
+    match String::from_utf8(std::mem::take(&mut *buf)) {
+        Ok(text) => Some(Secret::new(text)),
+        Err(e) => {
+            e.into_bytes().zeroize();
+            checks.push(fail("it is not UTF-8 text".to_owned()));
             None
         }
     }
@@ -459,6 +664,8 @@ mod tests {
 
     use super::*;
 
+    const STRONG: &str = "q7Ld9vX2mK4pR8sT1wZ6nB3cF5hJ0gYa";
+
     struct Fixture {
         dir: tempfile::TempDir,
         env: HashMap<String, String>,
@@ -467,23 +674,18 @@ mod tests {
     impl Fixture {
         fn new() -> Self {
             let dir = tempfile::tempdir().unwrap();
-            for f in ["ca.crt", "client.crt", "client.key"] {
-                std::fs::write(dir.path().join(f), "pem").unwrap();
-            }
-            let p = |f: &str| dir.path().join(f).display().to_string();
+            let pki = redcloak_certs::write_dev_pki(dir.path(), &[], 30, false).unwrap();
+            let p = |f: &Path| f.display().to_string();
             let env = HashMap::from([
                 ("REDIS_URL".to_owned(), "rediss://localhost:6380".to_owned()),
-                (
-                    "REDIS_PASSWORD".to_owned(),
-                    "a-long-enough-password-123".to_owned(),
-                ),
+                ("REDIS_PASSWORD".to_owned(), STRONG.to_owned()),
                 (
                     "REDIS_ENCRYPTION_KEY".to_owned(),
                     redcloak_crypto::generate_key().to_string(),
                 ),
-                ("REDIS_TLS_CA_CERT".to_owned(), p("ca.crt")),
-                ("REDIS_TLS_CERT".to_owned(), p("client.crt")),
-                ("REDIS_TLS_KEY".to_owned(), p("client.key")),
+                ("REDIS_TLS_CA_CERT".to_owned(), p(&pki.ca_cert)),
+                ("REDIS_TLS_CERT".to_owned(), p(&pki.client_cert)),
+                ("REDIS_TLS_KEY".to_owned(), p(&pki.client_key)),
             ]);
             Fixture { dir, env }
         }
@@ -493,6 +695,15 @@ mod tests {
             self
         }
 
+        fn clone_with(&self, k: &str, v: &str) -> Fixture {
+            let mut env = self.env.clone();
+            env.insert(k.to_owned(), v.to_owned());
+            Fixture {
+                dir: tempfile::tempdir().unwrap(),
+                env,
+            }
+        }
+
         fn unset(mut self, k: &str) -> Self {
             self.env.remove(k);
             self
@@ -500,6 +711,10 @@ mod tests {
 
         fn load(&self, overrides: &Overrides) -> Result<Config, ConfigError> {
             load(overrides, &|k| self.env.get(k).cloned())
+        }
+
+        fn evaluate(&self) -> Evaluation {
+            evaluate(&Overrides::default(), &|k| self.env.get(k).cloned())
         }
     }
 
@@ -513,11 +728,19 @@ mod tests {
         let c = f.load(&Overrides::default()).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:6379");
         assert_eq!(c.upstream.to_string(), "rediss://localhost:6380/0");
-        assert_eq!(c.password.expose(), "a-long-enough-password-123");
+        assert_eq!(c.password.expose(), STRONG);
         assert_eq!(c.limits, Limits::default());
-        assert!(!c.summary().contains("a-long-enough-password-123"));
-        assert!(!format!("{c:?}").contains("a-long-enough-password-123"));
-        assert!(!format!("{c:?}").contains(&f.env["REDIS_ENCRYPTION_KEY"][..20]));
+        assert_eq!(c.environment(), Environment::Production, "the default");
+        assert_eq!(c.listen_mode, SocketMode::DEFAULT);
+        let key = &f.env["REDIS_ENCRYPTION_KEY"][..20];
+        for shown in [
+            c.summary(),
+            format!("{c:?}"),
+            format!("{:?}", c.effective()),
+        ] {
+            assert!(!shown.contains(STRONG) && !shown.contains(key), "{shown}");
+            assert!(!shown.contains("PRIVATE KEY"), "{shown}");
+        }
     }
 
     #[test]
@@ -553,6 +776,7 @@ mod tests {
     fn numeric_looking_secrets_are_strings() {
         // figment would sniff these as numbers/booleans and echo them in its error.
         let f = Fixture::new()
+            .set("REDCLOAK_ENV", "development")
             .set("REDIS_PASSWORD", "1234567890123456")
             .set("REDIS_USERNAME", "true");
         let c = f.load(&Overrides::default()).unwrap();
@@ -612,6 +836,7 @@ mod tests {
     #[test]
     fn secret_files_and_aliases() {
         let f = Fixture::new()
+            .set("REDCLOAK_ENV", "dev")
             .unset("REDIS_PASSWORD")
             .unset("REDIS_ENCRYPTION_KEY");
         let pw = f.dir.path().join("pw");
@@ -641,10 +866,13 @@ mod tests {
 
     #[test]
     fn password_from_url_is_used_when_nothing_else_is_set() {
-        let f = Fixture::new().unset("REDIS_PASSWORD").set(
-            "REDIS_URL",
-            "rediss://app:url-password-123@localhost:6380/3",
-        );
+        let f = Fixture::new()
+            .set("REDCLOAK_ENV", "development")
+            .unset("REDIS_PASSWORD")
+            .set(
+                "REDIS_URL",
+                "rediss://app:url-password-123@localhost:6380/3",
+            );
         let c = f.load(&Overrides::default()).unwrap();
         assert_eq!(
             (c.password.expose(), c.username.as_deref(), c.upstream.db),
@@ -696,6 +924,151 @@ mod tests {
         assert!(
             err.contains("REDCLOAK_MAX_CONNECTIONS=lots is not a whole number"),
             "{err}"
+        );
+    }
+
+    fn fails(e: &Evaluation, rule: Rule) -> Vec<&Problem> {
+        e.checks
+            .iter()
+            .filter(|c| c.rule == rule && c.failed())
+            .filter_map(Check::problem)
+            .collect()
+    }
+
+    #[test]
+    fn every_rule_passes_on_a_good_configuration() {
+        let e = Fixture::new().evaluate();
+        assert!(e.passed(), "{:#?}", e.checks);
+        let mut rules: Vec<Rule> = e.checks.iter().map(|c| c.rule).collect();
+        rules.dedup();
+        // The handshake is recorded by the binary after it connects.
+        assert_eq!(rules, &Rule::ALL[..Rule::ALL.len() - 1]);
+        assert!(e.checks.iter().all(|c| c.problem().is_none()));
+    }
+
+    #[test]
+    fn an_unknown_redcloak_env_fails_and_the_rest_is_checked_as_production() {
+        let f = Fixture::new()
+            .set("REDCLOAK_ENV", "prodution")
+            .set("REDIS_PASSWORD", "only-twenty-chars-ok");
+        let e = f.evaluate();
+        assert_eq!(e.detected.environment, Environment::Production);
+        assert!(fails(&e, Rule::Environment)[0]
+            .what
+            .contains("REDCLOAK_ENV=prodution"));
+        assert!(fails(&e, Rule::Auth)[0].what.contains("20 characters"));
+        assert!(!e.passed());
+        assert!(e.config().is_some(), "still complete enough to print");
+    }
+
+    #[test]
+    fn password_rules_follow_the_environment() {
+        let cases = [
+            ("0123456789abcdefXYZ", "development", None),
+            ("0123456789abcdef", "development", None),
+            ("0123456789abcde", "development", Some("password-too-short")),
+            ("0123456789abcdefXYZ", "staging", Some("password-too-short")),
+            ("foobaredfoobaredfoobaredfoobared", "dev", None),
+            (
+                "changeme12345678901234567890123456",
+                "prod",
+                Some("password-well-known"),
+            ),
+            (
+                "abcdeabcdeabcdeabcdeabcdeabcdeabcde",
+                "production",
+                Some("password-not-random"),
+            ),
+            ("abcdeabcdeabcdeabcdeabcdeabcdeabcde", "development", None),
+        ];
+        for (password, env, anchor) in cases {
+            let f = Fixture::new()
+                .set("REDCLOAK_ENV", env)
+                .set("REDIS_PASSWORD", password);
+            let e = f.evaluate();
+            let found = fails(&e, Rule::Auth);
+            match anchor {
+                None => assert!(found.is_empty(), "{password} in {env}: {found:?}"),
+                Some(anchor) => {
+                    assert_eq!(found.len(), 1, "{password} in {env}: {found:?}");
+                    assert!(found[0].docs.ends_with(anchor), "{}", found[0]);
+                    assert!(found[0].required.contains(e.detected.environment.name()));
+                    assert!(!found[0].to_string().contains(password));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn listen_mode_is_checked() {
+        let f = Fixture::new().set("REDCLOAK_LISTEN", "unix:/tmp/x.sock");
+        let c = f.load(&Overrides::default()).unwrap();
+        assert_eq!(c.listen_mode, SocketMode::DEFAULT);
+        let c = f
+            .clone_with("REDCLOAK_LISTEN_MODE", "0660")
+            .load(&Overrides::default())
+            .unwrap();
+        assert_eq!(c.listen_mode.bits(), 0o660);
+        assert!(
+            c.summary().contains("unix:/tmp/x.sock (mode 0660)"),
+            "{}",
+            c.summary()
+        );
+        let err = errors(&f.clone_with("REDCLOAK_LISTEN_MODE", "0666"));
+        assert!(
+            err.contains("0666 lets every user") && err.contains("REDCLOAK_LISTEN_MODE=0600"),
+            "{err}"
+        );
+        let err = errors(&f.clone_with("REDCLOAK_LISTEN_MODE", "rw-rw----"));
+        assert!(err.contains("is not a file mode"), "{err}");
+        let file = f.dir.path().join("mode.toml");
+        std::fs::write(&file, "listen_mode = \"0640\"\n").unwrap();
+        let c = f
+            .load(&Overrides {
+                config_file: Some(file),
+                listen: None,
+            })
+            .unwrap();
+        assert_eq!(c.listen_mode.bits(), 0o640);
+    }
+
+    #[test]
+    fn warnings_do_not_stop_loading() {
+        let f = Fixture::new().set("REDCLOAK_ENV", "development");
+        let key = PathBuf::from(&f.env["REDIS_TLS_KEY"]);
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .unwrap();
+        let e = f.evaluate();
+        assert!(e.passed(), "{:#?}", e.checks);
+        assert_eq!(e.warnings().count(), 1);
+        assert!(f.load(&Overrides::default()).is_ok());
+        let f = f.set("REDCLOAK_ENV", "staging");
+        let err = errors(&f);
+        assert!(
+            err.contains("has mode 0644") && err.contains("chmod 600"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn secret_file_edge_cases() {
+        let f = Fixture::new().unset("REDIS_PASSWORD");
+        let pw = f.dir.path().join("pw");
+        std::fs::write(&pw, [0xff, 0xfe, b'x']).unwrap();
+        let f = f.set("REDIS_PASSWORD_FILE", &pw.display().to_string());
+        assert!(errors(&f).contains("is not UTF-8 text"));
+        std::fs::write(&pw, vec![b'a'; 100_000]).unwrap();
+        assert!(errors(&f).contains("larger than"));
+        std::fs::write(&pw, format!("{STRONG}\r\n\n")).unwrap();
+        assert_eq!(
+            f.load(&Overrides::default()).unwrap().password.expose(),
+            STRONG
+        );
+        // An empty REDIS_PASSWORD is unset: the file is used.
+        let f = f.set("REDIS_PASSWORD", "");
+        assert_eq!(
+            f.load(&Overrides::default()).unwrap().password_source,
+            "REDIS_PASSWORD_FILE"
         );
     }
 }

@@ -32,13 +32,34 @@ impl Problem {
     }
 }
 
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Problem {
+    /// The same four lines, headed `warning:` instead of `error:`.
+    pub fn as_warning(&self) -> AsWarning<'_> {
+        AsWarning(self)
+    }
+
+    fn write(&self, f: &mut fmt::Formatter<'_>, label: &str) -> fmt::Result {
         write!(
             f,
-            "error: {}\n  required: {}\n  fix: {}\n  docs: {}",
+            "{label}: {}\n  required: {}\n  fix: {}\n  docs: {}",
             self.what, self.required, self.fix, self.docs
         )
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f, "error")
+    }
+}
+
+/// A [`Problem`] shown as a warning (see [`Problem::as_warning`]).
+#[derive(Debug, Clone, Copy)]
+pub struct AsWarning<'a>(&'a Problem);
+
+impl fmt::Display for AsWarning<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.write(f, "warning")
     }
 }
 
@@ -58,5 +79,27 @@ impl fmt::Display for ConfigError {
             write!(f, "{p}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_and_warnings_have_the_four_lines() {
+        let p = Problem::new("found", "needed", "do this", "docs/security.md#auth");
+        assert_eq!(
+            p.to_string(),
+            "error: found\n  required: needed\n  fix: do this\n  docs: docs/security.md#auth"
+        );
+        assert_eq!(
+            p.as_warning().to_string(),
+            "warning: found\n  required: needed\n  fix: do this\n  docs: docs/security.md#auth"
+        );
+        let all = ConfigError {
+            problems: vec![p.clone(), p],
+        };
+        assert_eq!(all.to_string().matches("error: found").count(), 2);
     }
 }

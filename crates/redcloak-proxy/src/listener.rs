@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use redcloak_config::ListenAddr;
+use redcloak_config::{ListenAddr, SocketMode};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -35,13 +35,19 @@ impl Drop for UnixSocketFile {
 }
 
 impl Listener {
-    /// Binds the configured address. A Unix socket is created with mode 0600 (only redcloak's
-    /// user may connect): it is bound under a temporary name, restricted, then renamed into
-    /// place, so it is never reachable with wider permissions.
+    /// Binds the configured address; a Unix socket gets mode 0600 (only redcloak's user may
+    /// connect). See [`Listener::bind_with_mode`].
     pub async fn bind(addr: &ListenAddr) -> std::io::Result<Listener> {
+        Listener::bind_with_mode(addr, SocketMode::DEFAULT).await
+    }
+
+    /// Binds the configured address. A Unix socket is created with `mode` (which never
+    /// grants access to other users): it is bound under a temporary name, restricted, then
+    /// renamed into place, so it is never reachable with wider permissions.
+    pub async fn bind_with_mode(addr: &ListenAddr, mode: SocketMode) -> std::io::Result<Listener> {
         match addr {
             ListenAddr::Tcp(addr) => Ok(Listener::Tcp(TcpListener::bind(addr).await?)),
-            ListenAddr::Unix(path) => bind_unix(path),
+            ListenAddr::Unix(path) => bind_unix(path, mode),
         }
     }
 
@@ -139,7 +145,7 @@ enum Client {
     Unix(tokio::net::UnixStream),
 }
 
-fn bind_unix(path: &Path) -> std::io::Result<Listener> {
+fn bind_unix(path: &Path, mode: SocketMode) -> std::io::Result<Listener> {
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if meta.file_type().is_socket() {
@@ -157,7 +163,9 @@ fn bind_unix(path: &Path) -> std::io::Result<Listener> {
     let tmp = PathBuf::from(tmp);
     let _ = std::fs::remove_file(&tmp);
     let listener = UnixListener::bind(&tmp)?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+    // SocketMode cannot hold o+rwx bits; chmod follows no symlink here (bind just created
+    // the socket at `tmp`).
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode.bits()))?;
     std::fs::rename(&tmp, path)?;
     Ok(Listener::Unix(listener, UnixSocketFile(path.to_owned())))
 }

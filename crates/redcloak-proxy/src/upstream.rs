@@ -76,6 +76,8 @@ pub enum UpstreamError {
         addr: String,
         /// What rustls reported.
         reason: String,
+        /// Which kind of failure, for the message that says how to fix it.
+        failure: TlsFailure,
     },
     /// Redis refused AUTH or SELECT. A security (or configuration) error.
     #[error("Redis at {addr} refused redcloak's {step}: {reply}")]
@@ -97,6 +99,62 @@ pub enum UpstreamError {
     },
 }
 
+/// What went wrong in a failed TLS handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsFailure {
+    /// Redis's certificate does not chain to a trusted CA (or its signature is bad).
+    UntrustedServer,
+    /// Redis's certificate does not name the host in `REDIS_URL`.
+    NameMismatch,
+    /// Redis's certificate (or a CA in its chain) has expired.
+    ServerExpired,
+    /// Redis's certificate is not valid yet.
+    ServerNotYetValid,
+    /// No protocol version in common (e.g. Redis offers only TLS 1.2 where 1.3 is required).
+    ProtocolVersion,
+    /// Redis refused redcloak's client certificate.
+    ClientRejected,
+    /// Anything else.
+    Other,
+}
+
+impl TlsFailure {
+    fn of(e: &rustls::Error) -> TlsFailure {
+        use rustls::{
+            AlertDescription as A, CertificateError as C, Error as E, PeerIncompatible as P,
+        };
+        match e {
+            E::InvalidCertificate(c) => match c {
+                C::UnknownIssuer | C::BadSignature => TlsFailure::UntrustedServer,
+                C::NotValidForName | C::NotValidForNameContext { .. } => TlsFailure::NameMismatch,
+                C::Expired | C::ExpiredContext { .. } => TlsFailure::ServerExpired,
+                C::NotValidYet | C::NotValidYetContext { .. } => TlsFailure::ServerNotYetValid,
+                _ => TlsFailure::Other,
+            },
+            E::PeerIncompatible(
+                P::ServerTlsVersionIsDisabledByOurConfig
+                | P::ServerDoesNotSupportTls12Or13
+                | P::SupportedVersionsExtensionRequired
+                | P::Tls12NotOffered
+                | P::Tls12NotOfferedOrEnabled,
+            )
+            | E::AlertReceived(A::ProtocolVersion) => TlsFailure::ProtocolVersion,
+            E::AlertReceived(
+                A::BadCertificate
+                | A::UnsupportedCertificate
+                | A::CertificateRevoked
+                | A::CertificateExpired
+                | A::CertificateUnknown
+                | A::UnknownCA
+                | A::AccessDenied
+                | A::CertificateRequired,
+            ) => TlsFailure::ClientRejected,
+            _ => TlsFailure::Other,
+        }
+    }
+}
+
 impl UpstreamError {
     /// Whether the failure means "Redis is down" (retry later) rather than "the security
     /// configuration is wrong" (stop and tell the operator).
@@ -113,7 +171,7 @@ impl UpstreamError {
 /// What a successful probe saw.
 #[derive(Debug, Clone)]
 pub struct ProbeInfo {
-    /// Negotiated TLS version, e.g. "TLSv1_3".
+    /// Negotiated TLS version, e.g. "TLS 1.3".
     pub tls_version: String,
     /// Time for TCP + TLS + AUTH + PING.
     pub elapsed: Duration,
@@ -187,11 +245,14 @@ impl Connector {
     pub async fn probe(&self) -> Result<ProbeInfo, UpstreamError> {
         let started = Instant::now();
         let mut conn = self.connect().await?;
-        let tls_version = conn
-            .get_ref()
-            .1
-            .protocol_version()
-            .map_or_else(|| "unknown".to_owned(), |v| format!("{v:?}"));
+        let tls_version = conn.get_ref().1.protocol_version().map_or_else(
+            || "unknown".to_owned(),
+            |v| match v {
+                rustls::ProtocolVersion::TLSv1_3 => "TLS 1.3".to_owned(),
+                rustls::ProtocolVersion::TLSv1_2 => "TLS 1.2".to_owned(),
+                other => format!("{other:?}"),
+            },
+        );
         let ping = async {
             conn.write_all(b"*1\r\n$4\r\nPING\r\n").await?;
             let mut buf = BytesMut::with_capacity(64);
@@ -261,6 +322,14 @@ impl Connector {
         Ok(conn)
     }
 
+    /// Appends the authentication commands (`AUTH`, and `SELECT` for a non-zero database) to
+    /// `out`, for re-authenticating a connection after `RESET`; returns how many replies they
+    /// produce.
+    pub(crate) fn write_hello(&self, out: &mut BytesMut) -> usize {
+        out.extend_from_slice(&self.hello);
+        self.hello_replies
+    }
+
     fn broken(&self, reason: String) -> UpstreamError {
         UpstreamError::Broken {
             addr: self.display.clone(),
@@ -273,18 +342,21 @@ impl Connector {
     /// first read after the handshake.
     fn tls_error(&self, e: std::io::Error) -> UpstreamError {
         use std::io::ErrorKind;
-        let reason = match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
-            Some(tls) => tls.to_string(),
-            None if matches!(e.kind(), ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset) => {
-                "Redis closed the connection during the handshake (it may have rejected redcloak's client \
-                 certificate: is REDIS_TLS_CERT signed by a CA in Redis's tls-ca-cert-file?)"
-                    .to_owned()
-            }
-            None => return self.broken(e.to_string()),
-        };
+        let (reason, failure) =
+            match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+                Some(tls) => (tls.to_string(), TlsFailure::of(tls)),
+                None if matches!(e.kind(), ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset) => (
+                    "Redis closed the connection during the handshake (it may have rejected redcloak's client \
+                     certificate: is REDIS_TLS_CERT signed by a CA in Redis's tls-ca-cert-file?)"
+                        .to_owned(),
+                    TlsFailure::ClientRejected,
+                ),
+                None => return self.broken(e.to_string()),
+            };
         UpstreamError::Tls {
             addr: self.display.clone(),
             reason,
+            failure,
         }
     }
 }

@@ -1,8 +1,11 @@
 //! `redcloak`: the command-line entry point. Only this crate prints errors and exits.
 //!
 //! # Layout
-//! - `redcloak` / `redcloak run`: load and check the configuration, probe Redis, serve.
-//! - `redcloak check`: the same checks and the live handshake, then exit (like `nginx -t`).
+//! - `redcloak` / `redcloak run`: load the configuration, evaluate every rule of the security
+//!   policy for the detected environment (all problems reported together, exit 78), probe
+//!   Redis once (TLS + AUTH + PING; a rejection exits 77, an outage does not), serve.
+//! - `redcloak check`: the effective configuration (redacted), every rule with ✅ / ⚠️ / ❌ and
+//!   the live handshake, then exit; 0 only when nothing failed (like `nginx -t`).
 //! - `redcloak keygen`: print a new Fernet key.
 //! - `redcloak certs`: write a development CA, Redis server and client certificate.
 #![forbid(unsafe_code)]
@@ -13,8 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use redcloak_config::{Config, ConfigError, Overrides, Problem};
-use redcloak_proxy::{Listener, Shared};
+use redcloak_config::{Check, Config, Evaluation, Outcome, Overrides, Problem, Rule};
+use redcloak_proxy::{Listener, Shared, UpstreamError};
 use tracing::{error, info, warn};
 
 /// Exit code for an invalid or insecure configuration (sysexits EX_CONFIG).
@@ -28,7 +31,9 @@ const EX_UNAVAILABLE: u8 = 69;
 /// encrypted, mutual TLS + AUTH out.
 ///
 /// Configuration comes from (lowest to highest): built-in defaults, config/redcloak.toml
-/// (or --config), environment variables, flags. See README.md and docs/configuration.md.
+/// (or --config), environment variables, flags. The security rules follow REDCLOAK_ENV
+/// (else APP_ENV, ENVIRONMENT, NODE_ENV): development, staging or production (the default).
+/// See README.md, docs/configuration.md and docs/security.md.
 #[derive(Debug, Parser)]
 #[command(name = "redcloak", version, about, long_about = None)]
 struct Cli {
@@ -53,7 +58,8 @@ struct RunArgs {
 enum Command {
     /// Run the proxy (the default).
     Run,
-    /// Check the configuration and the live TLS + AUTH handshake with Redis, then exit.
+    /// Print the effective configuration (secrets redacted), check every security rule and
+    /// the live TLS + AUTH + PING handshake with Redis, then exit (0 only if nothing failed).
     Check,
     /// Print a new random Fernet encryption key (for REDIS_ENCRYPTION_KEY).
     Keygen,
@@ -121,33 +127,61 @@ fn init_logging() {
         .init();
 }
 
-/// Loads, validates and builds everything that does not need the network.
-fn prepare(args: &RunArgs) -> Result<(Config, Arc<Shared>), ConfigError> {
+/// Loads the configuration, evaluates every rule of the security policy and builds the TLS
+/// configuration — everything that does not need the network. The shared state exists only
+/// when nothing failed.
+fn prepare(args: &RunArgs) -> (Evaluation, Option<Arc<Shared>>) {
     let overrides = Overrides {
         config_file: args.config.clone(),
         listen: args.listen.clone(),
     };
-    let config = redcloak_config::load(&overrides, &|name| std::env::var(name).ok())?;
-    let tls = redcloak_proxy::tls::client_config(&config.tls)
-        .map_err(|problems| ConfigError { problems })?;
-    let shared = Arc::new(Shared::new(&config, tls));
-    Ok((config, shared))
+    let mut eval = redcloak_config::evaluate(&overrides, &|name| std::env::var(name).ok());
+    let mut tls_checks = Vec::new();
+    let tls = eval.tls().and_then(|material| {
+        redcloak_proxy::tls::client_config(material, eval.detected.environment, &mut tls_checks)
+    });
+    eval.record(tls_checks);
+    let shared = match (eval.passed(), eval.config(), tls) {
+        (true, Some(config), Some(tls)) => Some(Arc::new(Shared::new(config, tls))),
+        _ => None,
+    };
+    (eval, shared)
 }
 
-fn report(err: &ConfigError) -> ExitCode {
-    eprintln!("{err}");
+/// Prints every failure (and warning) in the what / required / fix / docs form.
+fn report(eval: &Evaluation) -> ExitCode {
+    let failures: Vec<&Problem> = eval.failures().collect();
+    for p in &failures {
+        eprintln!("{p}\n");
+    }
+    for w in eval.warnings() {
+        eprintln!("{}\n", w.as_warning());
+    }
     eprintln!(
-        "\nredcloak did not start: {} problem(s) above. Nothing was served.",
-        err.problems.len()
+        "redcloak did not start: {} problem(s) above ({} environment, from {}). Nothing was served.",
+        failures.len().max(1),
+        eval.detected.environment,
+        eval.detected.source_text()
     );
     ExitCode::from(EX_CONFIG)
 }
 
 async fn run(args: RunArgs) -> ExitCode {
-    let (config, shared) = match prepare(&args) {
-        Ok(ready) => ready,
-        Err(e) => return report(&e),
+    let (eval, shared) = prepare(&args);
+    let detected = &eval.detected;
+    info!(
+        environment = %detected.environment,
+        source = %detected.source_text(),
+        "environment: {detected}"
+    );
+    let (Some(config), Some(shared)) = (eval.config(), shared) else {
+        return report(&eval);
     };
+    // Allowed in this environment, but the operator should act: the full what / required /
+    // fix form, like the errors.
+    for w in eval.warnings() {
+        eprintln!("{}", w.as_warning());
+    }
     info!(version = env!("CARGO_PKG_VERSION"), "{}", config.summary());
     match shared.connector.probe().await {
         Ok(probe) => {
@@ -158,11 +192,11 @@ async fn run(args: RunArgs) -> ExitCode {
         }
         Err(e) => {
             error!(error = %e, "Redis rejected redcloak's handshake");
-            eprintln!("{}", security_problem(&e));
+            eprintln!("{}", handshake_problem(&e, config));
             return ExitCode::from(EX_SECURITY);
         }
     }
-    let listener = match Listener::bind(&config.listen).await {
+    let listener = match Listener::bind_with_mode(&config.listen, config.listen_mode).await {
         Ok(l) => l,
         Err(e) => {
             eprintln!(
@@ -185,50 +219,182 @@ async fn run(args: RunArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `redcloak check`: the effective configuration, every rule with ✅ / ⚠️ / ❌, the live
+/// handshake, then the details of each problem. Exits 0 only when nothing failed.
 async fn check(args: RunArgs) -> ExitCode {
-    let (config, shared) = match prepare(&args) {
-        Ok(ready) => ready,
-        Err(e) => return report(&e),
-    };
-    println!("configuration: {}", config.summary());
-    match shared.connector.probe().await {
-        Ok(probe) => {
-            println!(
-                "✅ Redis at {}: TLS ({}) + AUTH + PING ok in {:.1} ms",
-                config.upstream,
-                probe.tls_version,
-                probe.elapsed.as_secs_f64() * 1e3
-            );
-            ExitCode::SUCCESS
+    let (mut eval, shared) = prepare(&args);
+    println!(
+        "redcloak check ({} environment)\n",
+        eval.detected.environment
+    );
+    match eval.config() {
+        Some(config) => {
+            println!("effective configuration (secrets redacted):");
+            for (name, value) in config.effective() {
+                println!("  {name:<16} {value}");
+            }
         }
-        Err(e) => {
-            println!("❌ Redis at {}: {e}", config.upstream);
-            eprintln!("{}", security_problem(&e));
-            ExitCode::from(if e.is_outage() {
-                EX_UNAVAILABLE
-            } else {
-                EX_SECURITY
-            })
+        None => println!(
+            "effective configuration: incomplete (see the problems below)\n  environment      {}",
+            eval.detected
+        ),
+    }
+    let mut code = EX_CONFIG;
+    let mut handshake_skipped = true;
+    if let (Some(shared), Some(config)) = (&shared, eval.config()) {
+        handshake_skipped = false;
+        let outcome = match shared.connector.probe().await {
+            Ok(probe) => {
+                code = 0;
+                Check::pass(
+                    Rule::Handshake,
+                    format!(
+                        "{}: TLS ({}) + client certificate + AUTH + PING ok in {:.1} ms",
+                        config.upstream,
+                        probe.tls_version,
+                        probe.elapsed.as_secs_f64() * 1e3
+                    ),
+                )
+            }
+            Err(e) => {
+                code = if e.is_outage() {
+                    EX_UNAVAILABLE
+                } else {
+                    EX_SECURITY
+                };
+                Check::fail(Rule::Handshake, handshake_problem(&e, config))
+            }
+        };
+        eval.record([outcome]);
+    }
+    println!("\nrules:");
+    for c in eval.sorted_checks() {
+        println!("  {c}");
+    }
+    if handshake_skipped {
+        println!(
+            "  ⏭️ {}: skipped until the problems above are fixed",
+            Rule::Handshake
+        );
+    }
+    for c in eval.sorted_checks() {
+        match &c.outcome {
+            Outcome::Fail(p) => println!("\n{p}"),
+            Outcome::Warn(p) => println!("\n{}", p.as_warning()),
+            Outcome::Pass(_) => {}
         }
     }
+    let (failed, warned) = (eval.failures().count(), eval.warnings().count());
+    if code == 0 {
+        println!(
+            "\nresult: ✅ every rule passes{}",
+            match warned {
+                0 => String::new(),
+                n => format!(" ({n} warning{} above)", if n == 1 { "" } else { "s" }),
+            }
+        );
+    } else {
+        println!("\nresult: ❌ {failed} problem(s); redcloak would not start");
+    }
+    ExitCode::from(code)
 }
 
-fn security_problem(e: &redcloak_proxy::UpstreamError) -> Problem {
-    use redcloak_proxy::UpstreamError as E;
-    let (required, fix, docs) = match e {
-        E::Tls { .. } => (
-            "Redis's certificate verifies against REDIS_TLS_CA_CERT and names the host in REDIS_URL; Redis accepts redcloak's client certificate",
-            "check REDIS_TLS_CA_CERT / REDIS_TLS_CERT / REDIS_TLS_KEY and the host in REDIS_URL (it must be a SAN of Redis's certificate)",
-            "docs/security.md#server-verification",
-        ),
-        E::Rejected { .. } => (
-            "the password (and user) Redis expects",
-            "set REDIS_PASSWORD (or REDIS_PASSWORD_FILE) to Redis's requirepass / ACL password, and REDIS_USERNAME for ACL users",
-            "docs/security.md#auth",
-        ),
-        _ => ("Redis reachable at REDIS_URL", "start Redis or correct REDIS_URL", "docs/configuration.md#redis_url"),
+/// The startup handshake failed for a reason other than an outage: say what, what the policy
+/// requires and how to fix it, by kind of failure.
+fn handshake_problem(e: &UpstreamError, config: &Config) -> Problem {
+    use redcloak_proxy::upstream::TlsFailure as F;
+    let environment = config.environment();
+    let host = config.upstream.host.to_string();
+    let trusted = match &config.tls.files.ca_cert {
+        Some(p) => format!("the CA in REDIS_TLS_CA_CERT={}", p.display()),
+        None => format!("the system roots ({})", config.tls.roots_file.display()),
     };
-    Problem::new(e.to_string(), required, fix, docs)
+    let what = e.to_string();
+    let (what, required, fix, docs) = match e {
+        UpstreamError::Tls { failure, .. } => match failure {
+            F::UntrustedServer => (
+                what,
+                format!("Redis's certificate is signed by {trusted}; verification cannot be turned off"),
+                "set REDIS_TLS_CA_CERT to the CA that signed Redis's tls-cert-file (certs/ca.crt from \
+                 ./scripts/setup-secure-redis.sh)"
+                    .to_owned(),
+                "docs/security.md#server-certificate-untrusted",
+            ),
+            F::NameMismatch => (
+                what,
+                format!("Redis's certificate names {host} (the host in REDIS_URL) as a DNS or IP SAN"),
+                format!(
+                    "set REDIS_URL to a name the certificate holds, or reissue Redis's certificate with {host} as a SAN \
+                     (development PKI: redcloak certs --dir certs --force --san {host})"
+                ),
+                "docs/security.md#server-name-mismatch",
+            ),
+            F::ServerExpired => (
+                what,
+                "a Redis certificate (and CA) that is valid now".to_owned(),
+                "renew Redis's certificate (tls-cert-file) and restart Redis; development PKI: \
+                 redcloak certs --dir certs --force, then make stop && make run"
+                    .to_owned(),
+                "docs/security.md#server-certificate-expired",
+            ),
+            F::ServerNotYetValid => (
+                what,
+                "a Redis certificate that is valid now".to_owned(),
+                "check this machine's clock (NTP), or use a Redis certificate whose validity has started".to_owned(),
+                "docs/security.md#server-certificate-not-yet-valid",
+            ),
+            F::ProtocolVersion if environment.is_strict() => (
+                format!("{what} (Redis does not offer TLS 1.3, which the {environment} environment requires)"),
+                "TLS 1.3 in staging and production; TLS 1.2 is accepted only in development".to_owned(),
+                "enable TLS 1.3 in Redis: tls-protocols \"TLSv1.3\" (or \"TLSv1.2 TLSv1.3\") in redis.conf, then restart Redis"
+                    .to_owned(),
+                "docs/security.md#tls-version-refused",
+            ),
+            F::ProtocolVersion => (
+                what,
+                "TLS 1.2 or 1.3".to_owned(),
+                "enable TLSv1.3 (or TLSv1.2) in Redis's tls-protocols, then restart Redis".to_owned(),
+                "docs/security.md#tls-version-refused",
+            ),
+            F::ClientRejected => (
+                what,
+                "Redis accepts redcloak's client certificate: issued by a CA in Redis's tls-ca-cert-file, valid, \
+                 with the clientAuth usage"
+                    .to_owned(),
+                "issue REDIS_TLS_CERT/REDIS_TLS_KEY from the CA in Redis's tls-ca-cert-file (certs/client.crt and \
+                 certs/client.key from the setup script), or add redcloak's CA to that file"
+                    .to_owned(),
+                "docs/security.md#client-certificate-rejected",
+            ),
+            _ => (
+                what,
+                format!("a TLS handshake with Redis verified against {trusted}, with redcloak's client certificate"),
+                "check REDIS_TLS_CA_CERT, REDIS_TLS_CERT, REDIS_TLS_KEY and the host in REDIS_URL".to_owned(),
+                "docs/security.md#server-verification",
+            ),
+        },
+        UpstreamError::Rejected { step: "AUTH", .. } => (
+            what,
+            "the password (and user) Redis expects".to_owned(),
+            "set REDIS_PASSWORD_FILE (or REDIS_PASSWORD) to Redis's requirepass / ACL password, and REDIS_USERNAME \
+             for ACL users"
+                .to_owned(),
+            "docs/security.md#auth-rejected",
+        ),
+        UpstreamError::Rejected { .. } => (
+            what,
+            "a database number Redis has (its `databases` setting)".to_owned(),
+            "correct the /db at the end of REDIS_URL".to_owned(),
+            "docs/configuration.md#redis_url",
+        ),
+        _ => (
+            what,
+            "Redis reachable at REDIS_URL (while it is not, redcloak serves errors and keeps retrying)".to_owned(),
+            "start Redis or correct REDIS_URL".to_owned(),
+            "docs/security.md#redis-unreachable",
+        ),
+    };
+    Problem::new(what, required, fix, docs)
 }
 
 async fn shutdown_signal() {
