@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what redcloak's build, tests and `make run` need, when it is missing:
 #   redis-server + redis-tools (redis-cli, redis-benchmark)  via apt-get
-#   Python `cryptography` (Fernet interop test)              via pip
+#   Python `cryptography` and `redis` (interop and client tests)  via pip
+#   Node.js + node-redis for the client test (tests/clients/node)  via apt-get / npm ci
 # Usage: scripts/ensure-deps.sh [--help]
 set -euo pipefail
 
 if [[ "${1:-}" == "--help" || "${1:-}" == "-h" ]]; then
-  sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
   exit 0
 fi
 
@@ -17,6 +18,8 @@ command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
 command -v redis-benchmark >/dev/null 2>&1 || need_apt+=(redis-tools)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 
 if ((${#need_apt[@]})); then
   mapfile -t need_apt < <(printf '%s\n' "${need_apt[@]}" | sort -u)
@@ -38,10 +41,18 @@ if ((${#need_apt[@]})); then
   fi
 fi
 
-if ! python3 -c 'import cryptography.fernet' >/dev/null 2>&1; then
-  say "installing Python cryptography (pip)"
-  python3 -m pip install -q cryptography 2>/dev/null \
-    || python3 -m pip install -q --break-system-packages cryptography
+for module in cryptography redis; do
+  if ! python3 -c "import $module" >/dev/null 2>&1; then
+    say "installing Python $module (pip)"
+    python3 -m pip install -q "$module" 2>/dev/null \
+      || python3 -m pip install -q --break-system-packages "$module"
+  fi
+done
+
+node_dir="$(dirname "$0")/../tests/clients/node"
+if [[ ! -d "$node_dir/node_modules/redis" ]]; then
+  say "installing node-redis for the client test (npm ci in tests/clients/node)"
+  npm ci --prefix "$node_dir" --no-audit --no-fund --silent
 fi
 
 if ! cargo nextest --version >/dev/null 2>&1; then

@@ -165,7 +165,7 @@ fn unknown_and_refused_commands_name_redcloak_and_keep_the_connection() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("INCR") && err.contains("encrypted") && err.contains("instead"),
+        err.contains("INCR") && err.contains("ciphertext") && err.contains("instead"),
         "{err}"
     );
     let err = cmd("GET").query::<()>(&mut c).unwrap_err().to_string();
@@ -241,7 +241,8 @@ fn inline_commands_work_like_redis() {
     let stack = Stack::start();
     let mut raw = stack.raw();
     raw.write_all(
-        b"PING\r\nSET inline \"hello world\"\r\nGET inline\r\n\r\nECHO 'it\\'s'\r\nQUIT\r\n",
+        // Empty lines and empty arrays (`*0`, `*-1`) are skipped, as Redis does.
+        b"PING\r\n*0\r\nSET inline \"hello world\"\r\n*-1\r\nGET inline\r\n\r\nECHO 'it\\'s'\r\nQUIT\r\n",
     )
     .unwrap();
     let (got, closed) = read_until_closed(&mut raw, Duration::from_secs(5));

@@ -10,34 +10,59 @@ use bytes::{Bytes, BytesMut};
 use redcloak_crypto::{DecryptError, KeyRing};
 
 use crate::resp::{self, Frame, Limits, ProtocolError};
-use crate::table::{CommandSpec, Refusal, ReplyRule};
+use crate::table::{CommandSpec, Refusal, Shape, ValueArgs};
 
 /// Writes `args` as a RESP array for Redis, each value argument (per the row's
-/// [`ValueArgs`](crate::table::ValueArgs)) replaced by its ciphertext. Returns how many values
-/// were encrypted.
+/// [`ValueArgs`]) replaced by its ciphertext. Returns how many values were encrypted, or the
+/// error text to answer the client with (nothing is written then).
 pub fn encode_request(
     spec: &CommandSpec,
     args: &[Bytes],
     ring: &KeyRing,
     out: &mut BytesMut,
-) -> usize {
+) -> Result<usize, String> {
+    let values = spec.values.resolve(args).map_err(str::to_owned)?;
+    let mut unsealed = None;
+    if let ValueArgs::Unseal(i) = values {
+        let sealed = args.get(i).map_or(&[][..], |a| &a[..]);
+        let payload = ring.decrypt(sealed).map_err(|e| {
+            format!(
+                "ERR redcloak: {} accepts only payloads that DUMP returned through redcloak ({}); \
+                 a payload from elsewhere could store plaintext",
+                spec.name,
+                decrypt_reason(e)
+            )
+        })?;
+        unsealed = Some((i, payload));
+    }
     resp::write_array_len(out, args.len());
     let mut encrypted = 0;
     for (index, arg) in args.iter().enumerate() {
-        if spec.values.is_value(index) {
-            resp::write_bulk(out, &ring.encrypt(arg));
-            encrypted += 1;
-        } else {
-            resp::write_bulk(out, arg);
+        match &unsealed {
+            Some((i, payload)) if *i == index => resp::write_bulk(out, payload),
+            _ if values.is_value(index) => {
+                resp::write_bulk(out, &ring.encrypt(arg));
+                encrypted += 1;
+            }
+            _ => resp::write_bulk(out, arg),
         }
     }
-    encrypted
+    Ok(encrypted)
+}
+
+/// How to decode one upstream reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// By this shape.
+    Shape(&'static Shape),
+    /// An `EXEC` reply: element `i` by shape `i` (the queued commands' shapes).
+    Exec(Vec<&'static Shape>),
 }
 
 /// A value in a reply that no key of the ring opens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Undecryptable {
-    /// Position of the value in an array reply (`MGET`), `None` for a single value.
+    /// For a [`Shape::PerKey`] reply (`MGET`), which key's value failed.
     pub index: Option<usize>,
     /// What was wrong with it.
     pub error: DecryptError,
@@ -56,21 +81,25 @@ pub enum ReplyError {
 }
 
 /// Appends the client's view of one complete reply (`frame` holds exactly its bytes) to `out`,
-/// decrypting the parts the rule names. Returns the number of values decrypted. On error
-/// nothing is appended.
+/// decrypting the parts the plan names. Returns the number of values decrypted. On error
+/// nothing is appended. Inside an `EXEC` reply, an element that does not decrypt becomes an
+/// error element (the transaction ran; the other results are still delivered).
 pub fn decode_reply(
-    rule: ReplyRule,
+    plan: &Plan,
     frame: Bytes,
     ring: &KeyRing,
     limits: &Limits,
     out: &mut BytesMut,
 ) -> Result<usize, ReplyError> {
-    let first = frame.first().copied();
-    match (rule, first) {
-        (ReplyRule::Value, Some(b'$')) if !frame.starts_with(b"$-1") => {
-            let data = match parse_whole(&frame, limits)? {
-                Frame::Bulk(data) => data,
-                _ => return Err(ProtocolError::Malformed("expected a bulk string").into()),
+    match plan {
+        Plan::Shape(Shape::Pass) => {
+            out.extend_from_slice(&frame);
+            Ok(0)
+        }
+        // The common case, without building a frame.
+        Plan::Shape(Shape::Value) if frame.first() == Some(&b'$') && !frame.starts_with(b"$-1") => {
+            let Frame::Bulk(data) = parse_whole(&frame, limits)? else {
+                return Err(ProtocolError::Malformed("expected a bulk string").into());
             };
             let plain = ring
                 .decrypt(&data)
@@ -78,36 +107,56 @@ pub fn decode_reply(
             resp::write_bulk(out, &plain);
             Ok(1)
         }
-        (ReplyRule::Values, Some(b'*')) if !frame.starts_with(b"*-1") => {
+        Plan::Shape(shape) => {
+            if !may_hold_values(&frame) {
+                out.extend_from_slice(&frame);
+                return Ok(0);
+            }
+            let mut count = 0;
+            let decoded = apply(shape, parse_whole(&frame, limits)?, ring, &mut count)?;
+            decoded.encode(out);
+            Ok(count)
+        }
+        Plan::Exec(shapes) => {
             let items = match parse_whole(&frame, limits)? {
                 Frame::Array(items) => items,
-                _ => return Err(ProtocolError::Malformed("expected an array").into()),
+                // EXECABORT, nil (WATCH), …: nothing to decrypt.
+                _ => {
+                    out.extend_from_slice(&frame);
+                    return Ok(0);
+                }
             };
-            // Decrypt everything first so that a failure appends nothing.
-            let mut plain = Vec::with_capacity(items.len());
-            for (index, item) in items.into_iter().enumerate() {
-                plain.push(match item {
-                    Frame::Bulk(data) => {
-                        Frame::Bulk(Bytes::from(ring.decrypt(&data).map_err(|error| {
-                            ReplyError::Undecryptable(Undecryptable {
-                                index: Some(index),
-                                error,
-                            })
-                        })?))
-                    }
-                    other => other,
-                });
-            }
-            let decrypted = plain.iter().filter(|f| matches!(f, Frame::Bulk(_))).count();
-            Frame::Array(plain).encode(out);
-            Ok(decrypted)
-        }
-        // Nil, status, integer and error replies carry no value.
-        _ => {
-            out.extend_from_slice(&frame);
-            Ok(0)
+            let mut count = 0;
+            let decoded = items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let shape = shapes.get(i).copied().unwrap_or(&Shape::Pass);
+                    apply(shape, item, ring, &mut count).unwrap_or_else(|e| {
+                        let msg = match e {
+                            ReplyError::Undecryptable(u) => format!(
+                                "ERR redcloak: a stored value in this transaction's reply cannot be decrypted: {}",
+                                decrypt_reason(u.error)
+                            ),
+                            ReplyError::Protocol(_) => "ERR redcloak: malformed reply".to_owned(),
+                        };
+                        Frame::Error(Bytes::from(msg))
+                    })
+                })
+                .collect();
+            Frame::Array(decoded).encode(out);
+            Ok(count)
         }
     }
+}
+
+/// Whether a reply could hold a value at all (errors, integers, statuses and nils cannot).
+fn may_hold_values(frame: &[u8]) -> bool {
+    !matches!(
+        frame.first(),
+        Some(b'-' | b':' | b'+' | b'_' | b'#' | b',' | b'(' | b'!')
+    ) && !frame.starts_with(b"$-1")
+        && !frame.starts_with(b"*-1")
 }
 
 fn parse_whole(frame: &Bytes, limits: &Limits) -> Result<Frame, ProtocolError> {
@@ -115,6 +164,237 @@ fn parse_whole(frame: &Bytes, limits: &Limits) -> Result<Frame, ProtocolError> {
         Some((parsed, used)) if used == frame.len() => Ok(parsed),
         _ => Err(ProtocolError::Malformed("reply is not exactly one frame")),
     }
+}
+
+fn open(
+    ring: &KeyRing,
+    data: Bytes,
+    index: Option<usize>,
+    count: &mut usize,
+) -> Result<Frame, ReplyError> {
+    let plain = ring
+        .decrypt(&data)
+        .map_err(|error| ReplyError::Undecryptable(Undecryptable { index, error }))?;
+    *count += 1;
+    Ok(Frame::Bulk(Bytes::from(plain)))
+}
+
+/// Decrypts the parts of `frame` that `shape` names. Nodes whose type does not fit the shape
+/// pass unchanged.
+fn apply(
+    shape: &Shape,
+    frame: Frame,
+    ring: &KeyRing,
+    count: &mut usize,
+) -> Result<Frame, ReplyError> {
+    // Attributes annotate the reply that follows them: decode that reply.
+    let frame = match frame {
+        Frame::Attribute { attributes, frame } => {
+            return Ok(Frame::Attribute {
+                attributes,
+                frame: Box::new(apply(shape, *frame, ring, count)?),
+            });
+        }
+        other => other,
+    };
+    Ok(match (shape, frame) {
+        (Shape::Pass, f) => f,
+        (Shape::Value, Frame::Bulk(data)) => open(ring, data, None, count)?,
+        (Shape::Values, Frame::Bulk(data)) => open(ring, data, None, count)?,
+        (Shape::Values, Frame::Array(items)) => {
+            Frame::Array(each(&Shape::Values, items, ring, count)?)
+        }
+        (Shape::Values, Frame::Set(items)) => Frame::Set(each(&Shape::Values, items, ring, count)?),
+        (Shape::PerKey, Frame::Array(items)) => Frame::Array(
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| match item {
+                    Frame::Bulk(data) => open(ring, data, Some(i), count),
+                    other => Ok(other),
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        (Shape::Tuple(shapes), Frame::Array(items)) => Frame::Array(
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| apply(shapes.get(i).unwrap_or(&Shape::Pass), item, ring, count))
+                .collect::<Result<_, _>>()?,
+        ),
+        (Shape::Each(inner), Frame::Array(items)) => Frame::Array(each(inner, items, ring, count)?),
+        (Shape::Each(inner), Frame::Set(items)) => Frame::Set(each(inner, items, ring, count)?),
+        (Shape::Each(inner), Frame::Push(items)) => Frame::Push(each(inner, items, ring, count)?),
+        (Shape::Pairs(inner), Frame::Map(pairs)) => Frame::Map(
+            pairs
+                .into_iter()
+                .map(|(k, v)| Ok((k, apply(inner, v, ring, count)?)))
+                .collect::<Result<_, ReplyError>>()?,
+        ),
+        (Shape::Pairs(inner), Frame::Array(items)) => {
+            let nested = matches!(items.first(), Some(Frame::Array(pair)) if pair.len() == 2);
+            if nested {
+                // [[field, value], …] (RESP3 HRANDFIELD, RESP2 XREAD)
+                Frame::Array(
+                    items
+                        .into_iter()
+                        .map(|item| match item {
+                            Frame::Array(mut kv) if kv.len() == 2 => {
+                                let v =
+                                    kv.pop().map(|v| apply(inner, v, ring, count)).transpose()?;
+                                kv.extend(v);
+                                Ok(Frame::Array(kv))
+                            }
+                            other => Ok(other),
+                        })
+                        .collect::<Result<_, ReplyError>>()?,
+                )
+            } else {
+                // [field, value, field, value, …]
+                Frame::Array(
+                    items
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, item)| {
+                            if i % 2 == 1 {
+                                apply(inner, item, ring, count)
+                            } else {
+                                Ok(item)
+                            }
+                        })
+                        .collect::<Result<_, _>>()?,
+                )
+            }
+        }
+        (Shape::Fields(fields), Frame::Map(pairs)) => Frame::Map(
+            pairs
+                .into_iter()
+                .map(|(k, v)| {
+                    let v = match field_shape(fields, &k) {
+                        Some(s) => apply(s, v, ring, count)?,
+                        None => v,
+                    };
+                    Ok((k, v))
+                })
+                .collect::<Result<_, ReplyError>>()?,
+        ),
+        (Shape::Fields(fields), Frame::Array(items)) => {
+            let mut out = Vec::with_capacity(items.len());
+            let mut shape_for_next = None;
+            for (i, item) in items.into_iter().enumerate() {
+                if i % 2 == 0 {
+                    shape_for_next = field_shape(fields, &item);
+                    out.push(item);
+                } else {
+                    out.push(match shape_for_next.take() {
+                        Some(s) => apply(s, item, ring, count)?,
+                        None => item,
+                    });
+                }
+            }
+            Frame::Array(out)
+        }
+        (Shape::Seal, Frame::Bulk(data)) => Frame::Bulk(Bytes::from(ring.encrypt(&data))),
+        (_, other) => other,
+    })
+}
+
+fn each(
+    shape: &Shape,
+    items: Vec<Frame>,
+    ring: &KeyRing,
+    count: &mut usize,
+) -> Result<Vec<Frame>, ReplyError> {
+    items
+        .into_iter()
+        .map(|item| apply(shape, item, ring, count))
+        .collect()
+}
+
+fn field_shape<'a>(fields: &'a [(&'static str, Shape)], name: &Frame) -> Option<&'a Shape> {
+    let name = match name {
+        Frame::Bulk(b) | Frame::Simple(b) => b,
+        _ => return None,
+    };
+    fields
+        .iter()
+        .find(|(n, _)| n.as_bytes() == &name[..])
+        .map(|(_, s)| s)
+}
+
+/// What a pub/sub frame is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PubSubFrame {
+    /// A message; its payload was decrypted.
+    Message,
+    /// A (un)subscribe confirmation, with the number of subscriptions left.
+    Confirmation {
+        /// Subscriptions the connection still has after this one.
+        remaining: i64,
+    },
+    /// Not a pub/sub frame (a normal reply).
+    NotPubSub,
+}
+
+/// Decodes a pub/sub frame (a RESP3 push, or in RESP2 subscribed mode an array whose first
+/// element names the kind): `message`/`smessage` payloads (third element) and `pmessage`
+/// payloads (fourth) are decrypted; confirmations pass. Appends nothing for
+/// [`PubSubFrame::NotPubSub`] or on error (a payload that does not decrypt: the caller drops
+/// the message and says so in its log).
+pub fn decode_pubsub(
+    frame: &Bytes,
+    ring: &KeyRing,
+    limits: &Limits,
+    out: &mut BytesMut,
+) -> Result<PubSubFrame, ReplyError> {
+    if !matches!(frame.first(), Some(b'*' | b'>')) {
+        return Ok(PubSubFrame::NotPubSub);
+    }
+    let (mut items, push) = match parse_whole(frame, limits)? {
+        Frame::Array(items) => (items, false),
+        Frame::Push(items) => (items, true),
+        _ => return Ok(PubSubFrame::NotPubSub),
+    };
+    let kind = match items.first() {
+        Some(Frame::Bulk(k) | Frame::Simple(k)) => k.to_ascii_lowercase(),
+        _ if push => {
+            out.extend_from_slice(frame);
+            return Ok(PubSubFrame::Message);
+        }
+        _ => return Ok(PubSubFrame::NotPubSub),
+    };
+    let payload_at = match &kind[..] {
+        b"message" | b"smessage" => 2,
+        b"pmessage" => 3,
+        b"subscribe" | b"psubscribe" | b"ssubscribe" | b"unsubscribe" | b"punsubscribe"
+        | b"sunsubscribe" => {
+            let remaining = match items.get(2) {
+                Some(Frame::Integer(n)) => *n,
+                _ => 0,
+            };
+            out.extend_from_slice(frame);
+            return Ok(PubSubFrame::Confirmation { remaining });
+        }
+        // Other pushes (RESP3) pass; in RESP2 anything else is a normal reply.
+        _ if push => {
+            out.extend_from_slice(frame);
+            return Ok(PubSubFrame::Message);
+        }
+        _ => return Ok(PubSubFrame::NotPubSub),
+    };
+    if let Some(Frame::Bulk(data)) = items.get(payload_at).cloned() {
+        let plain = ring
+            .decrypt(&data)
+            .map_err(|error| ReplyError::Undecryptable(Undecryptable { index: None, error }))?;
+        items[payload_at] = Frame::Bulk(Bytes::from(plain));
+    }
+    if push {
+        Frame::Push(items)
+    } else {
+        Frame::Array(items)
+    }
+    .encode(out);
+    Ok(PubSubFrame::Message)
 }
 
 // === error texts ===
@@ -128,12 +408,9 @@ pub fn unknown_command_message(name: &[u8]) -> String {
     )
 }
 
-/// `-ERR` text for a refused command.
-pub fn refusal_message(spec: &CommandSpec, refusal: &Refusal) -> String {
-    let mut msg = format!(
-        "ERR redcloak: {} is not supported on encrypted values: {}",
-        spec.name, refusal.reason
-    );
+/// `-ERR` text for a refused command; `name` is its display name (`CLIENT TRACKING`).
+pub fn refusal_message(name: &str, refusal: &Refusal) -> String {
+    let mut msg = format!("ERR redcloak: {name} is not supported: {}", refusal.reason);
     if let Some(alternative) = refusal.alternative {
         msg.push_str("; instead, ");
         msg.push_str(alternative);
@@ -141,39 +418,45 @@ pub fn refusal_message(spec: &CommandSpec, refusal: &Refusal) -> String {
     msg
 }
 
-/// `-ERR` text for a wrong argument count, in Redis's own words.
-pub fn arity_message(spec: &CommandSpec) -> String {
+/// `-ERR` text for a wrong argument count, in Redis's own words (`client|setname` for a
+/// subcommand).
+pub fn arity_message(spec: &CommandSpec, parent: Option<&CommandSpec>) -> String {
+    let name = match parent {
+        Some(p) => format!("{}|{}", p.name, spec.name),
+        None => spec.name.to_owned(),
+    };
     format!(
         "ERR wrong number of arguments for '{}' command",
-        spec.name.to_ascii_lowercase()
+        name.to_ascii_lowercase()
     )
 }
 
-/// `-ERR` text for a value that does not decrypt. `keys` are the key arguments of the command
-/// (`args[1..]` for the string commands), used to name the key whose value is unreadable.
-pub fn undecryptable_message(spec: &CommandSpec, keys: &[Bytes], problem: Undecryptable) -> String {
-    let key = keys.get(problem.index.unwrap_or(0)).map(|k| printable(k));
-    let reason = match problem.error {
+/// Why a value does not decrypt, for messages.
+pub fn decrypt_reason(error: DecryptError) -> &'static str {
+    match error {
         DecryptError::NotAToken => {
             "it is not a Fernet token (it was written around redcloak, in plaintext or in another format)"
         }
         DecryptError::NoMatchingKey => {
             "no key in REDIS_ENCRYPTION_KEY opens it (written with another key, or tampered with)"
         }
-        DecryptError::FromTheFuture => {
-            "its timestamp is more than 60 s ahead of this host's clock (check clock sync)"
-        }
+        DecryptError::FromTheFuture => "its timestamp is more than 60 s ahead of this host's clock (check clock sync)",
         _ => "it is not a value redcloak can read",
-    };
+    }
+}
+
+/// `-ERR` text for a value that does not decrypt. `args` are the request's arguments; the key
+/// named is the one whose value failed (`MGET`) or the command's first key.
+pub fn undecryptable_message(name: &str, args: &[Bytes], problem: Undecryptable) -> String {
+    let key = args
+        .get(1 + problem.index.unwrap_or(0))
+        .map(|k| printable(k));
+    let reason = decrypt_reason(problem.error);
     match key {
         Some(key) => format!(
-            "ERR redcloak: {}: the value stored at key '{key}' cannot be decrypted: {reason}",
-            spec.name
+            "ERR redcloak: {name}: the value stored at key '{key}' cannot be decrypted: {reason}"
         ),
-        None => format!(
-            "ERR redcloak: {}: a stored value cannot be decrypted: {reason}",
-            spec.name
-        ),
+        None => format!("ERR redcloak: {name}: a stored value cannot be decrypted: {reason}"),
     }
 }
 
@@ -201,7 +484,7 @@ pub fn printable(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::lookup;
+    use crate::table::{lookup, resolve, Action, Resolved};
 
     /// A fresh key ring per test: no key material lives in the source.
     fn ring() -> KeyRing {
@@ -218,6 +501,29 @@ mod tests {
         parser.parse(&mut buf).unwrap().unwrap().args
     }
 
+    fn shape_of(name: &str, a: &[Bytes]) -> Plan {
+        Plan::Shape(lookup(name.as_bytes()).unwrap().reply.shape(a))
+    }
+
+    fn decode(plan: &Plan, reply: Frame, ring: &KeyRing) -> Result<Frame, ReplyError> {
+        let mut bytes = BytesMut::new();
+        reply.encode(&mut bytes);
+        let mut out = BytesMut::new();
+        decode_reply(plan, bytes.freeze(), ring, &Limits::default(), &mut out)?;
+        Ok(Frame::parse(&out.freeze(), &Limits::default())
+            .unwrap()
+            .unwrap()
+            .0)
+    }
+
+    fn bulk(b: &[u8]) -> Frame {
+        Frame::Bulk(Bytes::copy_from_slice(b))
+    }
+
+    fn token(ring: &KeyRing, b: &[u8]) -> Frame {
+        Frame::Bulk(Bytes::from(ring.encrypt(b)))
+    }
+
     #[test]
     fn set_encrypts_only_the_value() {
         let ring = ring();
@@ -227,57 +533,116 @@ mod tests {
             &args(&[b"SET", b"k", b"secret", b"EX", b"10"]),
             &ring,
             &mut out,
-        );
+        )
+        .unwrap();
         assert_eq!(n, 1);
         let sent = parse_request(&out);
-        assert_eq!(&sent[0][..], b"SET");
-        assert_eq!(&sent[1][..], b"k");
+        assert_eq!(
+            (&sent[0][..], &sent[1][..], &sent[3][..], &sent[4][..]),
+            (&b"SET"[..], &b"k"[..], &b"EX"[..], &b"10"[..])
+        );
         assert!(
             sent[2].starts_with(b"gAAAAA"),
             "value must be a Fernet token"
         );
         assert_eq!(ring.decrypt(&sent[2]).unwrap(), b"secret");
-        assert_eq!(&sent[3][..], b"EX");
-        assert_eq!(&sent[4][..], b"10");
     }
 
     #[test]
-    fn mset_encrypts_every_value_and_no_key() {
+    fn pairs_and_tails_encrypt_values_and_never_keys_or_fields() {
         let ring = ring();
+        for (cmd, a, values) in [
+            ("MSET", args(&[b"MSET", b"a", b"1", b"b", b"2"]), vec![2, 4]),
+            (
+                "HSET",
+                args(&[b"HSET", b"h", b"f1", b"1", b"f2", b"2"]),
+                vec![3, 5],
+            ),
+            (
+                "RPUSH",
+                args(&[b"RPUSH", b"l", b"x", b"y", b"z"]),
+                vec![2, 3, 4],
+            ),
+            (
+                "XADD",
+                args(&[
+                    b"XADD", b"s", b"MAXLEN", b"~", b"100", b"*", b"f", b"v", b"g", b"w",
+                ]),
+                vec![7, 9],
+            ),
+            ("PUBLISH", args(&[b"PUBLISH", b"ch", b"hello"]), vec![2]),
+        ] {
+            let mut out = BytesMut::new();
+            let n = encode_request(lookup(cmd.as_bytes()).unwrap(), &a, &ring, &mut out).unwrap();
+            assert_eq!(n, values.len(), "{cmd}");
+            let sent = parse_request(&out);
+            for (i, (orig, sent)) in a.iter().zip(&sent).enumerate() {
+                if values.contains(&i) {
+                    assert_eq!(ring.decrypt(sent).unwrap(), &orig[..], "{cmd} arg {i}");
+                } else {
+                    assert_eq!(orig, sent, "{cmd} arg {i} must pass unchanged");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn restore_accepts_only_sealed_payloads() {
+        let ring = ring();
+        let dump = lookup(b"DUMP").unwrap();
+        let sealed = decode(
+            &Plan::Shape(dump.reply.shape(&[])),
+            bulk(b"\x00raw-rdb-payload"),
+            &ring,
+        )
+        .unwrap();
+        let Frame::Bulk(sealed) = sealed else {
+            panic!()
+        };
+        assert_ne!(&sealed[..], b"\x00raw-rdb-payload");
+        let restore = lookup(b"RESTORE").unwrap();
         let mut out = BytesMut::new();
-        let n = encode_request(
-            lookup(b"MSET").unwrap(),
-            &args(&[b"MSET", b"a", b"1", b"b", b"2"]),
+        encode_request(
+            restore,
+            &[
+                Bytes::from_static(b"RESTORE"),
+                Bytes::from_static(b"k"),
+                Bytes::from_static(b"0"),
+                sealed,
+            ],
             &ring,
             &mut out,
-        );
-        assert_eq!(n, 2);
-        let sent = parse_request(&out);
-        assert_eq!((&sent[1][..], &sent[3][..]), (&b"a"[..], &b"b"[..]));
-        assert_eq!(ring.decrypt(&sent[2]).unwrap(), b"1");
-        assert_eq!(ring.decrypt(&sent[4]).unwrap(), b"2");
+        )
+        .unwrap();
+        assert_eq!(&parse_request(&out)[3][..], b"\x00raw-rdb-payload");
+        let err = encode_request(
+            restore,
+            &args(&[b"RESTORE", b"k", b"0", b"\x00foreign"]),
+            &ring,
+            &mut BytesMut::new(),
+        )
+        .unwrap_err();
+        assert!(err.contains("redcloak") && err.contains("DUMP"), "{err}");
     }
 
     #[test]
     fn get_reply_is_decrypted_and_nil_passes() {
         let ring = ring();
-        let mut reply = BytesMut::new();
-        resp::write_bulk(&mut reply, &ring.encrypt(b"hello"));
-        let mut out = BytesMut::new();
-        let n = decode_reply(
-            ReplyRule::Value,
-            reply.freeze(),
-            &ring,
-            &Limits::default(),
-            &mut out,
-        )
-        .unwrap();
-        assert_eq!((n, &out[..]), (1, &b"$5\r\nhello\r\n"[..]));
-
-        for passthrough in [&b"$-1\r\n"[..], b"+OK\r\n", b":3\r\n", b"-ERR x\r\n"] {
+        let plan = shape_of("GET", &[]);
+        assert_eq!(
+            decode(&plan, token(&ring, b"hello"), &ring).unwrap(),
+            bulk(b"hello")
+        );
+        for passthrough in [
+            &b"$-1\r\n"[..],
+            b"+OK\r\n",
+            b":3\r\n",
+            b"-ERR x\r\n",
+            b"_\r\n",
+        ] {
             let mut out = BytesMut::new();
             decode_reply(
-                ReplyRule::Value,
+                &plan,
                 Bytes::copy_from_slice(passthrough),
                 &ring,
                 &Limits::default(),
@@ -293,7 +658,7 @@ mod tests {
         let ring = ring();
         let mut out = BytesMut::new();
         let err = decode_reply(
-            ReplyRule::Value,
+            &shape_of("GET", &[]),
             Bytes::from_static(b"$5\r\nhello\r\n"),
             &ring,
             &Limits::default(),
@@ -305,7 +670,7 @@ mod tests {
             panic!("{err:?}")
         };
         assert_eq!(problem.error, DecryptError::NotAToken);
-        let msg = undecryptable_message(lookup(b"GET").unwrap(), &args(&[b"user:1"]), problem);
+        let msg = undecryptable_message("GET", &args(&[b"GET", b"user:1"]), problem);
         assert!(
             msg.contains("user:1") && msg.contains("redcloak") && !msg.contains("hello"),
             "{msg}"
@@ -315,36 +680,21 @@ mod tests {
     #[test]
     fn mget_decrypts_each_element_and_names_the_failing_key() {
         let ring = ring();
-        let mut reply = BytesMut::new();
-        resp::write_array_len(&mut reply, 3);
-        resp::write_bulk(&mut reply, &ring.encrypt(b"one"));
-        reply.extend_from_slice(b"$-1\r\n");
-        resp::write_bulk(&mut reply, &ring.encrypt(b""));
-        let mut out = BytesMut::new();
-        let n = decode_reply(
-            ReplyRule::Values,
-            reply.freeze(),
-            &ring,
-            &Limits::default(),
-            &mut out,
-        )
-        .unwrap();
+        let plan = shape_of("MGET", &[]);
+        let reply = Frame::Array(vec![
+            token(&ring, b"one"),
+            Frame::NullBulk,
+            token(&ring, b""),
+        ]);
         assert_eq!(
-            (n, &out[..]),
-            (2, &b"*3\r\n$3\r\none\r\n$-1\r\n$0\r\n\r\n"[..])
+            decode(&plan, reply, &ring).unwrap(),
+            Frame::Array(vec![bulk(b"one"), Frame::NullBulk, bulk(b"")])
         );
-
         let other = self::ring();
-        let mut reply = BytesMut::new();
-        resp::write_array_len(&mut reply, 2);
-        resp::write_bulk(&mut reply, &ring.encrypt(b"one"));
-        resp::write_bulk(&mut reply, &other.encrypt(b"two"));
-        let err = decode_reply(
-            ReplyRule::Values,
-            reply.freeze(),
+        let err = decode(
+            &plan,
+            Frame::Array(vec![token(&ring, b"one"), token(&other, b"two")]),
             &ring,
-            &Limits::default(),
-            &mut out,
         )
         .unwrap_err();
         let ReplyError::Undecryptable(problem) = err else {
@@ -357,8 +707,219 @@ mod tests {
                 error: DecryptError::NoMatchingKey
             }
         );
-        let msg = undecryptable_message(lookup(b"MGET").unwrap(), &args(&[b"a", b"b"]), problem);
+        let msg = undecryptable_message("MGET", &args(&[b"MGET", b"a", b"b"]), problem);
         assert!(msg.contains("'b'"), "{msg}");
+    }
+
+    #[test]
+    fn hashes_in_resp2_and_resp3() {
+        let ring = ring();
+        let plan = shape_of("HGETALL", &[]);
+        let flat = Frame::Array(vec![
+            bulk(b"f1"),
+            token(&ring, b"v1"),
+            bulk(b"f2"),
+            token(&ring, b"v2"),
+        ]);
+        assert_eq!(
+            decode(&plan, flat, &ring).unwrap(),
+            Frame::Array(vec![bulk(b"f1"), bulk(b"v1"), bulk(b"f2"), bulk(b"v2")])
+        );
+        let map = Frame::Map(vec![(bulk(b"f1"), token(&ring, b"v1"))]);
+        assert_eq!(
+            decode(&plan, map, &ring).unwrap(),
+            Frame::Map(vec![(bulk(b"f1"), bulk(b"v1"))])
+        );
+        // HRANDFIELD … WITHVALUES in RESP3: [[field, value], …]
+        let a = args(&[b"HRANDFIELD", b"h", b"2", b"WITHVALUES"]);
+        let nested = Frame::Array(vec![Frame::Array(vec![bulk(b"f"), token(&ring, b"v")])]);
+        assert_eq!(
+            decode(&shape_of("HRANDFIELD", &a), nested, &ring).unwrap(),
+            Frame::Array(vec![Frame::Array(vec![bulk(b"f"), bulk(b"v")])])
+        );
+        // Without WITHVALUES the fields pass untouched (they are not tokens).
+        let fields = Frame::Array(vec![bulk(b"f1"), bulk(b"f2")]);
+        assert_eq!(
+            decode(
+                &shape_of("HRANDFIELD", &args(&[b"HRANDFIELD", b"h", b"2"])),
+                fields.clone(),
+                &ring
+            )
+            .unwrap(),
+            fields
+        );
+        // HSCAN: [cursor, [field, value, …]]
+        let scan = Frame::Array(vec![
+            bulk(b"0"),
+            Frame::Array(vec![bulk(b"f"), token(&ring, b"v")]),
+        ]);
+        assert_eq!(
+            decode(&shape_of("HSCAN", &[]), scan, &ring).unwrap(),
+            Frame::Array(vec![bulk(b"0"), Frame::Array(vec![bulk(b"f"), bulk(b"v")])])
+        );
+    }
+
+    #[test]
+    fn streams_decrypt_field_values_only() {
+        let ring = ring();
+        let entry = |id: &[u8], v: &[u8]| {
+            Frame::Array(vec![
+                bulk(id),
+                Frame::Array(vec![bulk(b"field"), token(&ring, v)]),
+            ])
+        };
+        let plain = |id: &[u8], v: &[u8]| {
+            Frame::Array(vec![bulk(id), Frame::Array(vec![bulk(b"field"), bulk(v)])])
+        };
+        let range = Frame::Array(vec![entry(b"1-0", b"a"), entry(b"2-0", b"b")]);
+        assert_eq!(
+            decode(&shape_of("XRANGE", &[]), range, &ring).unwrap(),
+            Frame::Array(vec![plain(b"1-0", b"a"), plain(b"2-0", b"b")])
+        );
+        // XREAD RESP2: [[stream, entries]]; RESP3: {stream: entries}
+        let resp2 = Frame::Array(vec![Frame::Array(vec![
+            bulk(b"s"),
+            Frame::Array(vec![entry(b"1-0", b"a")]),
+        ])]);
+        assert_eq!(
+            decode(&shape_of("XREAD", &[]), resp2, &ring).unwrap(),
+            Frame::Array(vec![Frame::Array(vec![
+                bulk(b"s"),
+                Frame::Array(vec![plain(b"1-0", b"a")])
+            ])])
+        );
+        let resp3 = Frame::Map(vec![(bulk(b"s"), Frame::Array(vec![entry(b"1-0", b"a")]))]);
+        assert_eq!(
+            decode(&shape_of("XREAD", &[]), resp3, &ring).unwrap(),
+            Frame::Map(vec![(bulk(b"s"), Frame::Array(vec![plain(b"1-0", b"a")]))])
+        );
+        // XINFO STREAM: named fields
+        let info = Frame::Array(vec![
+            bulk(b"length"),
+            Frame::Integer(1),
+            bulk(b"first-entry"),
+            entry(b"1-0", b"a"),
+            bulk(b"last-entry"),
+            Frame::NullBulk,
+        ]);
+        let Resolved::Known { spec, .. } = resolve(&args(&[b"XINFO", b"STREAM", b"s"])) else {
+            panic!()
+        };
+        let decoded = decode(&Plan::Shape(spec.reply.shape(&[])), info, &ring).unwrap();
+        assert_eq!(
+            decoded,
+            Frame::Array(vec![
+                bulk(b"length"),
+                Frame::Integer(1),
+                bulk(b"first-entry"),
+                plain(b"1-0", b"a"),
+                bulk(b"last-entry"),
+                Frame::NullBulk
+            ])
+        );
+    }
+
+    #[test]
+    fn exec_decodes_each_element_by_its_command() {
+        let ring = ring();
+        let other = self::ring();
+        let plan = Plan::Exec(vec![
+            &Shape::Pass,
+            &Shape::Value,
+            &Shape::Value,
+            &Shape::Values,
+        ]);
+        let reply = Frame::Array(vec![
+            Frame::Simple(Bytes::from_static(b"OK")),
+            token(&ring, b"v"),
+            token(&other, b"x"),
+            Frame::Array(vec![token(&ring, b"a"), token(&ring, b"b")]),
+        ]);
+        let Frame::Array(items) = decode(&plan, reply, &ring).unwrap() else {
+            panic!()
+        };
+        assert_eq!(items[0], Frame::Simple(Bytes::from_static(b"OK")));
+        assert_eq!(items[1], bulk(b"v"));
+        assert!(
+            matches!(&items[2], Frame::Error(e) if e.starts_with(b"ERR redcloak")),
+            "{:?}",
+            items[2]
+        );
+        assert_eq!(items[3], Frame::Array(vec![bulk(b"a"), bulk(b"b")]));
+        for aborted in [
+            Frame::NullArray,
+            Frame::Error(Bytes::from_static(b"EXECABORT x")),
+        ] {
+            assert_eq!(decode(&plan, aborted.clone(), &ring).unwrap(), aborted);
+        }
+    }
+
+    #[test]
+    fn pubsub_payloads_are_decrypted_in_resp2_and_resp3() {
+        let ring = ring();
+        let enc = |f: Frame| {
+            let mut b = BytesMut::new();
+            f.encode(&mut b);
+            b.freeze()
+        };
+        let msg = Frame::Array(vec![bulk(b"message"), bulk(b"ch"), token(&ring, b"hi")]);
+        let mut out = BytesMut::new();
+        assert_eq!(
+            decode_pubsub(&enc(msg), &ring, &Limits::default(), &mut out).unwrap(),
+            PubSubFrame::Message
+        );
+        assert_eq!(
+            Frame::parse(&out.freeze(), &Limits::default())
+                .unwrap()
+                .unwrap()
+                .0,
+            Frame::Array(vec![bulk(b"message"), bulk(b"ch"), bulk(b"hi")])
+        );
+        let pmsg = Frame::Push(vec![
+            bulk(b"pmessage"),
+            bulk(b"c*"),
+            bulk(b"ch"),
+            token(&ring, b"yo"),
+        ]);
+        let mut out = BytesMut::new();
+        decode_pubsub(&enc(pmsg), &ring, &Limits::default(), &mut out).unwrap();
+        assert_eq!(
+            Frame::parse(&out.freeze(), &Limits::default())
+                .unwrap()
+                .unwrap()
+                .0,
+            Frame::Push(vec![
+                bulk(b"pmessage"),
+                bulk(b"c*"),
+                bulk(b"ch"),
+                bulk(b"yo")
+            ])
+        );
+        let confirm = Frame::Array(vec![bulk(b"unsubscribe"), bulk(b"ch"), Frame::Integer(0)]);
+        assert_eq!(
+            decode_pubsub(
+                &enc(confirm),
+                &ring,
+                &Limits::default(),
+                &mut BytesMut::new()
+            )
+            .unwrap(),
+            PubSubFrame::Confirmation { remaining: 0 }
+        );
+        let pong = Frame::Array(vec![bulk(b"pong"), bulk(b"")]);
+        let mut out = BytesMut::new();
+        assert_eq!(
+            decode_pubsub(&enc(pong), &ring, &Limits::default(), &mut out).unwrap(),
+            PubSubFrame::NotPubSub
+        );
+        assert!(out.is_empty());
+        let planted = Frame::Array(vec![bulk(b"message"), bulk(b"ch"), bulk(b"plaintext")]);
+        let mut out = BytesMut::new();
+        assert!(decode_pubsub(&enc(planted), &ring, &Limits::default(), &mut out).is_err());
+        assert!(
+            out.is_empty(),
+            "an undecryptable message is never passed on"
+        );
     }
 
     #[test]
@@ -369,14 +930,21 @@ mod tests {
             "{msg}"
         );
         let incr = lookup(b"INCR").unwrap();
-        let crate::table::Action::Refuse(refusal) = incr.action else {
+        let Action::Refuse(refusal) = incr.action else {
             panic!()
         };
-        let msg = refusal_message(incr, &refusal);
+        let msg = refusal_message("INCR", &refusal);
         assert!(msg.contains("INCR") && msg.contains("instead"), "{msg}");
         assert_eq!(
-            arity_message(lookup(b"GET").unwrap()),
+            arity_message(lookup(b"GET").unwrap(), None),
             "ERR wrong number of arguments for 'get' command"
+        );
+        let Resolved::Known { spec, parent } = resolve(&args(&[b"CLIENT", b"SETNAME"])) else {
+            panic!()
+        };
+        assert_eq!(
+            arity_message(spec, parent),
+            "ERR wrong number of arguments for 'client|setname' command"
         );
         assert_eq!(printable(&[b'a'; 100]).chars().count(), 65);
     }

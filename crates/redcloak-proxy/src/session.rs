@@ -19,8 +19,8 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use redcloak_commands::resp::{self, ProtocolError, ReplyScanner, RequestParser};
-use redcloak_commands::table::{self, Action, CommandSpec, Local, ReplyRule};
-use redcloak_commands::transform::{self, ReplyError};
+use redcloak_commands::table::{self, Action, Local, Resolved, Session, Shape};
+use redcloak_commands::transform::{self, Plan, PubSubFrame, ReplyError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
@@ -40,11 +40,32 @@ enum Pending {
     /// The next upstream reply belongs to this command. `args` is kept only when the reply
     /// holds values, to name the key in an "undecryptable" error.
     Upstream {
-        spec: &'static CommandSpec,
+        plan: Plan,
+        name: &'static str,
         args: Option<Vec<Bytes>>,
     },
+    /// The next upstream reply is redcloak's own (re-AUTH after RESET): consumed, not shown.
+    Swallow,
+    /// The next upstream reply is replaced by this one (EXEC of a transaction redcloak aborted).
+    Replace(Bytes),
+    /// The next upstream reply is `RESET`'s: passed on, and pub/sub mode ends.
+    ResetReply,
+    /// A (un)subscribe command: Redis answers with confirmations, which arrive like pushes.
+    /// Entering pub/sub mode (RESP2) happens here, in order.
+    PubSub,
     /// After every earlier reply: close the connection (QUIT, protocol error).
     Close,
+}
+
+/// The reader's view of the connection's state, mirrored from what Redis will do.
+#[derive(Debug, Default)]
+struct Tx {
+    /// Between MULTI and EXEC/DISCARD.
+    in_multi: bool,
+    /// A command was refused inside MULTI: Redis must not run the transaction (EXECABORT).
+    poisoned: bool,
+    /// The reply shapes of the queued commands, for EXEC.
+    queued: Vec<&'static Shape>,
 }
 
 /// Serves one client until it disconnects, sends QUIT, or breaks the protocol.
@@ -67,9 +88,11 @@ where
         debug!(error = %e, "reader stopped");
     }
     drop(tx);
-    // The writer answers everything queued, then closes; the upstream write half goes with us.
-    let _ = writer.await;
+    // The client is done sending: tell Redis. It answers what it has read and then closes,
+    // which also ends a command the client left blocked (BLPOP …) instead of leaking it.
     let _ = upstream_w.shutdown().await;
+    // The writer answers everything queued, then closes.
+    let _ = writer.await;
 }
 
 /// Connects upstream. While Redis cannot be reached, every command the client sends is
@@ -155,12 +178,18 @@ where
 {
     let mut out = BytesMut::with_capacity(READ_CHUNK);
     let mut batch: Vec<Pending> = Vec::new();
+    let mut tx_state = Tx::default();
     loop {
         let mut closing = false;
+        let mut secret_in_out = false;
         loop {
             match parser.parse(&mut buf) {
                 Ok(Some(request)) => {
-                    if handle(request.args, shared, &mut out, &mut batch) {
+                    let before = out.len();
+                    let stop = handle(request.args, shared, &mut tx_state, &mut out, &mut batch);
+                    secret_in_out |=
+                        matches!(batch.last(), Some(Pending::Swallow)) && out.len() > before;
+                    if stop {
                         closing = true;
                         break;
                     }
@@ -181,6 +210,10 @@ where
         }
         if !out.is_empty() {
             upstream.write_all(&out).await?;
+            if secret_in_out {
+                // The batch re-authenticated (RESET): wipe the password from the buffer.
+                out.iter_mut().for_each(|b| *b = 0);
+            }
             out.clear();
             // Keep the buffer from pinning a huge allocation after one large command.
             if out.capacity() > 4 * WRITE_HIGH_WATER {
@@ -204,44 +237,187 @@ where
 
 /// Applies the table to one request: encodes it for Redis into `out` and/or queues its
 /// pending reply. Returns true when the session must stop reading (QUIT).
-fn handle(args: Vec<Bytes>, shared: &Shared, out: &mut BytesMut, batch: &mut Vec<Pending>) -> bool {
-    let Some(name) = args.first() else {
-        return false;
+fn handle(
+    args: Vec<Bytes>,
+    shared: &Shared,
+    tx: &mut Tx,
+    out: &mut BytesMut,
+    batch: &mut Vec<Pending>,
+) -> bool {
+    let refuse = |msg: String, tx: &mut Tx, batch: &mut Vec<Pending>| {
+        // Inside MULTI, Redis flags the transaction on such errors; redcloak does the same.
+        tx.poisoned |= tx.in_multi;
+        batch.push(Pending::Local(error_reply(&msg)));
+        false
     };
-    let Some(spec) = table::lookup(name) else {
-        batch.push(Pending::Local(error_reply(
-            &transform::unknown_command_message(name),
-        )));
-        return false;
+    let (spec, parent) = match table::resolve(&args) {
+        Resolved::Known { spec, parent } => (spec, parent),
+        Resolved::Unknown => {
+            let name = args.first().map_or(&[][..], |n| &n[..]);
+            return refuse(transform::unknown_command_message(name), tx, batch);
+        }
+        Resolved::UnknownSubcommand(container) => {
+            let sub = transform::printable(args.get(1).map_or(&[][..], |s| &s[..]));
+            let name = format!("{} {}", container.name, sub.to_ascii_uppercase());
+            let msg = match container.action {
+                Action::Refuse(r) => transform::refusal_message(&name, &r),
+                _ => transform::unknown_command_message(name.as_bytes()),
+            };
+            return refuse(msg, tx, batch);
+        }
+        Resolved::MissingSubcommand(container) => {
+            return refuse(transform::arity_message(container, None), tx, batch)
+        }
     };
     if !spec.arity_ok(args.len()) {
-        batch.push(Pending::Local(error_reply(&transform::arity_message(spec))));
-        return false;
+        return refuse(transform::arity_message(spec, parent), tx, batch);
     }
+    let name = parent.map_or(spec.name, |p| p.name);
     match spec.action {
         Action::Forward => {
-            transform::encode_request(spec, &args, &shared.key_ring, out);
-            let args = (spec.reply != ReplyRule::Pass).then_some(args);
-            batch.push(Pending::Upstream { spec, args });
-            false
+            let shape = spec.reply.shape(&args);
+            if let Err(msg) = transform::encode_request(spec, &args, &shared.key_ring, out) {
+                return refuse(msg, tx, batch);
+            }
+            if tx.in_multi {
+                // Redis answers +QUEUED now; the value comes in EXEC's reply.
+                tx.queued.push(shape);
+                batch.push(Pending::Upstream {
+                    plan: Plan::Shape(&Shape::Pass),
+                    name,
+                    args: None,
+                });
+            } else {
+                let args = (*shape != Shape::Pass).then_some(args);
+                batch.push(Pending::Upstream {
+                    plan: Plan::Shape(shape),
+                    name,
+                    args,
+                });
+            }
+        }
+        Action::Local(Local::Auth) if tx.in_multi => {
+            return refuse(
+                "ERR redcloak: AUTH inside MULTI is not supported (redcloak answers AUTH itself)"
+                    .into(),
+                tx,
+                batch,
+            );
         }
         Action::Local(Local::Auth) => {
             // The client's credentials are dropped here: never forwarded, never logged.
             batch.push(Pending::Local(Bytes::from_static(b"+OK\r\n")));
-            false
         }
         Action::Local(Local::Quit) => {
             batch.push(Pending::Local(Bytes::from_static(b"+OK\r\n")));
             batch.push(Pending::Close);
-            true
+            return true;
         }
         Action::Refuse(refusal) => {
-            batch.push(Pending::Local(error_reply(&transform::refusal_message(
-                spec, &refusal,
-            ))));
-            false
+            return refuse(
+                transform::refusal_message(&table::display_name(spec, parent), &refusal),
+                tx,
+                batch,
+            );
+        }
+        Action::Session(Session::Multi) => {
+            if !tx.in_multi {
+                *tx = Tx {
+                    in_multi: true,
+                    ..Tx::default()
+                };
+            }
+            forward_plain(&args, out, batch, name);
+        }
+        Action::Session(Session::Exec) => {
+            if tx.in_multi && tx.poisoned {
+                // Redis never runs it: drop the queue there, answer as Redis would.
+                *tx = Tx::default();
+                resp::write_array_len(out, 1);
+                resp::write_bulk(out, b"DISCARD");
+                batch.push(Pending::Replace(Bytes::from_static(
+                    b"-EXECABORT Transaction discarded because of previous errors.\r\n",
+                )));
+            } else if tx.in_multi {
+                let queued = std::mem::take(&mut tx.queued);
+                *tx = Tx::default();
+                write_args(&args, out);
+                batch.push(Pending::Upstream {
+                    plan: Plan::Exec(queued),
+                    name,
+                    args: None,
+                });
+            } else {
+                forward_plain(&args, out, batch, name); // Redis: "EXEC without MULTI"
+            }
+        }
+        Action::Session(Session::Discard) => {
+            *tx = Tx::default();
+            forward_plain(&args, out, batch, name);
+        }
+        Action::Session(Session::Hello) => match strip_hello_auth(&args) {
+            Ok(stripped) => forward_plain(&stripped, out, batch, name),
+            Err(msg) => return refuse(msg.into(), tx, batch),
+        },
+        Action::Session(Session::Reset) => {
+            *tx = Tx::default();
+            write_args(&args, out);
+            batch.push(Pending::ResetReply);
+            // RESET logs the connection out of Redis: authenticate it again, silently.
+            for _ in 0..shared.connector.write_hello(out) {
+                batch.push(Pending::Swallow);
+            }
+        }
+        Action::Session(Session::PubSub) if tx.in_multi => {
+            return refuse(
+                format!("ERR redcloak: {} inside MULTI is not supported", spec.name),
+                tx,
+                batch,
+            );
+        }
+        Action::Session(Session::PubSub) => {
+            write_args(&args, out);
+            batch.push(Pending::PubSub);
         }
     }
+    false
+}
+
+/// Forwards arguments unchanged, with a pass-through reply.
+fn forward_plain(args: &[Bytes], out: &mut BytesMut, batch: &mut Vec<Pending>, name: &'static str) {
+    write_args(args, out);
+    batch.push(Pending::Upstream {
+        plan: Plan::Shape(&Shape::Pass),
+        name,
+        args: None,
+    });
+}
+
+fn write_args(args: &[Bytes], out: &mut BytesMut) {
+    resp::write_array_len(out, args.len());
+    for a in args {
+        resp::write_bulk(out, a);
+    }
+}
+
+/// `HELLO [protover [AUTH username password] [SETNAME clientname]]` without its AUTH part:
+/// the client's credentials are redcloak's business, never Redis's.
+fn strip_hello_auth(args: &[Bytes]) -> Result<Vec<Bytes>, &'static str> {
+    let mut kept = Vec::with_capacity(args.len());
+    kept.extend(args.iter().take(2).cloned());
+    let mut i = 2;
+    while i < args.len() {
+        if args[i].eq_ignore_ascii_case(b"AUTH") {
+            if i + 2 >= args.len() {
+                return Err("ERR Syntax error in HELLO option 'auth'");
+            }
+            i += 3;
+        } else {
+            kept.push(args[i].clone());
+            i += 1;
+        }
+    }
+    Ok(kept)
 }
 
 /// The writer half: answers every pending entry in order, then closes the client side.
@@ -259,46 +435,56 @@ async fn write_replies<U, W>(
     let mut out = BytesMut::with_capacity(READ_CHUNK);
     let mut scanner = ReplyScanner::new(shared.reply_limits);
     let mut rx_open = true;
+    // RESP2 pub/sub mode: arrays named "message", "subscribe"… are pushes, not replies.
+    let mut pubsub = false;
     loop {
         // Answer everything that can be answered now.
         loop {
             while let Ok(p) = rx.try_recv() {
                 queue.push_back(p);
             }
-            let Some(front) = queue.front() else { break };
-            match front {
-                Pending::Local(reply) => {
+            match queue.front() {
+                Some(Pending::Local(reply)) => {
                     out.extend_from_slice(reply);
                     queue.pop_front();
+                    continue;
                 }
-                Pending::Close => {
+                Some(Pending::PubSub) => {
+                    pubsub = true;
+                    queue.pop_front();
+                    continue;
+                }
+                Some(Pending::Close) => {
                     let _ = client.write_all(&out).await;
                     let _ = client.shutdown().await;
                     return;
                 }
-                Pending::Upstream { .. } => match scanner.scan(&from_redis) {
-                    Ok(Some(len)) => {
-                        let frame = from_redis.split_to(len).freeze();
-                        let Some(Pending::Upstream { spec, args }) = queue.pop_front() else {
-                            unreachable!()
-                        };
-                        decode(spec, args, frame, &shared, &mut out);
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        warn!(error = %e, "Redis sent a reply redcloak cannot parse; closing the session");
-                        fail_all(
-                            &mut queue,
-                            &mut rx,
-                            &mut out,
-                            "redcloak could not parse Redis's reply",
-                        )
-                        .await;
-                        let _ = client.write_all(&out).await;
-                        let _ = client.shutdown().await;
-                        return;
-                    }
-                },
+                _ => {}
+            }
+            let len = match scanner.scan(&from_redis) {
+                Ok(Some(len)) => len,
+                Ok(None) => break,
+                Err(e) => {
+                    warn!(error = %e, "Redis sent a reply redcloak cannot parse; closing the session");
+                    fail_all(
+                        &mut queue,
+                        &mut rx,
+                        &mut out,
+                        "redcloak could not parse Redis's reply",
+                    )
+                    .await;
+                    let _ = client.write_all(&out).await;
+                    let _ = client.shutdown().await;
+                    return;
+                }
+            };
+            let frame = from_redis.split_to(len).freeze();
+            if let Err(why) = deliver(frame, &mut queue, &mut pubsub, &shared, &mut out) {
+                warn!(reason = why, "closing the session");
+                fail_all(&mut queue, &mut rx, &mut out, why).await;
+                let _ = client.write_all(&out).await;
+                let _ = client.shutdown().await;
+                return;
             }
             if out.len() >= WRITE_HIGH_WATER {
                 if client.write_all(&out).await.is_err() {
@@ -330,16 +516,15 @@ async fn write_replies<U, W>(
                     Ok(_) => continue,
                     Err(e) => format!("the connection to Redis failed: {e}"),
                 };
-                warn!(reason = %lost, "upstream connection lost");
-                // Replies already received are still delivered (next loop), then the rest fail.
+                if !queue.is_empty() || rx_open {
+                    debug!(reason = %lost, "upstream connection ended");
+                }
+                // Replies already received are delivered, then every command still owed one
+                // gets an error.
                 while let Some(len) = scanner.scan(&from_redis).ok().flatten() {
-                    match queue.pop_front() {
-                        Some(Pending::Upstream { spec, args }) => {
-                            let frame = from_redis.split_to(len).freeze();
-                            decode(spec, args, frame, &shared, &mut out);
-                        }
-                        Some(Pending::Local(reply)) => out.extend_from_slice(&reply),
-                        Some(Pending::Close) | None => break,
+                    let frame = from_redis.split_to(len).freeze();
+                    if deliver(frame, &mut queue, &mut pubsub, &shared, &mut out).is_err() {
+                        break;
                     }
                 }
                 fail_all(&mut queue, &mut rx, &mut out, &lost).await;
@@ -351,37 +536,78 @@ async fn write_replies<U, W>(
     }
 }
 
+/// Delivers one upstream frame: a pub/sub push, or the reply the front of the queue expects.
+fn deliver(
+    frame: Bytes,
+    queue: &mut VecDeque<Pending>,
+    pubsub: &mut bool,
+    shared: &Shared,
+    out: &mut BytesMut,
+) -> Result<(), &'static str> {
+    let push = frame.first() == Some(&b'>');
+    if push || (*pubsub && frame.first() == Some(&b'*')) {
+        match transform::decode_pubsub(&frame, &shared.key_ring, &shared.reply_limits, out) {
+            Ok(PubSubFrame::Message) => return Ok(()),
+            Ok(PubSubFrame::Confirmation { remaining }) => {
+                if remaining == 0 && !push {
+                    *pubsub = false;
+                }
+                return Ok(());
+            }
+            Ok(PubSubFrame::NotPubSub) => {}
+            Err(ReplyError::Undecryptable(_)) => {
+                // Never passed on as if it were the message; nothing to answer either.
+                warn!("dropped a pub/sub message whose payload could not be decrypted");
+                return Ok(());
+            }
+            Err(_) => return Err("Redis sent a malformed pub/sub message"),
+        }
+    }
+    match queue.pop_front() {
+        Some(Pending::Upstream { plan, name, args }) => {
+            decode(&plan, name, args, frame, shared, out)
+        }
+        Some(Pending::Swallow) => {
+            if frame.first() == Some(&b'-') {
+                warn!("re-authentication after RESET failed; later commands will fail");
+            }
+        }
+        Some(Pending::Replace(reply)) => out.extend_from_slice(&reply),
+        Some(Pending::ResetReply) => {
+            *pubsub = false;
+            out.extend_from_slice(&frame);
+        }
+        Some(other @ (Pending::Local(_) | Pending::PubSub | Pending::Close)) => {
+            // Unreachable: the caller answers these before reading a frame.
+            queue.push_front(other);
+            return Err("internal error: reply bookkeeping out of order");
+        }
+        None => return Err("Redis sent a reply to a command nobody sent"),
+    }
+    Ok(())
+}
+
 /// Decodes one upstream reply for the client.
 fn decode(
-    spec: &'static CommandSpec,
+    plan: &Plan,
+    name: &'static str,
     args: Option<Vec<Bytes>>,
     frame: Bytes,
     shared: &Shared,
     out: &mut BytesMut,
 ) {
-    match transform::decode_reply(
-        spec.reply,
-        frame,
-        &shared.key_ring,
-        &shared.reply_limits,
-        out,
-    ) {
+    match transform::decode_reply(plan, frame, &shared.key_ring, &shared.reply_limits, out) {
         Ok(_) => {}
         Err(ReplyError::Undecryptable(problem)) => {
-            warn!(command = spec.name, "a stored value could not be decrypted");
-            let keys = args
-                .as_deref()
-                .map_or(&[][..], |a| a.get(1..).unwrap_or(&[]));
-            resp::write_error(out, &transform::undecryptable_message(spec, keys, problem));
+            warn!(command = name, "a stored value could not be decrypted");
+            let args = args.unwrap_or_default();
+            resp::write_error(out, &transform::undecryptable_message(name, &args, problem));
         }
         Err(e) => {
-            warn!(command = spec.name, error = %e, "malformed reply from Redis");
+            warn!(command = name, error = %e, "malformed reply from Redis");
             resp::write_error(
                 out,
-                &format!(
-                    "ERR redcloak: {} got a malformed reply from Redis",
-                    spec.name
-                ),
+                &format!("ERR redcloak: {name} got a malformed reply from Redis"),
             );
         }
     }
@@ -401,13 +627,15 @@ async fn fail_all(
     for pending in queue.drain(..) {
         match pending {
             Pending::Local(reply) => out.extend_from_slice(&reply),
-            Pending::Upstream { spec, .. } => resp::write_error(
+            Pending::Upstream { name, .. } => resp::write_error(
                 out,
-                &format!(
-                    "ERR redcloak: {why}; the outcome of this {} is unknown",
-                    spec.name
-                ),
+                &format!("ERR redcloak: {why}; the outcome of this {name} is unknown"),
             ),
+            Pending::Replace(_) | Pending::ResetReply => resp::write_error(
+                out,
+                &format!("ERR redcloak: {why}; the outcome of this command is unknown"),
+            ),
+            Pending::Swallow | Pending::PubSub => {}
             Pending::Close => break,
         }
     }

@@ -1,26 +1,55 @@
 //! Connection commands.
+use super::reasons::{OPERATOR, OPERATOR_ALT};
 use super::{
-    forward, Action, CommandSpec, Family::Connection, Local, ReplyRule::Pass, ValueArgs::None,
+    container, pass, refuse, session, Action, CommandSpec, Family::Connection, Local, ReplyRule,
+    Session, Shape, ValueArgs,
 };
-
-pub(super) const COMMANDS: &[CommandSpec] = &[
-    forward("PING", -1, None, Pass, Connection),
-    forward("ECHO", 2, None, Pass, Connection),
-    // The connection is dedicated to this client, so the selected database stays correct.
-    forward("SELECT", 2, None, Pass, Connection),
-    // AUTH [username] password: the upstream connection is authenticated with redcloak's own
-    // secret; what the client sends is discarded, never forwarded or logged.
-    local("AUTH", -2, Local::Auth),
-    local("QUIT", -1, Local::Quit),
-];
 
 const fn local(name: &'static str, arity: i32, local: Local) -> CommandSpec {
     CommandSpec {
         name,
         arity,
         action: Action::Local(local),
-        values: None,
-        reply: Pass,
+        values: ValueArgs::None,
+        reply: ReplyRule::Shape(&Shape::Pass),
         family: Connection,
+        subcommands: &[],
     }
 }
+
+const CLIENT_STATE: &str = "redcloak relies on every command getting its reply, in order, and on values reaching the application only through it";
+
+const CLIENT: &[CommandSpec] = &[
+    pass("SETNAME", 3, Connection),
+    pass("GETNAME", 2, Connection),
+    pass("ID", 2, Connection),
+    pass("INFO", 2, Connection),
+    pass("LIST", -2, Connection),
+    // Redis 7.2+ (redis-py and others send it at connect; Redis 7.0 answers with its own error).
+    pass("SETINFO", 4, Connection),
+    pass("NO-EVICT", 3, Connection),
+    pass("GETREDIR", 2, Connection),
+    pass("TRACKINGINFO", 2, Connection),
+    pass("HELP", 2, Connection),
+    refuse("TRACKING", -3, Connection, "client-side caching would let the client cache and be told about values outside redcloak's rules", Some("cache decrypted values in the application if you need to")),
+    refuse("CACHING", 3, Connection, "client-side caching (CLIENT TRACKING) is not supported", None),
+    refuse("REPLY", 3, Connection, CLIENT_STATE, None),
+    refuse("KILL", -3, Connection, OPERATOR, Some(OPERATOR_ALT)),
+    refuse("PAUSE", -3, Connection, OPERATOR, Some(OPERATOR_ALT)),
+    refuse("UNPAUSE", 2, Connection, OPERATOR, Some(OPERATOR_ALT)),
+    refuse("UNBLOCK", -3, Connection, OPERATOR, Some(OPERATOR_ALT)),
+];
+
+pub(super) const COMMANDS: &[CommandSpec] = &[
+    pass("PING", -1, Connection),
+    pass("ECHO", 2, Connection),
+    // The connection is dedicated to this client, so the selected database stays correct.
+    pass("SELECT", 2, Connection),
+    // AUTH [username] password: the upstream connection is authenticated with redcloak's own
+    // secret; what the client sends is discarded, never forwarded or logged.
+    local("AUTH", -2, Local::Auth),
+    local("QUIT", -1, Local::Quit),
+    session("HELLO", -1, Session::Hello, Connection),
+    session("RESET", 1, Session::Reset, Connection),
+    container("CLIENT", -2, Connection, CLIENT),
+];

@@ -1,14 +1,68 @@
-//! Key space and expiry commands: they name keys, never values.
-use super::{forward, CommandSpec, Family::Keys, ReplyRule::Pass, ValueArgs::None};
+//! Key space and expiry commands: they name keys, never values. Ciphertext moves with its
+//! key (RENAME, COPY, MOVE, SWAPDB), so values stay readable.
+use super::reasons::{OPERATOR, OPERATOR_ALT};
+use super::{container, forward, pass, refuse, CommandSpec, Family::Keys, Shape, ValueArgs};
+
+const OBJECT: &[CommandSpec] = &[
+    pass("FREQ", 3, Keys),
+    pass("IDLETIME", 3, Keys),
+    pass("REFCOUNT", 3, Keys),
+    pass("HELP", 2, Keys),
+    refuse(
+        "ENCODING",
+        3,
+        Keys,
+        "it would describe how Redis stores the ciphertext, not your value",
+        None,
+    ),
+];
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
-    forward("DEL", -2, None, Pass, Keys),
-    forward("UNLINK", -2, None, Pass, Keys),
-    forward("EXISTS", -2, None, Pass, Keys),
-    forward("EXPIRE", -3, None, Pass, Keys),
-    forward("PEXPIRE", -3, None, Pass, Keys),
-    forward("TTL", 2, None, Pass, Keys),
-    forward("PTTL", 2, None, Pass, Keys),
-    forward("PERSIST", 2, None, Pass, Keys),
-    forward("TYPE", 2, None, Pass, Keys),
+    pass("DEL", -2, Keys),
+    pass("UNLINK", -2, Keys),
+    pass("EXISTS", -2, Keys),
+    pass("TOUCH", -2, Keys),
+    pass("TYPE", 2, Keys),
+    pass("EXPIRE", -3, Keys),
+    pass("PEXPIRE", -3, Keys),
+    pass("EXPIREAT", -3, Keys),
+    pass("PEXPIREAT", -3, Keys),
+    pass("EXPIRETIME", 2, Keys),
+    pass("PEXPIRETIME", 2, Keys),
+    pass("TTL", 2, Keys),
+    pass("PTTL", 2, Keys),
+    pass("PERSIST", 2, Keys),
+    pass("KEYS", 2, Keys),
+    pass("SCAN", -2, Keys),
+    pass("RANDOMKEY", 1, Keys),
+    pass("RENAME", 3, Keys),
+    pass("RENAMENX", 3, Keys),
+    pass("COPY", -3, Keys),
+    pass("MOVE", 3, Keys),
+    pass("SWAPDB", 3, Keys),
+    pass("DBSIZE", 1, Keys),
+    pass("FLUSHDB", -1, Keys),
+    pass("FLUSHALL", -1, Keys),
+    pass("WAIT", 3, Keys),
+    // DUMP's payload holds the ciphertext; redcloak seals it so that RESTORE can tell a payload
+    // it produced from one made elsewhere (which could hold plaintext).
+    forward("DUMP", 2, ValueArgs::None, &Shape::Seal, Keys),
+    forward("RESTORE", -4, ValueArgs::Unseal(3), &Shape::Pass, Keys),
+    refuse("RESTORE-ASKING", -4, Keys, super::reasons::CLUSTER, None),
+    refuse("MIGRATE", -6, Keys, OPERATOR, Some(OPERATOR_ALT)),
+    refuse(
+        "SORT",
+        -2,
+        Keys,
+        "Redis would sort ciphertexts, whose order has nothing to do with your values",
+        Some("read the values and sort them in the application"),
+    ),
+    refuse(
+        "SORT_RO",
+        -2,
+        Keys,
+        "Redis would sort ciphertexts, whose order has nothing to do with your values",
+        Some("read the values and sort them in the application"),
+    ),
+    container("OBJECT", -2, Keys, OBJECT),
 ];

@@ -1,0 +1,51 @@
+//! List commands: elements are values.
+use super::{forward, pass, refuse, CommandSpec, Family::Lists, Shape::*, ValueArgs::*};
+
+const MATCHES: &str =
+    "Redis would compare your value with ciphertexts, which never match (encryption is randomised)";
+
+pub(super) const COMMANDS: &[CommandSpec] = &[
+    forward("LPUSH", -3, From(2), &Pass, Lists),
+    forward("RPUSH", -3, From(2), &Pass, Lists),
+    forward("LPUSHX", -3, From(2), &Pass, Lists),
+    forward("RPUSHX", -3, From(2), &Pass, Lists),
+    forward("LSET", 4, At(3), &Pass, Lists),
+    // With a count the reply is an array, without it a bulk: Values covers both.
+    forward("LPOP", -2, None, &Values, Lists),
+    forward("RPOP", -2, None, &Values, Lists),
+    forward("LRANGE", 4, None, &Values, Lists),
+    forward("LINDEX", 3, None, &Value, Lists),
+    // [key, [element, …]] or nil
+    forward("LMPOP", -4, None, &Tuple(&[Pass, Values]), Lists),
+    forward("BLMPOP", -5, None, &Tuple(&[Pass, Values]), Lists),
+    // [key, element] or nil
+    forward("BLPOP", -3, None, &Tuple(&[Pass, Value]), Lists),
+    forward("BRPOP", -3, None, &Tuple(&[Pass, Value]), Lists),
+    forward("LMOVE", 5, None, &Value, Lists),
+    forward("BLMOVE", 6, None, &Value, Lists),
+    forward("RPOPLPUSH", 3, None, &Value, Lists),
+    forward("BRPOPLPUSH", 4, None, &Value, Lists),
+    pass("LLEN", 2, Lists),
+    pass("LTRIM", 4, Lists),
+    refuse(
+        "LPOS",
+        -3,
+        Lists,
+        MATCHES,
+        Some("read the list with LRANGE and search it in the application"),
+    ),
+    refuse(
+        "LREM",
+        4,
+        Lists,
+        MATCHES,
+        Some("read the list with LRANGE and rewrite it (DEL + RPUSH inside MULTI/EXEC)"),
+    ),
+    refuse(
+        "LINSERT",
+        5,
+        Lists,
+        MATCHES,
+        Some("read the list with LRANGE and rewrite it, or insert by position with LSET"),
+    ),
+];

@@ -1,0 +1,149 @@
+//! Server and operator commands. Read-only introspection passes; anything that reconfigures,
+//! replicates, persists on demand, inspects other clients' commands or reveals credentials is
+//! the operator's job and is refused.
+use super::reasons::{CLUSTER, OPERATOR, OPERATOR_ALT};
+use super::{container, pass, refuse, CommandSpec, Family::Server};
+
+const fn operator(name: &'static str, arity: i32) -> CommandSpec {
+    refuse(name, arity, Server, OPERATOR, Some(OPERATOR_ALT))
+}
+
+const fn cluster(name: &'static str, arity: i32) -> CommandSpec {
+    refuse(name, arity, Server, CLUSTER, None)
+}
+
+const CONFIG: &[CommandSpec] = &[
+    refuse("GET", -3, Server, "it would reveal the server's configuration, including the password redcloak authenticates with (requirepass)", Some(OPERATOR_ALT)),
+    operator("SET", -4),
+    operator("RESETSTAT", 2),
+    operator("REWRITE", 2),
+    pass("HELP", 2, Server),
+];
+
+const ACL: &[CommandSpec] = &[
+    pass("WHOAMI", 2, Server),
+    pass("CAT", -2, Server),
+    pass("GENPASS", -2, Server),
+    pass("HELP", 2, Server),
+    refuse(
+        "DRYRUN",
+        -4,
+        Server,
+        "it would send the command's arguments, values included, to Redis unencrypted",
+        None,
+    ),
+    operator("SETUSER", -3),
+    operator("DELUSER", -3),
+    operator("GETUSER", 3),
+    operator("LIST", 2),
+    operator("USERS", 2),
+    operator("LOAD", 2),
+    operator("SAVE", 2),
+    operator("LOG", -2),
+];
+
+const COMMAND: &[CommandSpec] = &[
+    pass("COUNT", 2, Server),
+    pass("DOCS", -2, Server),
+    pass("INFO", -2, Server),
+    pass("LIST", -2, Server),
+    pass("HELP", 2, Server),
+    refuse(
+        "GETKEYS",
+        -4,
+        Server,
+        "it would send the command's arguments, values included, to Redis unencrypted",
+        None,
+    ),
+    refuse(
+        "GETKEYSANDFLAGS",
+        -4,
+        Server,
+        "it would send the command's arguments, values included, to Redis unencrypted",
+        None,
+    ),
+];
+
+const LATENCY: &[CommandSpec] = &[
+    pass("DOCTOR", 2, Server),
+    pass("GRAPH", 3, Server),
+    pass("HISTOGRAM", -2, Server),
+    pass("HISTORY", 3, Server),
+    pass("LATEST", 2, Server),
+    pass("HELP", 2, Server),
+    operator("RESET", -2),
+];
+
+const MEMORY: &[CommandSpec] = &[
+    pass("DOCTOR", 2, Server),
+    pass("MALLOC-STATS", 2, Server),
+    pass("PURGE", 2, Server),
+    pass("STATS", 2, Server),
+    pass("USAGE", -3, Server),
+    pass("HELP", 2, Server),
+];
+
+const SLOWLOG: &[CommandSpec] = &[
+    pass("LEN", 2, Server),
+    pass("HELP", 2, Server),
+    refuse(
+        "GET",
+        -2,
+        Server,
+        "it shows the arguments of every client's slow commands",
+        Some(OPERATOR_ALT),
+    ),
+    operator("RESET", 2),
+];
+
+const MODULE: &[CommandSpec] = &[
+    operator("LIST", 2),
+    operator("LOAD", -3),
+    operator("LOADEX", -3),
+    operator("UNLOAD", 3),
+    operator("HELP", 2),
+];
+
+const CLUSTER_SUBCOMMANDS: &[CommandSpec] = &[];
+
+pub(super) const COMMANDS: &[CommandSpec] = &[
+    pass("INFO", -1, Server),
+    pass("TIME", 1, Server),
+    pass("LASTSAVE", 1, Server),
+    pass("ROLE", 1, Server),
+    pass("LOLWUT", -1, Server),
+    // `COMMAND` alone lists every command.
+    CommandSpec {
+        action: super::Action::Forward,
+        ..container("COMMAND", -1, Server, COMMAND)
+    },
+    container("CONFIG", -2, Server, CONFIG),
+    container("ACL", -2, Server, ACL),
+    container("LATENCY", -2, Server, LATENCY),
+    container("MEMORY", -2, Server, MEMORY),
+    container("SLOWLOG", -2, Server, SLOWLOG),
+    container("MODULE", -2, Server, MODULE),
+    // Every CLUSTER subcommand is refused by the container's rule.
+    CommandSpec {
+        action: super::Action::Refuse(super::Refusal {
+            reason: CLUSTER,
+            alternative: None,
+        }),
+        ..container("CLUSTER", -2, Server, CLUSTER_SUBCOMMANDS)
+    },
+    cluster("ASKING", 1),
+    cluster("READONLY", 1),
+    cluster("READWRITE", 1),
+    operator("DEBUG", -2),
+    operator("MONITOR", 1),
+    operator("SAVE", 1),
+    operator("BGSAVE", -1),
+    operator("BGREWRITEAOF", 1),
+    operator("SHUTDOWN", -1),
+    operator("REPLICAOF", 3),
+    operator("SLAVEOF", 3),
+    operator("SYNC", 1),
+    operator("PSYNC", -3),
+    operator("REPLCONF", -1),
+    operator("FAILOVER", -1),
+];

@@ -1,0 +1,191 @@
+//! Pub/sub through redcloak: payloads encrypted on the wire and in Redis's hands, decrypted for
+//! subscribers; subscribed mode behaves like Redis's (RESP2 and RESP3).
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::Duration;
+
+use redcloak_commands::resp::{Frame, Limits, ReplyScanner};
+use redcloak_e2e::Stack;
+use redis::cmd;
+
+/// Reads exactly `n` RESP frames from a raw connection.
+fn read_frames(s: &mut TcpStream, n: usize) -> Vec<Frame> {
+    use std::io::Read;
+    let mut buf = bytes::BytesMut::new();
+    let mut frames = Vec::new();
+    let mut scanner = ReplyScanner::new(Limits::default());
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    while frames.len() < n {
+        if let Some(len) = scanner.scan(&buf).unwrap() {
+            let f = buf.split_to(len).freeze();
+            frames.push(Frame::parse(&f, &Limits::default()).unwrap().unwrap().0);
+            continue;
+        }
+        let mut chunk = [0u8; 4096];
+        let read = s.read(&mut chunk).expect("read frames");
+        assert!(
+            read > 0,
+            "connection closed after {} of {n} frames: {frames:?}",
+            frames.len()
+        );
+        buf.extend_from_slice(&chunk[..read]);
+    }
+    frames
+}
+
+fn bulk(s: &str) -> Frame {
+    Frame::Bulk(bytes::Bytes::copy_from_slice(s.as_bytes()))
+}
+
+#[test]
+fn subscribers_get_plaintext_and_redis_only_sees_ciphertext() {
+    let stack = Stack::start();
+    // A subscriber through redcloak (RESP2) and a spy straight on Redis.
+    let mut sub = stack.raw();
+    sub.write_all(b"*3\r\n$9\r\nSUBSCRIBE\r\n$4\r\nnews\r\n$5\r\nalert\r\n*2\r\n$10\r\nPSUBSCRIBE\r\n$2\r\nn*\r\n").unwrap();
+    let confirmations = read_frames(&mut sub, 3);
+    assert_eq!(
+        confirmations[0],
+        Frame::Array(vec![bulk("subscribe"), bulk("news"), Frame::Integer(1)])
+    );
+    assert_eq!(
+        confirmations[1],
+        Frame::Array(vec![bulk("subscribe"), bulk("alert"), Frame::Integer(2)])
+    );
+    assert_eq!(
+        confirmations[2],
+        Frame::Array(vec![bulk("psubscribe"), bulk("n*"), Frame::Integer(3)])
+    );
+    let mut spy = stack.direct();
+    spy.cmd(&[b"SUBSCRIBE", b"news"]).unwrap();
+
+    let mut c = stack.client();
+    let receivers: i64 = cmd("PUBLISH")
+        .arg("news")
+        .arg("hello subscribers")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(receivers, 3, "two subscriptions through redcloak + the spy");
+
+    let got = read_frames(&mut sub, 2);
+    assert!(
+        got.contains(&Frame::Array(vec![
+            bulk("message"),
+            bulk("news"),
+            bulk("hello subscribers")
+        ])),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&Frame::Array(vec![
+            bulk("pmessage"),
+            bulk("n*"),
+            bulk("news"),
+            bulk("hello subscribers")
+        ])),
+        "{got:?}"
+    );
+
+    // PING in subscribed mode, then unsubscribe everything: back to normal commands.
+    sub.write_all(b"*1\r\n$4\r\nPING\r\n*1\r\n$11\r\nUNSUBSCRIBE\r\n*1\r\n$12\r\nPUNSUBSCRIBE\r\n*2\r\n$4\r\nECHO\r\n$7\r\nmessage\r\n").unwrap();
+    let got = read_frames(&mut sub, 5);
+    assert_eq!(got[0], Frame::Array(vec![bulk("pong"), bulk("")]));
+    assert!(matches!(&got[1], Frame::Array(a) if a[0] == bulk("unsubscribe")));
+    assert!(
+        matches!(&got[2], Frame::Array(a) if a[0] == bulk("unsubscribe") && a[2] == Frame::Integer(1))
+    );
+    assert_eq!(
+        got[3],
+        Frame::Array(vec![bulk("punsubscribe"), bulk("n*"), Frame::Integer(0)])
+    );
+    assert_eq!(
+        got[4],
+        bulk("message"),
+        "after the last unsubscribe, an array-looking reply is a reply again"
+    );
+}
+
+#[test]
+fn redis_carries_only_ciphertext_for_published_messages() {
+    let stack = Stack::start();
+    let mut spy = stack.direct();
+    spy.cmd(&[b"SUBSCRIBE", b"secret-channel"]).unwrap();
+    let mut c = stack.client();
+    let _: i64 = cmd("PUBLISH")
+        .arg("secret-channel")
+        .arg("the launch code")
+        .query(&mut c)
+        .unwrap();
+    // The spy's next frame is the message as Redis delivered it.
+    let Frame::Array(msg) = spy.cmd(&[b"PING"]).unwrap() else {
+        panic!("expected the message first")
+    };
+    let Frame::Bulk(payload) = &msg[2] else {
+        panic!("{msg:?}")
+    };
+    assert!(
+        payload.starts_with(b"gAAAAA"),
+        "Redis saw {:?}",
+        String::from_utf8_lossy(payload)
+    );
+    assert_eq!(
+        stack.key_ring().decrypt(payload).unwrap(),
+        b"the launch code"
+    );
+}
+
+#[test]
+fn resp3_pushes_are_decrypted_and_mixed_with_replies() {
+    let stack = Stack::start();
+    let mut sub = stack.raw();
+    sub.write_all(b"*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n*2\r\n$9\r\nSUBSCRIBE\r\n$2\r\nch\r\n")
+        .unwrap();
+    let got = read_frames(&mut sub, 2);
+    assert!(
+        matches!(got[0], Frame::Map(_)),
+        "HELLO 3 answers with a map: {:?}",
+        got[0]
+    );
+    assert_eq!(
+        got[1],
+        Frame::Push(vec![bulk("subscribe"), bulk("ch"), Frame::Integer(1)])
+    );
+    let mut c = stack.client();
+    let _: i64 = cmd("PUBLISH")
+        .arg("ch")
+        .arg("pushed")
+        .query(&mut c)
+        .unwrap();
+    // In RESP3 a subscribed connection runs normal commands too.
+    sub.write_all(b"*2\r\n$3\r\nGET\r\n$7\r\nmissing\r\n")
+        .unwrap();
+    let got = read_frames(&mut sub, 2);
+    assert_eq!(
+        got[0],
+        Frame::Push(vec![bulk("message"), bulk("ch"), bulk("pushed")])
+    );
+    assert_eq!(got[1], Frame::Null);
+}
+
+#[test]
+fn a_message_published_around_redcloak_in_plaintext_is_dropped_not_delivered() {
+    let stack = Stack::start();
+    let mut sub = stack.raw();
+    sub.write_all(b"*2\r\n$9\r\nSUBSCRIBE\r\n$2\r\nch\r\n")
+        .unwrap();
+    read_frames(&mut sub, 1);
+    stack
+        .direct()
+        .cmd(&[b"PUBLISH", b"ch", b"planted plaintext"])
+        .unwrap();
+    let mut c = stack.client();
+    let _: i64 = cmd("PUBLISH").arg("ch").arg("real").query(&mut c).unwrap();
+    let got = read_frames(&mut sub, 1);
+    assert_eq!(
+        got[0],
+        Frame::Array(vec![bulk("message"), bulk("ch"), bulk("real")]),
+        "the planted message is skipped"
+    );
+    assert!(stack.proxy.log_text().contains("dropped a pub/sub message"));
+}
