@@ -157,6 +157,8 @@ pub struct RedisServer {
     pub port: u16,
     /// Its log file.
     pub log: PathBuf,
+    /// The arguments it was started with (to restart it the same way).
+    args: Vec<std::ffi::OsString>,
 }
 
 impl RedisServer {
@@ -216,8 +218,14 @@ impl RedisServer {
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
+            let args: Vec<std::ffi::OsString> = cmd.get_args().map(ToOwned::to_owned).collect();
             let child = cmd.spawn().expect("spawn redis-server");
-            let mut server = RedisServer { child, port, log };
+            let mut server = RedisServer {
+                child,
+                port,
+                log,
+                args,
+            };
             let ready = wait_for(Duration::from_secs(10), || {
                 server.exited()
                     || std::fs::read_to_string(&server.log)
@@ -242,6 +250,42 @@ impl RedisServer {
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Kills Redis with SIGKILL (no shutdown, no final save) and reaps it.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts Redis again, same port, data directory and settings (after [`Self::kill9`]).
+    pub fn restart(&mut self) {
+        let readies = |log: &Path| {
+            std::fs::read_to_string(log).map_or(0, |l| l.matches("Ready to accept").count())
+        };
+        let before = readies(&self.log);
+        for _ in 0..50 {
+            self.child = Command::new("redis-server")
+                .args(&self.args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("respawn redis-server");
+            let log = self.log.clone();
+            let ready = wait_for(Duration::from_secs(10), || {
+                self.exited() || readies(&log) > before
+            });
+            if ready && !self.exited() {
+                return;
+            }
+            // The old socket may linger for a moment after SIGKILL.
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "redis-server did not restart:\n{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
     }
 }
 

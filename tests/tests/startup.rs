@@ -235,7 +235,7 @@ fn an_unreachable_redis_is_not_fatal_and_clients_get_a_clear_error() {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("redcloak") && err.contains("unavailable"),
+            err.contains("redcloak") && err.contains("unreachable"),
             "{err}"
         );
     }

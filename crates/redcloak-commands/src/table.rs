@@ -12,6 +12,7 @@
 mod connection;
 mod hashes;
 mod keys;
+mod keyspecs;
 mod lists;
 mod members;
 mod pubsub;
@@ -107,6 +108,11 @@ impl ValueArgs {
             ValueArgs::EveryOther(start) => index >= start && (index - start) % 2 == 0,
             ValueArgs::From(start) => index >= start,
         }
+    }
+
+    /// Whether the command has value arguments at all.
+    pub fn any(self) -> bool {
+        !matches!(self, ValueArgs::None)
     }
 
     /// Resolves `Custom` positions for these arguments.
@@ -426,6 +432,99 @@ fn index() -> &'static [&'static CommandSpec] {
         rows.sort_by_key(|spec| spec.name);
         rows
     })
+}
+
+pub use keyspecs::KeySpec;
+
+/// The key arguments of one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyUse {
+    /// Indexes of the key arguments (into the request's arguments).
+    pub keys: Vec<usize>,
+    /// The command may modify data.
+    pub write: bool,
+    /// The command may touch keys that cannot be listed (FLUSHDB, SWAPDB, unknown movable
+    /// keys): a cache must forget everything of the database (or all databases).
+    pub touches_all: bool,
+}
+
+/// The key positions of a command as Redis 7.0 declares them (see `keyspecs.rs`).
+pub fn key_spec(spec: &CommandSpec, parent: Option<&CommandSpec>) -> Option<&'static KeySpec> {
+    let mut name = [0u8; 2 * MAX_NAME + 1];
+    let len = match parent {
+        Some(p) => {
+            let (a, b) = (p.name.as_bytes(), spec.name.as_bytes());
+            name[..a.len()].copy_from_slice(a);
+            name[a.len()] = b'|';
+            name[a.len() + 1..a.len() + 1 + b.len()].copy_from_slice(b);
+            a.len() + 1 + b.len()
+        }
+        None => {
+            name[..spec.name.len()].copy_from_slice(spec.name.as_bytes());
+            spec.name.len()
+        }
+    };
+    let name = &name[..len];
+    keyspecs::KEY_SPECS
+        .binary_search_by(|k| k.name.as_bytes().cmp(name))
+        .ok()
+        .map(|i| &keyspecs::KEY_SPECS[i])
+}
+
+/// Which arguments of this request are keys, and whether it writes.
+pub fn keys_of(spec: &CommandSpec, parent: Option<&CommandSpec>, args: &[Bytes]) -> KeyUse {
+    let Some(ks) = key_spec(spec, parent) else {
+        // Not a Redis 7.0 command (CLIENT SETINFO): it names no keys.
+        return KeyUse {
+            keys: Vec::new(),
+            write: false,
+            touches_all: false,
+        };
+    };
+    let argc = args.len() as i32;
+    let mut keys = Vec::new();
+    let mut touches_all = false;
+    if ks.movable {
+        let is = |i: usize, w: &str| {
+            args.get(i)
+                .is_some_and(|a| a.eq_ignore_ascii_case(w.as_bytes()))
+        };
+        let numkeys_at =
+            |i: usize| -> Option<usize> { std::str::from_utf8(args.get(i)?).ok()?.parse().ok() };
+        match spec.name {
+            // … STREAMS key [key …] id [id …]
+            "XREAD" | "XREADGROUP" => {
+                if let Some(at) = (1..args.len()).find(|&i| is(i, "STREAMS")) {
+                    let n = (args.len() - at - 1) / 2;
+                    keys.extend(at + 1..at + 1 + n);
+                }
+            }
+            // LMPOP numkeys key …, BLMPOP timeout numkeys key …
+            "LMPOP" | "BLMPOP" => {
+                let at = if spec.name == "LMPOP" { 1 } else { 2 };
+                match numkeys_at(at) {
+                    Some(n) => keys.extend((at + 1..at + 1 + n).filter(|&i| i < args.len())),
+                    None => touches_all = ks.write,
+                }
+            }
+            _ => touches_all = ks.write,
+        }
+    } else if ks.first > 0 {
+        let last = if ks.last < 0 { argc + ks.last } else { ks.last };
+        let mut i = ks.first;
+        while i <= last && i < argc {
+            keys.push(i as usize);
+            i += ks.step.max(1);
+        }
+    }
+    if matches!(spec.name, "FLUSHDB" | "FLUSHALL" | "SWAPDB") && parent.is_none() {
+        touches_all = true;
+    }
+    KeyUse {
+        keys,
+        write: ks.write,
+        touches_all,
+    }
 }
 
 /// The display name of a resolved command: `GET`, `CLIENT SETNAME`.
@@ -798,6 +897,57 @@ mod tests {
                 .shape(&b(&["HRANDFIELD", "h", "3", "withvalues"])),
             &Shape::Pass
         );
+    }
+
+    #[test]
+    fn keys_are_found_like_redis_finds_them() {
+        let use_of = |parts: &[&str]| match resolve(&b(parts)) {
+            Resolved::Known { spec, parent } => keys_of(spec, parent, &b(parts)),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            use_of(&["GET", "k"]),
+            KeyUse {
+                keys: vec![1],
+                write: false,
+                touches_all: false
+            }
+        );
+        assert_eq!(use_of(&["MSET", "a", "1", "b", "2"]).keys, vec![1, 3]);
+        assert_eq!(use_of(&["DEL", "a", "b", "c"]).keys, vec![1, 2, 3]);
+        assert_eq!(
+            use_of(&["RENAME", "a", "b"]),
+            KeyUse {
+                keys: vec![1, 2],
+                write: true,
+                touches_all: false
+            }
+        );
+        assert_eq!(
+            use_of(&["XREAD", "COUNT", "1", "STREAMS", "s1", "s2", "0", "0"]).keys,
+            vec![4, 5]
+        );
+        assert_eq!(
+            use_of(&["BLMPOP", "0", "2", "a", "b", "LEFT"]).keys,
+            vec![3, 4]
+        );
+        assert!(use_of(&["FLUSHDB"]).touches_all);
+        assert!(use_of(&["SWAPDB", "0", "1"]).touches_all);
+        assert_eq!(use_of(&["XINFO", "STREAM", "s"]).keys, vec![2]);
+        assert!(!use_of(&["CLIENT", "SETNAME", "x"]).write);
+        // Every row names a Redis command (or a known newer one).
+        for spec in all() {
+            let known = key_spec(spec, None).is_some() || !spec.subcommands.is_empty();
+            assert!(known, "{} has no key spec", spec.name);
+            for sub in spec.subcommands {
+                assert!(
+                    key_spec(sub, Some(spec)).is_some() || sub.name == "SETINFO",
+                    "{} {}",
+                    spec.name,
+                    sub.name
+                );
+            }
+        }
     }
 
     #[test]

@@ -21,6 +21,18 @@ pub fn encode_request(
     ring: &KeyRing,
     out: &mut BytesMut,
 ) -> Result<usize, String> {
+    encode_request_keeping(spec, args, ring, out, None)
+}
+
+/// Like [`encode_request`], also handing back the ciphertext of each value argument (in
+/// argument order) in `tokens`, for a cache that keeps what Redis stores.
+pub fn encode_request_keeping(
+    spec: &CommandSpec,
+    args: &[Bytes],
+    ring: &KeyRing,
+    out: &mut BytesMut,
+    mut tokens: Option<&mut Vec<Bytes>>,
+) -> Result<usize, String> {
     let values = spec.values.resolve(args).map_err(str::to_owned)?;
     let mut unsealed = None;
     if let ValueArgs::Unseal(i) = values {
@@ -41,7 +53,11 @@ pub fn encode_request(
         match &unsealed {
             Some((i, payload)) if *i == index => resp::write_bulk(out, payload),
             _ if values.is_value(index) => {
-                resp::write_bulk(out, &ring.encrypt(arg));
+                let token = ring.encrypt(arg);
+                resp::write_bulk(out, &token);
+                if let Some(tokens) = tokens.as_deref_mut() {
+                    tokens.push(Bytes::from(token));
+                }
                 encrypted += 1;
             }
             _ => resp::write_bulk(out, arg),

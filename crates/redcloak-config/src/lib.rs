@@ -72,8 +72,47 @@ pub struct Config {
     pub key_source: &'static str,
     /// Resource limits.
     pub limits: Limits,
+    /// What redcloak does while Redis is unreachable.
+    pub fallback: FallbackConfig,
     /// The configuration file that was read, if any.
     pub config_file: Option<PathBuf>,
+}
+
+/// What happens to writes accepted while Redis was unreachable, once it is back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    /// Apply them to Redis, in order, before new traffic flows (last writer wins).
+    Replay,
+    /// Drop them, and forget what the local cache knew about the keys they touched.
+    Invalidate,
+}
+
+/// The fallback: the shadow cache, the outage journal and the warm pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FallbackConfig {
+    /// Bound of the shadow cache (ciphertext of recently written or read strings), in bytes.
+    /// 0 turns the shadow cache (and so serving during outages) off.
+    pub cache_bytes: usize,
+    /// Writes accepted during an outage, at most (0: refuse writes during outages).
+    pub journal_max_entries: usize,
+    /// Bytes of journaled writes, at most.
+    pub journal_max_bytes: usize,
+    /// What happens to the journal when Redis is back.
+    pub recovery: Recovery,
+    /// Authenticated upstream connections kept ready for new clients.
+    pub pool_size: usize,
+}
+
+impl Default for FallbackConfig {
+    fn default() -> Self {
+        FallbackConfig {
+            cache_bytes: 64 * 1024 * 1024,
+            journal_max_entries: 10_000,
+            journal_max_bytes: 16 * 1024 * 1024,
+            recovery: Recovery::Replay,
+            pool_size: 4,
+        }
+    }
 }
 
 /// Resource limits. Every default is shown in `redcloak --help`.

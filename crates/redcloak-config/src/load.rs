@@ -31,6 +31,7 @@ struct Settings {
     tls: TlsSettings,
     encryption: EncryptionSettings,
     limits: LimitSettings,
+    fallback: FallbackSettings,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -64,6 +65,16 @@ struct LimitSettings {
     connect_timeout_ms: Option<u64>,
 }
 
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct FallbackSettings {
+    cache_bytes: Option<u64>,
+    journal_max_entries: Option<u64>,
+    journal_max_bytes: Option<u64>,
+    recovery: Option<String>,
+    pool_size: Option<u64>,
+}
+
 /// How an environment variable's text becomes a setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -87,10 +98,19 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("REDCLOAK_MAX_PIPELINE", "limits.max_pipeline"),
     ("REDCLOAK_MAX_BULK_BYTES", "limits.max_bulk_bytes"),
     ("REDCLOAK_CONNECT_TIMEOUT_MS", "limits.connect_timeout_ms"),
+    ("REDCLOAK_FALLBACK_CACHE_BYTES", "fallback.cache_bytes"),
+    (
+        "REDCLOAK_JOURNAL_MAX_ENTRIES",
+        "fallback.journal_max_entries",
+    ),
+    ("REDCLOAK_JOURNAL_MAX_BYTES", "fallback.journal_max_bytes"),
+    ("REDCLOAK_RECOVERY", "fallback.recovery"),
+    ("REDCLOAK_POOL_SIZE", "fallback.pool_size"),
 ];
 
 fn kind_of(path: &str) -> Kind {
-    if path.starts_with("limits.") {
+    if path.starts_with("limits.") || (path.starts_with("fallback.") && path != "fallback.recovery")
+    {
         Kind::Number
     } else {
         Kind::Text
@@ -135,6 +155,7 @@ pub fn evaluate(overrides: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> 
     let mut problems = Vec::new();
     let (s, config_file) = layered(overrides, env, &mut problems);
     let limits = check_limits(&s.limits, &mut problems);
+    let fallback = check_fallback(&s.fallback, &mut problems);
     if problems.is_empty() {
         checks.push(Check::pass(
             Rule::Settings,
@@ -207,6 +228,7 @@ pub fn evaluate(overrides: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> 
                 key_ring,
                 key_source,
                 limits,
+                fallback,
                 config_file,
             }),
             None,
@@ -599,6 +621,62 @@ fn check_limits(l: &LimitSettings, problems: &mut Vec<Problem>) -> Limits {
             d.connect_timeout.as_millis() as usize,
             600_000,
         ) as u64),
+    }
+}
+
+fn check_fallback(f: &FallbackSettings, problems: &mut Vec<Problem>) -> crate::FallbackConfig {
+    let d = crate::FallbackConfig::default();
+    let mut get = |value: Option<u64>, name: &str, default: usize, min: u64, max: u64| -> usize {
+        match value {
+            None => default,
+            Some(v) if (min..=max).contains(&v) => v as usize,
+            Some(v) => {
+                problems.push(Problem::new(
+                    format!("fallback.{name} = {v} is out of range"),
+                    format!("a value from {min} to {max}"),
+                    format!("set fallback.{name} within range, or unset it to use the default ({default})"),
+                    "docs/configuration.md#fallback",
+                ));
+                default
+            }
+        }
+    };
+    let cache_bytes = get(f.cache_bytes, "cache_bytes", d.cache_bytes, 0, 1 << 40);
+    let journal_max_entries = get(
+        f.journal_max_entries,
+        "journal_max_entries",
+        d.journal_max_entries,
+        0,
+        100_000_000,
+    );
+    let journal_max_bytes = get(
+        f.journal_max_bytes,
+        "journal_max_bytes",
+        d.journal_max_bytes,
+        0,
+        1 << 40,
+    );
+    let pool_size = get(f.pool_size, "pool_size", d.pool_size, 0, 1024);
+    let recovery = match f.recovery.as_deref().map(str::trim) {
+        None => d.recovery,
+        Some(r) if r.eq_ignore_ascii_case("replay") => crate::Recovery::Replay,
+        Some(r) if r.eq_ignore_ascii_case("invalidate") => crate::Recovery::Invalidate,
+        Some(other) => {
+            problems.push(Problem::new(
+                format!("REDCLOAK_RECOVERY={other} is not a recovery mode"),
+                "replay (apply writes made during an outage when Redis returns; last writer wins) or invalidate (drop them)",
+                "set REDCLOAK_RECOVERY=replay (the default) or REDCLOAK_RECOVERY=invalidate",
+                "docs/configuration.md#fallback",
+            ));
+            d.recovery
+        }
+    };
+    crate::FallbackConfig {
+        cache_bytes,
+        journal_max_entries,
+        journal_max_bytes,
+        recovery,
+        pool_size,
     }
 }
 

@@ -68,6 +68,7 @@ impl Listener {
         shutdown: impl Future<Output = ()>,
         grace: Duration,
     ) {
+        shared.start();
         let limit = Arc::new(Semaphore::new(shared.limits.max_connections));
         let mut sessions = JoinSet::new();
         let ids = AtomicU64::new(1);

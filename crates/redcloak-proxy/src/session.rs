@@ -1,14 +1,25 @@
 //! One client connection: read commands, apply the command table, forward, and answer every
-//! command exactly once, in order.
+//! command exactly once, in order — through upstream failures too.
 //!
 //! # Layout
-//! A session is two halves joined by a FIFO of [`Pending`] replies:
-//! - the **reader** (this task) parses every complete request in what the client sent,
-//!   looks each one up in the table, encrypts value arguments into one upstream write per
-//!   batch, and queues one [`Pending`] per command (a local reply, or "the next upstream
-//!   reply, decoded by this rule");
-//! - the **writer** (a spawned task) pops the FIFO in order, decodes upstream replies by
-//!   their command's rule, and writes the client's replies in one write per batch.
+//! A session lives through a sequence of *phases*, each with its own upstream situation:
+//! - **connected** (Redis healthy): two halves joined by a FIFO of [`Pending`] replies. The
+//!   **reader** (this task) parses every complete request the client sent, looks each one up
+//!   in the table, encrypts value arguments into one upstream write per batch, and queues one
+//!   [`Pending`] per command; the **writer** (a spawned task) pops the FIFO in order, decodes
+//!   upstream replies by their command's rule, and writes the client's replies in one write
+//!   per batch. When the upstream connection breaks, every command already sent gets an error
+//!   saying its outcome is unknown, and the session moves on to a new phase with the same
+//!   client connection (an idle client notices nothing).
+//! - **degraded** (Redis unreachable): commands are answered from the fallback (see
+//!   `degraded.rs`) until Redis is healthy again.
+//!
+//! What must survive a phase change lives in [`State`]: the parser and unread bytes, the
+//! transaction, the selected database and protocol. A new upstream connection is brought to
+//! the same state (SELECT, HELLO 3, MULTI) before the client's commands flow again; a WATCH
+//! or a transaction that the old connection held cannot be carried over, so EXEC fails the
+//! way Redis would fail it. A subscribed client is disconnected instead (its client library
+//! resubscribes on reconnect).
 //!
 //! The FIFO is bounded by `max_pipeline`: a client that keeps sending without reading is
 //! slowed down (backpressure) instead of growing redcloak's memory. Pending entries are queued
@@ -25,6 +36,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
+use crate::degraded::{self, SetOptions, Step};
+use crate::fallback::{now_ms, Entry, Ttl};
+use crate::health::Mode;
+use crate::upstream::UpstreamConn;
 use crate::Shared;
 
 /// Read buffer reservation per read.
@@ -43,13 +58,19 @@ enum Pending {
         plan: Plan,
         name: &'static str,
         args: Option<Vec<Bytes>>,
+        shadow: ShadowOp,
     },
-    /// The next upstream reply is redcloak's own (re-AUTH after RESET): consumed, not shown.
+    /// The next upstream reply is redcloak's own (re-AUTH after RESET, restoring state on a
+    /// new connection): consumed, not shown.
     Swallow,
     /// The next upstream reply is replaced by this one (EXEC of a transaction redcloak aborted).
     Replace(Bytes),
-    /// The next upstream reply is `RESET`'s: passed on, and pub/sub mode ends.
+    /// The next upstream reply is `RESET`'s: passed on; pub/sub, database and protocol reset.
     ResetReply,
+    /// The next upstream reply is `SELECT db`'s: passed on; on success the database changes.
+    Select(u32),
+    /// The next upstream reply is `HELLO`'s: passed on; on success the protocol changes.
+    Hello(Option<bool>),
     /// A (un)subscribe command: Redis answers with confirmations, which arrive like pushes.
     /// Entering pub/sub mode (RESP2) happens here, in order.
     PubSub,
@@ -57,15 +78,80 @@ enum Pending {
     Close,
 }
 
-/// The reader's view of the connection's state, mirrored from what Redis will do.
+/// What the shadow cache learns from a reply (applied by the writer, in order).
+#[derive(Debug, Default)]
+enum ShadowOp {
+    #[default]
+    None,
+    /// On `when`, each key holds its token, with this expiry change.
+    Set {
+        pairs: Vec<(Bytes, Bytes)>,
+        ttl: TtlChange,
+        when: When,
+    },
+    /// The values in the reply are what the keys hold (GET, MGET).
+    Read { keys: Vec<Bytes> },
+    /// On success, the keys no longer exist (DEL, UNLINK, GETDEL).
+    Absent { keys: Vec<Bytes> },
+    /// On `:1`, the key expires at this time (or is gone, if it is in the past).
+    Expire { key: Bytes, at: u64 },
+    /// On `:1`, the key no longer expires.
+    Persist { key: Bytes },
+}
+
+#[derive(Debug, Clone, Copy)]
+enum TtlChange {
+    Clear,
+    At(u64),
+    Keep,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum When {
+    /// Any reply but an error.
+    NotError,
+    /// A reply that is neither an error nor nil (`SET … NX` answers nil when it did nothing).
+    Done,
+    /// `:1`.
+    One,
+}
+
+/// The reader's view of the transaction, mirrored from what Redis will do.
 #[derive(Debug, Default)]
 struct Tx {
     /// Between MULTI and EXEC/DISCARD.
     in_multi: bool,
-    /// A command was refused inside MULTI: Redis must not run the transaction (EXECABORT).
+    /// A command was refused inside MULTI (or the connection holding the transaction was
+    /// lost): Redis must not run it (EXECABORT).
     poisoned: bool,
     /// The reply shapes of the queued commands, for EXEC.
     queued: Vec<&'static Shape>,
+    /// A WATCH was held by a connection that was lost: the next EXEC must fail as if a
+    /// watched key had changed (redcloak cannot know that none did).
+    watch_lost: bool,
+}
+
+/// What survives from one phase of the session to the next.
+struct State {
+    parser: RequestParser,
+    buf: BytesMut,
+    tx: Tx,
+    watching: bool,
+    /// The selected database and protocol, as the last phase left them.
+    db: u32,
+    resp3: bool,
+    /// RESP2 pub/sub mode (confirmations and messages arrive as arrays).
+    pubsub: bool,
+}
+
+/// How a phase ended.
+enum End {
+    /// The client is gone, sent QUIT, or broke the protocol: the session is over.
+    ClientDone,
+    /// The upstream connection broke (or could not be made): try again, or serve degraded.
+    UpstreamLost,
+    /// Redis is healthy again: leave degraded mode.
+    Healthy,
 }
 
 /// Serves one client until it disconnects, sends QUIT, or breaks the protocol.
@@ -73,120 +159,206 @@ pub(crate) async fn run<C>(client: C, shared: Arc<Shared>)
 where
     C: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let (mut client_r, mut client_w) = tokio::io::split(client);
-    let mut parser = RequestParser::new(shared.request_limits);
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    let Some(upstream) =
-        connect_or_refuse(&mut client_r, &mut client_w, &mut parser, &mut buf, &shared).await
-    else {
-        return;
+    let (mut client_r, client_w) = tokio::io::split(client);
+    let mut client_w = Some(client_w);
+    let mut st = State {
+        parser: RequestParser::new(shared.request_limits),
+        buf: BytesMut::with_capacity(READ_CHUNK),
+        tx: Tx::default(),
+        watching: false,
+        db: shared.connector.default_db(),
+        resp3: false,
+        pubsub: false,
     };
-    let (upstream_r, mut upstream_w) = tokio::io::split(upstream);
-    let (tx, rx) = mpsc::channel(shared.limits.max_pipeline);
-    let writer = tokio::spawn(write_replies(rx, upstream_r, client_w, shared.clone()));
-    if let Err(e) = read_requests(&mut client_r, &mut upstream_w, &tx, &shared, parser, buf).await {
-        debug!(error = %e, "reader stopped");
-    }
-    drop(tx);
-    // The client is done sending: tell Redis. It answers what it has read and then closes,
-    // which also ends a command the client left blocked (BLPOP …) instead of leaking it.
-    let _ = upstream_w.shutdown().await;
-    // The writer answers everything queued, then closes.
-    let _ = writer.await;
-}
-
-/// Connects upstream. While Redis cannot be reached, every command the client sends is
-/// answered with an error that says so (never a hang, never a silent drop), and a new
-/// connection is tried at most once per [`RETRY_EVERY`]; `None` when the client leaves.
-async fn connect_or_refuse<R, W>(
-    client_r: &mut R,
-    client_w: &mut W,
-    parser: &mut RequestParser,
-    buf: &mut BytesMut,
-    shared: &Shared,
-) -> Option<crate::upstream::UpstreamConn>
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
-    const RETRY_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-    let mut out = BytesMut::new();
     loop {
-        let why = match shared.connector.connect().await {
-            Ok(conn) => return Some(conn),
-            Err(e) => {
-                warn!(error = %e, "upstream connection failed");
-                e.to_string()
-            }
-        };
-        let message = format!("ERR redcloak: Redis is unavailable ({why}); try again later");
-        let retry_at = tokio::time::Instant::now() + RETRY_EVERY;
-        // Answer what the client sends until it is time to try again (with something to do).
-        loop {
-            loop {
-                match parser.parse(buf) {
-                    Ok(Some(request)) => {
-                        match request.args.first().and_then(|n| table::lookup(n)) {
-                            Some(spec) if spec.action == Action::Local(Local::Quit) => {
-                                out.extend_from_slice(b"+OK\r\n");
-                                let _ = client_w.write_all(&out).await;
-                                let _ = client_w.shutdown().await;
-                                return None;
-                            }
-                            Some(spec) if spec.action == Action::Local(Local::Auth) => {
-                                out.extend_from_slice(b"+OK\r\n")
-                            }
-                            _ => resp::write_error(&mut out, &message),
-                        }
+        let Some(w) = client_w.take() else { return };
+        let (w, end) = if shared.health.mode() == Mode::Healthy {
+            match shared.pool.take(&shared).await {
+                Ok(conn) => match connected(&mut client_r, w, conn, &mut st, &shared).await {
+                    (Some(w), end) => (w, end),
+                    (None, _) => return,
+                },
+                Err(e) => {
+                    // At runtime every failure to connect means "Redis cannot be used now":
+                    // serve from the fallback. A refusal (certificate, password rotated on the
+                    // Redis side) is logged loudly by the recovery probe until it is fixed;
+                    // an EOF during a handshake is ambiguous while Redis is being killed.
+                    if !e.is_outage() {
+                        warn!(error = %e, "Redis refused a new connection");
                     }
-                    Ok(None) => break,
-                    Err(e) => {
-                        resp::write_error(&mut out, &protocol_message(&e));
-                        let _ = client_w.write_all(&out).await;
-                        let _ = client_w.shutdown().await;
-                        return None;
-                    }
+                    shared.report_outage(&e.to_string());
+                    (w, End::UpstreamLost)
                 }
             }
-            if !out.is_empty() {
-                client_w.write_all(&out).await.ok()?;
-                out.clear();
-            }
-            buf.reserve(READ_CHUNK);
-            if client_r.read_buf(buf).await.ok()? == 0 {
-                return None;
-            }
-            if tokio::time::Instant::now() >= retry_at {
-                break; // the new bytes are answered after the next attempt, by Redis if it is back
-            }
+        } else {
+            let mut w = w;
+            let end = serve_degraded(&mut client_r, &mut w, &mut st, &shared).await;
+            (w, end)
+        };
+        match end {
+            End::ClientDone => return,
+            End::UpstreamLost | End::Healthy => client_w = Some(w),
         }
     }
 }
 
-/// The reader half. Returns when the client is done or the writer has gone.
+// === connected ===
+
+/// One upstream connection's worth of the session.
+async fn connected<R, W>(
+    client_r: &mut R,
+    client_w: W,
+    upstream: UpstreamConn,
+    st: &mut State,
+    shared: &Arc<Shared>,
+) -> (Option<W>, End)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let (upstream_r, mut upstream_w) = tokio::io::split(upstream);
+    let (tx, rx) = mpsc::channel(shared.limits.max_pipeline);
+    // Bring the new connection to the state the client believes it is in.
+    let mut restore = BytesMut::new();
+    let mut swallow = 0;
+    if st.db != shared.connector.default_db() {
+        write_args(
+            &[
+                Bytes::from_static(b"SELECT"),
+                Bytes::from(st.db.to_string()),
+            ],
+            &mut restore,
+        );
+        swallow += 1;
+    }
+    if st.resp3 {
+        write_args(
+            &[Bytes::from_static(b"HELLO"), Bytes::from_static(b"3")],
+            &mut restore,
+        );
+        swallow += 1;
+    }
+    if st.tx.in_multi {
+        write_args(&[Bytes::from_static(b"MULTI")], &mut restore);
+        swallow += 1;
+    }
+    let writer_state = WriterState {
+        db: st.db,
+        resp3: st.resp3,
+        pubsub: st.pubsub,
+        lost: None,
+    };
+    let writer = tokio::spawn(write_replies(
+        rx,
+        upstream_r,
+        client_w,
+        shared.clone(),
+        writer_state,
+    ));
+    let mut leftover = Vec::new();
+    let reader_end = async {
+        for _ in 0..swallow {
+            tx.send(Pending::Swallow)
+                .await
+                .map_err(|_| ReaderEnd::WriterGone)?;
+        }
+        if !restore.is_empty() {
+            upstream_w
+                .write_all(&restore)
+                .await
+                .map_err(|_| ReaderEnd::UpstreamFailed)?;
+        }
+        read_requests(client_r, &mut upstream_w, &tx, shared, st, &mut leftover).await
+    }
+    .await
+    .unwrap_or_else(|e| e);
+    drop(tx);
+    if matches!(reader_end, ReaderEnd::ClientDone) {
+        // The client is done sending: tell Redis. It answers what it has read and then
+        // closes, which also ends a command the client left blocked (BLPOP …).
+        let _ = upstream_w.shutdown().await;
+    }
+    let Ok((mut client_w, ws)) = writer.await else {
+        // The writer task failed (it cannot on client input): the client's write half went
+        // with it, so the session ends.
+        return (None, End::ClientDone);
+    };
+    st.db = ws.db;
+    st.resp3 = ws.resp3;
+    st.pubsub = ws.pubsub;
+    let Some(lost) = ws.lost else {
+        return (Some(client_w), End::ClientDone);
+    };
+    if matches!(reader_end, ReaderEnd::ClientDone) {
+        return (Some(client_w), End::ClientDone);
+    }
+    // The upstream connection broke. Commands the reader had taken but not yet handed to the
+    // writer were never sent to Redis: they did not run.
+    if !leftover.is_empty() {
+        let mut out = BytesMut::new();
+        for p in leftover {
+            answer_unsent(p, &mut out);
+        }
+        if client_w.write_all(&out).await.is_err() {
+            return (Some(client_w), End::ClientDone);
+        }
+    }
+    debug!(reason = %lost, "upstream connection lost; reconnecting");
+    if st.pubsub {
+        // Subscriptions live on the lost connection; the client library resubscribes when it
+        // reconnects, which is more reliable than redcloak replaying them behind its back.
+        let _ = client_w.shutdown().await;
+        return (Some(client_w), End::ClientDone);
+    }
+    if st.tx.in_multi {
+        st.tx.poisoned = true;
+    }
+    if st.watching {
+        st.watching = false;
+        st.tx.watch_lost = true;
+    }
+    (Some(client_w), End::UpstreamLost)
+}
+
+/// Why the reader stopped.
+enum ReaderEnd {
+    /// EOF, QUIT, protocol error: no more requests.
+    ClientDone,
+    /// The writer ended (upstream lost, or the client stopped reading).
+    WriterGone,
+    /// Writing to Redis failed.
+    UpstreamFailed,
+}
+
+/// The reader half. Returns when the client is done or the upstream side has gone. Pending
+/// entries it could not hand to the writer are left in `leftover`.
 async fn read_requests<R, W>(
     client: &mut R,
     upstream: &mut W,
     tx: &mpsc::Sender<Pending>,
     shared: &Shared,
-    mut parser: RequestParser,
-    mut buf: BytesMut,
-) -> std::io::Result<()>
+    st: &mut State,
+    leftover: &mut Vec<Pending>,
+) -> Result<ReaderEnd, ReaderEnd>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
     let mut out = BytesMut::with_capacity(READ_CHUNK);
     let mut batch: Vec<Pending> = Vec::new();
-    let mut tx_state = Tx::default();
     loop {
         let mut closing = false;
         let mut secret_in_out = false;
+        if tx.is_closed() {
+            // The upstream connection is gone: leave the unread requests to the next phase
+            // (a new connection, or the fallback) rather than failing them.
+            return Err(ReaderEnd::WriterGone);
+        }
         loop {
-            match parser.parse(&mut buf) {
+            match st.parser.parse(&mut st.buf) {
                 Ok(Some(request)) => {
                     let before = out.len();
-                    let stop = handle(request.args, shared, &mut tx_state, &mut out, &mut batch);
+                    let stop = handle(request.args, shared, st, &mut out, &mut batch);
                     secret_in_out |=
                         matches!(batch.last(), Some(Pending::Swallow)) && out.len() > before;
                     if stop {
@@ -203,34 +375,44 @@ where
                 }
             }
         }
-        for pending in batch.drain(..) {
-            if tx.send(pending).await.is_err() {
-                return Ok(()); // the writer is gone (upstream lost, client gone)
+        let mut drained = batch.drain(..);
+        for pending in drained.by_ref() {
+            if let Err(mpsc::error::SendError(p)) = tx.send(pending).await {
+                // The writer is gone; these were never sent to Redis.
+                leftover.push(p);
+                leftover.extend(drained);
+                return Err(ReaderEnd::WriterGone);
             }
         }
+        drop(drained);
         if !out.is_empty() {
-            upstream.write_all(&out).await?;
+            let written = upstream.write_all(&out).await;
             if secret_in_out {
                 // The batch re-authenticated (RESET): wipe the password from the buffer.
                 out.iter_mut().for_each(|b| *b = 0);
             }
             out.clear();
+            if written.is_err() {
+                return Err(ReaderEnd::UpstreamFailed);
+            }
             // Keep the buffer from pinning a huge allocation after one large command.
             if out.capacity() > 4 * WRITE_HIGH_WATER {
                 out = BytesMut::with_capacity(READ_CHUNK);
             }
         }
         if closing {
-            return Ok(());
+            return Ok(ReaderEnd::ClientDone);
         }
-        buf.reserve(READ_CHUNK);
+        st.buf.reserve(READ_CHUNK);
         tokio::select! {
-            read = client.read_buf(&mut buf) => {
-                if read? == 0 {
-                    return Ok(()); // EOF: the writer still answers what was read
+            biased;
+            _ = tx.closed() => return Err(ReaderEnd::WriterGone),
+            read = client.read_buf(&mut st.buf) => {
+                match read {
+                    Ok(0) | Err(_) => return Ok(ReaderEnd::ClientDone), // the writer still answers what was read
+                    Ok(_) => {}
                 }
             }
-            _ = tx.closed() => return Ok(()),
         }
     }
 }
@@ -240,7 +422,7 @@ where
 fn handle(
     args: Vec<Bytes>,
     shared: &Shared,
-    tx: &mut Tx,
+    st: &mut State,
     out: &mut BytesMut,
     batch: &mut Vec<Pending>,
 ) -> bool {
@@ -250,6 +432,7 @@ fn handle(
         batch.push(Pending::Local(error_reply(&msg)));
         false
     };
+    let tx = &mut st.tx;
     let (spec, parent) = match table::resolve(&args) {
         Resolved::Known { spec, parent } => (spec, parent),
         Resolved::Unknown => {
@@ -276,7 +459,29 @@ fn handle(
     match spec.action {
         Action::Forward => {
             let shape = spec.reply.shape(&args);
-            if let Err(msg) = transform::encode_request(spec, &args, &shared.key_ring, out) {
+            let keys = table::keys_of(spec, parent, &args);
+            // Forget what a write may change *before* it is sent: if its outcome is never
+            // learned (the connection breaks), the cache must not answer with the old value.
+            let fallback = &shared.fallback;
+            let tracked = parent.is_none() && !tx.in_multi && shadow_tracked(spec.name);
+            if keys.touches_all {
+                fallback.forget_all();
+            } else if keys.write && !tracked {
+                // (Tracked commands update the cache from the reply, and forget their keys
+                // if the reply never comes: see `fail_all`.)
+                for &k in &keys.keys {
+                    fallback.forget(st.db, &args[k]);
+                }
+            }
+            let mut tokens = Vec::new();
+            let keep = tracked && spec.values.any();
+            if let Err(msg) = transform::encode_request_keeping(
+                spec,
+                &args,
+                &shared.key_ring,
+                out,
+                keep.then_some(&mut tokens),
+            ) {
                 return refuse(msg, tx, batch);
             }
             if tx.in_multi {
@@ -286,13 +491,32 @@ fn handle(
                     plan: Plan::Shape(&Shape::Pass),
                     name,
                     args: None,
+                    shadow: ShadowOp::None,
                 });
             } else {
+                let shadow = if tracked {
+                    shadow_op(spec.name, &args, tokens)
+                } else {
+                    ShadowOp::None
+                };
+                if spec.name == "WATCH" {
+                    st.watching = true;
+                } else if spec.name == "UNWATCH" {
+                    st.watching = false;
+                }
+                if spec.name == "SELECT" {
+                    if let Some(db) = parse_u32(&args[1]) {
+                        st.db = db;
+                        batch.push(Pending::Select(db));
+                        return false;
+                    }
+                }
                 let args = (*shape != Shape::Pass).then_some(args);
                 batch.push(Pending::Upstream {
                     plan: Plan::Shape(shape),
                     name,
                     args,
+                    shadow,
                 });
             }
         }
@@ -324,43 +548,68 @@ fn handle(
             if !tx.in_multi {
                 *tx = Tx {
                     in_multi: true,
+                    watch_lost: tx.watch_lost,
                     ..Tx::default()
                 };
             }
             forward_plain(&args, out, batch, name);
         }
         Action::Session(Session::Exec) => {
-            if tx.in_multi && tx.poisoned {
-                // Redis never runs it: drop the queue there, answer as Redis would.
-                *tx = Tx::default();
-                resp::write_array_len(out, 1);
-                resp::write_bulk(out, b"DISCARD");
-                batch.push(Pending::Replace(Bytes::from_static(
-                    b"-EXECABORT Transaction discarded because of previous errors.\r\n",
-                )));
-            } else if tx.in_multi {
-                let queued = std::mem::take(&mut tx.queued);
-                *tx = Tx::default();
-                write_args(&args, out);
-                batch.push(Pending::Upstream {
-                    plan: Plan::Exec(queued),
-                    name,
-                    args: None,
-                });
+            let abort: Option<&'static [u8]> = if !tx.in_multi {
+                None
+            } else if tx.poisoned {
+                Some(b"-EXECABORT Transaction discarded because of previous errors.\r\n")
+            } else if tx.watch_lost {
+                // As if a watched key had changed: the transaction does not run.
+                Some(if st.resp3 { b"_\r\n" } else { b"*-1\r\n" })
             } else {
-                forward_plain(&args, out, batch, name); // Redis: "EXEC without MULTI"
+                None
+            };
+            st.watching = false;
+            match abort {
+                Some(reply) => {
+                    // Redis never runs it: drop the queue there, answer as Redis would.
+                    *tx = Tx::default();
+                    write_args(&[Bytes::from_static(b"DISCARD")], out);
+                    batch.push(Pending::Replace(Bytes::from_static(reply)));
+                }
+                None if tx.in_multi => {
+                    let queued = std::mem::take(&mut tx.queued);
+                    *tx = Tx::default();
+                    write_args(&args, out);
+                    batch.push(Pending::Upstream {
+                        plan: Plan::Exec(queued),
+                        name,
+                        args: None,
+                        shadow: ShadowOp::None,
+                    });
+                }
+                None => forward_plain(&args, out, batch, name), // Redis: "EXEC without MULTI"
             }
         }
         Action::Session(Session::Discard) => {
-            *tx = Tx::default();
+            if tx.in_multi {
+                *tx = Tx::default();
+                st.watching = false;
+            }
             forward_plain(&args, out, batch, name);
         }
         Action::Session(Session::Hello) => match strip_hello_auth(&args) {
-            Ok(stripped) => forward_plain(&stripped, out, batch, name),
+            Ok(stripped) => {
+                let resp3 = stripped.get(1).map(|v| &v[..] == b"3");
+                if let Some(r) = resp3 {
+                    st.resp3 = r;
+                }
+                write_args(&stripped, out);
+                batch.push(Pending::Hello(resp3));
+            }
             Err(msg) => return refuse(msg.into(), tx, batch),
         },
         Action::Session(Session::Reset) => {
             *tx = Tx::default();
+            st.watching = false;
+            st.db = shared.connector.default_db();
+            st.resp3 = false;
             write_args(&args, out);
             batch.push(Pending::ResetReply);
             // RESET logs the connection out of Redis: authenticate it again, silently.
@@ -383,6 +632,129 @@ fn handle(
     false
 }
 
+/// Commands whose effect on a string key the shadow cache follows exactly.
+fn shadow_tracked(name: &str) -> bool {
+    matches!(
+        name,
+        "SET"
+            | "SETEX"
+            | "PSETEX"
+            | "SETNX"
+            | "GETSET"
+            | "MSET"
+            | "MSETNX"
+            | "GET"
+            | "MGET"
+            | "GETDEL"
+            | "DEL"
+            | "UNLINK"
+            | "EXPIRE"
+            | "PEXPIRE"
+            | "EXPIREAT"
+            | "PEXPIREAT"
+            | "PERSIST"
+    )
+}
+
+/// What the shadow cache learns from a tracked command once Redis answers. `tokens` are the
+/// ciphertexts of its value arguments, in order.
+fn shadow_op(name: &str, args: &[Bytes], tokens: Vec<Bytes>) -> ShadowOp {
+    let now = now_ms();
+    let number = |i: usize| -> Option<i64> { std::str::from_utf8(args.get(i)?).ok()?.parse().ok() };
+    let first_token = || tokens.first().cloned();
+    match name {
+        "SET" => {
+            let (Some(opts), Some(token)) = (SetOptions::parse(&args[3..]), first_token()) else {
+                return ShadowOp::None;
+            };
+            if opts.get && (opts.nx || opts.xx) {
+                return ShadowOp::None; // whether it was set cannot be told from the reply
+            }
+            let ttl = match (opts.expire_at(now), opts.keep_ttl) {
+                (Some(at), _) => TtlChange::At(at),
+                (None, true) => TtlChange::Keep,
+                (None, false) => TtlChange::Clear,
+            };
+            let when = if opts.get { When::NotError } else { When::Done };
+            ShadowOp::Set {
+                pairs: vec![(args[1].clone(), token)],
+                ttl,
+                when,
+            }
+        }
+        "SETEX" | "PSETEX" => {
+            let (Some(n), Some(token)) = (number(2), first_token()) else {
+                return ShadowOp::None;
+            };
+            let unit = if name == "SETEX" { 1000 } else { 1 };
+            let at = (now as i64).saturating_add(n.saturating_mul(unit)).max(0) as u64;
+            ShadowOp::Set {
+                pairs: vec![(args[1].clone(), token)],
+                ttl: TtlChange::At(at),
+                when: When::NotError,
+            }
+        }
+        "SETNX" | "GETSET" => {
+            let Some(token) = first_token() else {
+                return ShadowOp::None;
+            };
+            let when = if name == "SETNX" {
+                When::One
+            } else {
+                When::NotError
+            };
+            ShadowOp::Set {
+                pairs: vec![(args[1].clone(), token)],
+                ttl: TtlChange::Clear,
+                when,
+            }
+        }
+        "MSET" | "MSETNX" => {
+            let keys = args[1..].iter().step_by(2).cloned();
+            let pairs: Vec<_> = keys.zip(tokens).collect();
+            let when = if name == "MSETNX" {
+                When::One
+            } else {
+                When::NotError
+            };
+            ShadowOp::Set {
+                pairs,
+                ttl: TtlChange::Clear,
+                when,
+            }
+        }
+        "GET" | "MGET" => ShadowOp::Read {
+            keys: args[1..].to_vec(),
+        },
+        "GETDEL" | "DEL" | "UNLINK" => ShadowOp::Absent {
+            keys: args[1..].to_vec(),
+        },
+        "EXPIRE" | "PEXPIRE" | "EXPIREAT" | "PEXPIREAT" => {
+            let Some(n) = number(2) else {
+                return ShadowOp::None;
+            };
+            let at = match name {
+                "EXPIRE" => (now as i64).saturating_add(n.saturating_mul(1000)),
+                "PEXPIRE" => (now as i64).saturating_add(n),
+                "EXPIREAT" => n.saturating_mul(1000),
+                _ => n,
+            };
+            ShadowOp::Expire {
+                key: args[1].clone(),
+                at: at.max(0) as u64,
+            }
+        }
+        "PERSIST" => ShadowOp::Persist {
+            key: args[1].clone(),
+        },
+        _ => ShadowOp::None,
+    }
+}
+
+fn parse_u32(b: &[u8]) -> Option<u32> {
+    std::str::from_utf8(b).ok()?.parse().ok()
+}
+
 /// Forwards arguments unchanged, with a pass-through reply.
 fn forward_plain(args: &[Bytes], out: &mut BytesMut, batch: &mut Vec<Pending>, name: &'static str) {
     write_args(args, out);
@@ -390,6 +762,7 @@ fn forward_plain(args: &[Bytes], out: &mut BytesMut, batch: &mut Vec<Pending>, n
         plan: Plan::Shape(&Shape::Pass),
         name,
         args: None,
+        shadow: ShadowOp::None,
     });
 }
 
@@ -420,13 +793,27 @@ fn strip_hello_auth(args: &[Bytes]) -> Result<Vec<Bytes>, &'static str> {
     Ok(kept)
 }
 
-/// The writer half: answers every pending entry in order, then closes the client side.
+// === the writer ===
+
+/// What the writer tracks (and hands back when it ends).
+struct WriterState {
+    db: u32,
+    resp3: bool,
+    pubsub: bool,
+    /// Why the upstream connection ended, if it did.
+    lost: Option<String>,
+}
+
+/// The writer half: answers every pending entry in order. Returns the client's write half
+/// and what it learned, when the client is done or the upstream connection is lost.
 async fn write_replies<U, W>(
     mut rx: mpsc::Receiver<Pending>,
     mut upstream: U,
     mut client: W,
     shared: Arc<Shared>,
-) where
+    mut ws: WriterState,
+) -> (W, WriterState)
+where
     U: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
@@ -435,8 +822,6 @@ async fn write_replies<U, W>(
     let mut out = BytesMut::with_capacity(READ_CHUNK);
     let mut scanner = ReplyScanner::new(shared.reply_limits);
     let mut rx_open = true;
-    // RESP2 pub/sub mode: arrays named "message", "subscribe"… are pushes, not replies.
-    let mut pubsub = false;
     loop {
         // Answer everything that can be answered now.
         loop {
@@ -450,14 +835,14 @@ async fn write_replies<U, W>(
                     continue;
                 }
                 Some(Pending::PubSub) => {
-                    pubsub = true;
+                    ws.pubsub = true;
                     queue.pop_front();
                     continue;
                 }
                 Some(Pending::Close) => {
                     let _ = client.write_all(&out).await;
                     let _ = client.shutdown().await;
-                    return;
+                    return (client, ws);
                 }
                 _ => {}
             }
@@ -471,37 +856,39 @@ async fn write_replies<U, W>(
                         &mut rx,
                         &mut out,
                         "redcloak could not parse Redis's reply",
+                        &shared.fallback,
+                        ws.db,
                     )
                     .await;
                     let _ = client.write_all(&out).await;
                     let _ = client.shutdown().await;
-                    return;
+                    return (client, ws);
                 }
             };
             let frame = from_redis.split_to(len).freeze();
-            if let Err(why) = deliver(frame, &mut queue, &mut pubsub, &shared, &mut out) {
+            if let Err(why) = deliver(frame, &mut queue, &mut ws, &shared, &mut out) {
                 warn!(reason = why, "closing the session");
-                fail_all(&mut queue, &mut rx, &mut out, why).await;
+                fail_all(&mut queue, &mut rx, &mut out, why, &shared.fallback, ws.db).await;
                 let _ = client.write_all(&out).await;
                 let _ = client.shutdown().await;
-                return;
+                return (client, ws);
             }
             if out.len() >= WRITE_HIGH_WATER {
                 if client.write_all(&out).await.is_err() {
-                    return; // the client is gone; dropping rx stops the reader
+                    return (client, ws); // the client is gone; dropping rx stops the reader
                 }
                 out.clear();
             }
         }
         if !out.is_empty() {
             if client.write_all(&out).await.is_err() {
-                return;
+                return (client, ws);
             }
             out.clear();
         }
         if queue.is_empty() && !rx_open {
             let _ = client.shutdown().await;
-            return;
+            return (client, ws);
         }
         from_redis.reserve(READ_CHUNK);
         tokio::select! {
@@ -516,21 +903,18 @@ async fn write_replies<U, W>(
                     Ok(_) => continue,
                     Err(e) => format!("the connection to Redis failed: {e}"),
                 };
-                if !queue.is_empty() || rx_open {
-                    debug!(reason = %lost, "upstream connection ended");
-                }
-                // Replies already received are delivered, then every command still owed one
-                // gets an error.
+                // Replies already received are delivered; every command still owed one gets
+                // an error saying its outcome is unknown.
                 while let Some(len) = scanner.scan(&from_redis).ok().flatten() {
                     let frame = from_redis.split_to(len).freeze();
-                    if deliver(frame, &mut queue, &mut pubsub, &shared, &mut out).is_err() {
+                    if deliver(frame, &mut queue, &mut ws, &shared, &mut out).is_err() {
                         break;
                     }
                 }
-                fail_all(&mut queue, &mut rx, &mut out, &lost).await;
+                fail_all(&mut queue, &mut rx, &mut out, "the connection to Redis was lost", &shared.fallback, ws.db).await;
                 let _ = client.write_all(&out).await;
-                let _ = client.shutdown().await;
-                return;
+                ws.lost = Some(lost);
+                return (client, ws);
             }
         }
     }
@@ -540,17 +924,17 @@ async fn write_replies<U, W>(
 fn deliver(
     frame: Bytes,
     queue: &mut VecDeque<Pending>,
-    pubsub: &mut bool,
+    ws: &mut WriterState,
     shared: &Shared,
     out: &mut BytesMut,
 ) -> Result<(), &'static str> {
     let push = frame.first() == Some(&b'>');
-    if push || (*pubsub && frame.first() == Some(&b'*')) {
+    if push || (ws.pubsub && frame.first() == Some(&b'*')) {
         match transform::decode_pubsub(&frame, &shared.key_ring, &shared.reply_limits, out) {
             Ok(PubSubFrame::Message) => return Ok(()),
             Ok(PubSubFrame::Confirmation { remaining }) => {
                 if remaining == 0 && !push {
-                    *pubsub = false;
+                    ws.pubsub = false;
                 }
                 return Ok(());
             }
@@ -563,18 +947,44 @@ fn deliver(
             Err(_) => return Err("Redis sent a malformed pub/sub message"),
         }
     }
+    let is_error = matches!(frame.first(), Some(b'-' | b'!'));
     match queue.pop_front() {
-        Some(Pending::Upstream { plan, name, args }) => {
-            decode(&plan, name, args, frame, shared, out)
+        Some(Pending::Upstream {
+            plan,
+            name,
+            args,
+            shadow,
+        }) => {
+            if !matches!(shadow, ShadowOp::None) {
+                apply_shadow(shared, ws.db, shadow, &frame);
+            }
+            decode(&plan, name, args, frame, shared, out);
         }
         Some(Pending::Swallow) => {
-            if frame.first() == Some(&b'-') {
-                warn!("re-authentication after RESET failed; later commands will fail");
+            if is_error {
+                warn!(
+                    "redcloak's own command on a new connection failed: {}",
+                    String::from_utf8_lossy(&frame).trim_end()
+                );
             }
         }
         Some(Pending::Replace(reply)) => out.extend_from_slice(&reply),
         Some(Pending::ResetReply) => {
-            *pubsub = false;
+            ws.pubsub = false;
+            ws.db = shared.connector.default_db();
+            ws.resp3 = false;
+            out.extend_from_slice(&frame);
+        }
+        Some(Pending::Select(db)) => {
+            if !is_error {
+                ws.db = db;
+            }
+            out.extend_from_slice(&frame);
+        }
+        Some(Pending::Hello(resp3)) => {
+            if let (false, Some(r)) = (is_error, resp3) {
+                ws.resp3 = r;
+            }
             out.extend_from_slice(&frame);
         }
         Some(other @ (Pending::Local(_) | Pending::PubSub | Pending::Close)) => {
@@ -585,6 +995,108 @@ fn deliver(
         None => return Err("Redis sent a reply to a command nobody sent"),
     }
     Ok(())
+}
+
+/// Teaches the shadow cache what a reply says about the keys of a tracked command.
+fn apply_shadow(shared: &Shared, db: u32, op: ShadowOp, frame: &Bytes) {
+    let fallback = &shared.fallback;
+    let is_error = matches!(frame.first(), Some(b'-' | b'!'));
+    let is_nil = matches!(&frame[..], b"$-1\r\n" | b"*-1\r\n" | b"_\r\n");
+    let is_one = &frame[..] == b":1\r\n";
+    match op {
+        ShadowOp::None => {}
+        ShadowOp::Set { pairs, ttl, when } => {
+            let ok = match when {
+                When::NotError => !is_error,
+                When::Done => !is_error && !is_nil,
+                When::One => is_one,
+            };
+            if !ok {
+                return;
+            }
+            for (key, token) in pairs {
+                let ttl = match ttl {
+                    TtlChange::Clear => Ttl::Persistent,
+                    TtlChange::At(at) => Ttl::At(at),
+                    // The old entry was forgotten before the write: its TTL is unknown now.
+                    TtlChange::Keep => Ttl::Unknown,
+                };
+                fallback.record(
+                    db,
+                    key,
+                    Entry {
+                        value: Some(token),
+                        ttl,
+                    },
+                );
+            }
+        }
+        ShadowOp::Read { keys } => {
+            if is_error {
+                return;
+            }
+            let limits = shared.reply_limits;
+            match resp::Frame::parse(frame, &limits) {
+                Ok(Some((resp::Frame::Array(items), _))) => {
+                    for (key, item) in keys.into_iter().zip(items) {
+                        match item {
+                            resp::Frame::Bulk(token) => fallback.record_read(db, key, Some(token)),
+                            resp::Frame::NullBulk | resp::Frame::Null => {
+                                fallback.record_read(db, key, None)
+                            }
+                            _ => fallback.forget(db, &key),
+                        }
+                    }
+                }
+                Ok(Some((resp::Frame::Bulk(token), _))) => {
+                    if let Some(key) = keys.into_iter().next() {
+                        fallback.record_read(db, key, Some(token));
+                    }
+                }
+                Ok(Some((resp::Frame::NullBulk | resp::Frame::Null, _))) => {
+                    if let Some(key) = keys.into_iter().next() {
+                        fallback.record_read(db, key, None);
+                    }
+                }
+                _ => {}
+            }
+        }
+        ShadowOp::Absent { keys } => {
+            if !is_error {
+                for key in keys {
+                    fallback.record(
+                        db,
+                        key,
+                        Entry {
+                            value: None,
+                            ttl: Ttl::Persistent,
+                        },
+                    );
+                }
+            }
+        }
+        ShadowOp::Expire { key, at } => {
+            if is_one {
+                if at <= now_ms() {
+                    fallback.record(
+                        db,
+                        key,
+                        Entry {
+                            value: None,
+                            ttl: Ttl::Persistent,
+                        },
+                    );
+                } else {
+                    fallback.set_ttl(db, &key, Ttl::At(at));
+                }
+            }
+        }
+        ShadowOp::Persist { key } => {
+            if is_one {
+                fallback.set_ttl(db, &key, Ttl::Persistent);
+            }
+        }
+    }
 }
 
 /// Decodes one upstream reply for the client.
@@ -619,6 +1131,8 @@ async fn fail_all(
     rx: &mut mpsc::Receiver<Pending>,
     out: &mut BytesMut,
     why: &str,
+    fallback: &crate::fallback::Fallback,
+    db: u32,
 ) {
     rx.close();
     while let Some(p) = rx.recv().await {
@@ -627,17 +1141,159 @@ async fn fail_all(
     for pending in queue.drain(..) {
         match pending {
             Pending::Local(reply) => out.extend_from_slice(&reply),
-            Pending::Upstream { name, .. } => resp::write_error(
-                out,
-                &format!("ERR redcloak: {why}; the outcome of this {name} is unknown"),
-            ),
-            Pending::Replace(_) | Pending::ResetReply => resp::write_error(
-                out,
-                &format!("ERR redcloak: {why}; the outcome of this command is unknown"),
-            ),
+            Pending::Upstream { name, shadow, .. } => {
+                // Its outcome is unknown: whatever the cache knew of its keys may be wrong.
+                shadow.forget_keys(fallback, db);
+                resp::write_error(
+                    out,
+                    &format!("ERR redcloak: {why}; the outcome of this {name} is unknown"),
+                )
+            }
+            Pending::Replace(_) | Pending::ResetReply | Pending::Select(_) | Pending::Hello(_) => {
+                resp::write_error(
+                    out,
+                    &format!("ERR redcloak: {why}; the outcome of this command is unknown"),
+                )
+            }
             Pending::Swallow | Pending::PubSub => {}
             Pending::Close => break,
         }
+    }
+}
+
+impl ShadowOp {
+    /// Forgets the keys this command may have changed.
+    fn forget_keys(&self, fallback: &crate::fallback::Fallback, db: u32) {
+        match self {
+            ShadowOp::None | ShadowOp::Read { .. } => {}
+            ShadowOp::Set { pairs, .. } => pairs.iter().for_each(|(k, _)| fallback.forget(db, k)),
+            ShadowOp::Absent { keys } => keys.iter().for_each(|k| fallback.forget(db, k)),
+            ShadowOp::Expire { key, .. } | ShadowOp::Persist { key } => fallback.forget(db, key),
+        }
+    }
+}
+
+/// The reply for a command that was taken from the client but never sent to Redis.
+fn answer_unsent(p: Pending, out: &mut BytesMut) {
+    match p {
+        Pending::Local(reply) => out.extend_from_slice(&reply),
+        Pending::Upstream { name, .. } => resp::write_error(
+            out,
+            &format!("ERR redcloak: the connection to Redis was lost before this {name} was sent; it did not run"),
+        ),
+        Pending::Replace(_) | Pending::ResetReply | Pending::Select(_) | Pending::Hello(_) => {
+            resp::write_error(out, "ERR redcloak: the connection to Redis was lost before this command was sent; it did not run")
+        }
+        Pending::Swallow | Pending::PubSub | Pending::Close => {}
+    }
+}
+
+// === degraded ===
+
+/// Serves the client from the fallback while Redis is unreachable; returns when Redis is
+/// healthy again (with unhandled bytes left in `st.buf`) or when the client is done.
+async fn serve_degraded<R, W>(
+    client_r: &mut R,
+    client_w: &mut W,
+    st: &mut State,
+    shared: &Arc<Shared>,
+) -> End
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut out = BytesMut::with_capacity(READ_CHUNK);
+    loop {
+        loop {
+            if shared.health.mode() == Mode::Healthy {
+                if !out.is_empty() && client_w.write_all(&out).await.is_err() {
+                    return End::ClientDone;
+                }
+                return End::Healthy;
+            }
+            match st.parser.parse(&mut st.buf) {
+                Ok(Some(request)) => {
+                    if serve_one(shared, st, &request.args, &mut out) == Step::Close {
+                        let _ = client_w.write_all(&out).await;
+                        let _ = client_w.shutdown().await;
+                        return End::ClientDone;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    resp::write_error(&mut out, &protocol_message(&e));
+                    let _ = client_w.write_all(&out).await;
+                    let _ = client_w.shutdown().await;
+                    return End::ClientDone;
+                }
+            }
+        }
+        if !out.is_empty() {
+            if client_w.write_all(&out).await.is_err() {
+                return End::ClientDone;
+            }
+            out.clear();
+        }
+        st.buf.reserve(READ_CHUNK);
+        match client_r.read_buf(&mut st.buf).await {
+            Ok(0) | Err(_) => return End::ClientDone,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// One command in degraded mode, with the session's transaction state.
+fn serve_one(shared: &Shared, st: &mut State, args: &[Bytes], out: &mut BytesMut) -> Step {
+    let name = args
+        .first()
+        .map(|n| n.to_ascii_uppercase())
+        .unwrap_or_default();
+    if st.tx.in_multi {
+        match &name[..] {
+            b"EXEC" => {
+                st.tx = Tx::default();
+                resp::write_error(
+                    out,
+                    "EXECABORT Transaction discarded: the connection to Redis was lost",
+                );
+            }
+            b"DISCARD" => {
+                st.tx = Tx::default();
+                resp::write_simple(out, "OK");
+            }
+            b"QUIT" => {
+                return degraded::serve(
+                    shared,
+                    &mut degraded::Conn {
+                        db: &mut st.db,
+                        resp3: st.resp3,
+                    },
+                    args,
+                    out,
+                )
+            }
+            _ => {
+                st.tx.poisoned = true;
+                degraded::try_again(out, &String::from_utf8_lossy(&name));
+            }
+        }
+        return Step::Continue;
+    }
+    match &name[..] {
+        // Transactions, blocking commands and subscriptions cannot be honoured locally.
+        b"MULTI" | b"EXEC" | b"DISCARD" | b"WATCH" | b"UNWATCH" | b"HELLO" | b"RESET" => {
+            degraded::try_again(out, &String::from_utf8_lossy(&name));
+            Step::Continue
+        }
+        _ => degraded::serve(
+            shared,
+            &mut degraded::Conn {
+                db: &mut st.db,
+                resp3: st.resp3,
+            },
+            args,
+            out,
+        ),
     }
 }
 

@@ -38,6 +38,8 @@ pub struct Connector {
     hello_replies: usize,
     timeout: Duration,
     display: String,
+    /// The database every connection starts in (`REDIS_URL`'s `/db`).
+    db: u32,
 }
 
 impl fmt::Debug for Connector {
@@ -222,7 +224,13 @@ impl Connector {
             hello,
             hello_replies,
             timeout: config.limits.connect_timeout,
+            db: url.db,
         }
+    }
+
+    /// The database a new connection is in.
+    pub fn default_db(&self) -> u32 {
+        self.db
     }
 
     /// `host:port` of the upstream, for messages.

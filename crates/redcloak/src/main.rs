@@ -188,7 +188,8 @@ async fn run(args: RunArgs) -> ExitCode {
             info!(tls = %probe.tls_version, elapsed_ms = probe.elapsed.as_secs_f64() * 1e3, "Redis handshake ok")
         }
         Err(e) if e.is_outage() => {
-            warn!(error = %e, "Redis is unreachable; serving anyway, clients get errors until it is back")
+            warn!(error = %e, "Redis is unreachable at startup; serving from the local cache (degraded mode) until it is back");
+            shared.report_outage(&e.to_string());
         }
         Err(e) => {
             error!(error = %e, "Redis rejected redcloak's handshake");
