@@ -4,15 +4,15 @@ CARGO ?= cargo
 
 .PHONY: run stop setup test lint build bench deps
 
-## run: set up certificates, password, key and a TLS-only Redis (once), then run redcloak on 127.0.0.1:6379
+## run: secure setup when needed (certs, password, key, TLS-only Redis), then redcloak in the foreground on 127.0.0.1:6379
 run:
 	@./scripts/run.sh
 
-## stop: stop the redis-server that `make run` started (by PID)
+## stop: stop what `make run` started, by PID: redcloak, then Redis (certs, .env and data stay)
 stop:
-	@./scripts/stop-redis.sh
+	@./scripts/stop.sh
 
-## setup: only the secure local Redis setup (no proxy)
+## setup: only the secure setup (certs/, .env, TLS-only Redis); idempotent, see scripts/setup-secure-redis.sh --help
 setup:
 	@./scripts/setup-secure-redis.sh
 

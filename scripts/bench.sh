@@ -52,6 +52,7 @@ direct=(redis-benchmark -h 127.0.0.1 -p "$redis_port" --tls --cacert "$work/cert
         --cert "$work/certs/client.crt" --key "$work/certs/client.key" -a "$password"
         --dbnum 1)  # apart from redcloak's db 0: plaintext written directly would not decrypt
 proxied=(redis-benchmark -h 127.0.0.1 -p "$proxy_port")
+# shellcheck disable=SC2054 # -t takes a comma-separated list of tests
 common=(-t set,get -n "$n" -c "$c" -d "$d" -r 100000 --csv)
 
 rps() { # prints "SET <rps>\nGET <rps>" from redis-benchmark --csv output

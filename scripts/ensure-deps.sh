@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what redcloak's build, tests and `make run` need, when it is missing:
 #   redis-server + redis-tools (redis-cli, redis-benchmark)  via apt-get
-#   Python `cryptography` and `redis` (interop and client tests)  via pip
+#   Python `cryptography`, `redis` (interop, client and migration tests) and PyYAML (the deploy
+#   file tests)  via pip
 #   Node.js + node-redis for the client test (tests/clients/node)  via apt-get / npm ci
 # Usage: scripts/ensure-deps.sh [--help]
 set -euo pipefail
 
 if [[ "${1:-}" == "--help" || "${1:-}" == "-h" ]]; then
-  sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
   exit 0
 fi
 
@@ -41,11 +42,12 @@ if ((${#need_apt[@]})); then
   fi
 fi
 
-for module in cryptography redis; do
+for spec in cryptography:cryptography redis:redis yaml:pyyaml; do
+  module=${spec%%:*} package=${spec#*:}
   if ! python3 -c "import $module" >/dev/null 2>&1; then
-    say "installing Python $module (pip)"
-    python3 -m pip install -q "$module" 2>/dev/null \
-      || python3 -m pip install -q --break-system-packages "$module"
+    say "installing Python $package (pip)"
+    python3 -m pip install -q "$package" 2>/dev/null \
+      || python3 -m pip install -q --break-system-packages "$package"
   fi
 done
 
