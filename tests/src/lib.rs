@@ -444,6 +444,8 @@ pub fn redcloak_command(env: &[(String, String)]) -> Command {
         "REDCLOAK_LOG",
         std::env::var("REDCLOAK_TEST_LOG").unwrap_or_else(|_| "info".into()),
     );
+    // Tests run in parallel: no admin endpoint unless a test asks for one on its own port.
+    cmd.env("REDCLOAK_ADMIN_LISTEN", "off");
     for (k, v) in env {
         cmd.env(k, v);
     }

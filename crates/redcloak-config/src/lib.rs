@@ -74,8 +74,32 @@ pub struct Config {
     pub limits: Limits,
     /// What redcloak does while Redis is unreachable.
     pub fallback: FallbackConfig,
+    /// The admin endpoint, shutdown and idle clients.
+    pub operations: Operations,
     /// The configuration file that was read, if any.
     pub config_file: Option<PathBuf>,
+}
+
+/// Operations: the admin endpoint, shutdown and idle clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operations {
+    /// Where `/livez`, `/readyz`, `/status` and `/metrics` are served (loopback or Unix
+    /// socket; `None`: off).
+    pub admin_listen: Option<ListenAddr>,
+    /// Time allowed after SIGTERM/SIGINT for sessions to answer what they have read.
+    pub shutdown_grace: Duration,
+    /// Close a client that has sent nothing for this long (off by default, as in Redis).
+    pub idle_timeout: Option<Duration>,
+}
+
+impl Default for Operations {
+    fn default() -> Self {
+        Operations {
+            admin_listen: Some(ListenAddr::Tcp(([127, 0, 0, 1], 9121).into())),
+            shutdown_grace: Duration::from_secs(20),
+            idle_timeout: None,
+        }
+    }
 }
 
 /// What happens to writes accepted while Redis was unreachable, once it is back.
@@ -125,6 +149,9 @@ pub struct Limits {
     pub max_pipeline: usize,
     /// Largest bulk string a client may send, in bytes (Redis `proto-max-bulk-len`).
     pub max_bulk_bytes: usize,
+    /// Largest request (all its arguments) a client may send, in bytes (Redis
+    /// `client-query-buffer-limit`).
+    pub max_request_bytes: usize,
     /// Time allowed to connect to Redis, including the TLS handshake and AUTH.
     pub connect_timeout: Duration,
 }
@@ -135,6 +162,7 @@ impl Default for Limits {
             max_connections: 10_000,
             max_pipeline: 100_000,
             max_bulk_bytes: 512 * 1024 * 1024,
+            max_request_bytes: 1024 * 1024 * 1024,
             connect_timeout: Duration::from_secs(5),
         }
     }

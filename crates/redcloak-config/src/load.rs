@@ -32,6 +32,7 @@ struct Settings {
     encryption: EncryptionSettings,
     limits: LimitSettings,
     fallback: FallbackSettings,
+    operations: OperationsSettings,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -62,7 +63,16 @@ struct LimitSettings {
     max_connections: Option<u64>,
     max_pipeline: Option<u64>,
     max_bulk_bytes: Option<u64>,
+    max_request_bytes: Option<u64>,
     connect_timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct OperationsSettings {
+    admin_listen: Option<String>,
+    shutdown_grace_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -98,6 +108,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("REDCLOAK_MAX_PIPELINE", "limits.max_pipeline"),
     ("REDCLOAK_MAX_BULK_BYTES", "limits.max_bulk_bytes"),
     ("REDCLOAK_CONNECT_TIMEOUT_MS", "limits.connect_timeout_ms"),
+    ("REDCLOAK_MAX_REQUEST_BYTES", "limits.max_request_bytes"),
+    ("REDCLOAK_ADMIN_LISTEN", "operations.admin_listen"),
+    ("REDCLOAK_SHUTDOWN_GRACE", "operations.shutdown_grace_secs"),
+    ("REDCLOAK_IDLE_TIMEOUT", "operations.idle_timeout_secs"),
     ("REDCLOAK_FALLBACK_CACHE_BYTES", "fallback.cache_bytes"),
     (
         "REDCLOAK_JOURNAL_MAX_ENTRIES",
@@ -109,7 +123,11 @@ pub const ENV_VARS: &[(&str, &str)] = &[
 ];
 
 fn kind_of(path: &str) -> Kind {
-    if path.starts_with("limits.") || (path.starts_with("fallback.") && path != "fallback.recovery")
+    let text = ["fallback.recovery", "operations.admin_listen"];
+    if !text.contains(&path)
+        && ["limits.", "fallback.", "operations."]
+            .iter()
+            .any(|p| path.starts_with(p))
     {
         Kind::Number
     } else {
@@ -156,6 +174,7 @@ pub fn evaluate(overrides: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> 
     let (s, config_file) = layered(overrides, env, &mut problems);
     let limits = check_limits(&s.limits, &mut problems);
     let fallback = check_fallback(&s.fallback, &mut problems);
+    let operations = check_operations(&s.operations, &mut problems);
     if problems.is_empty() {
         checks.push(Check::pass(
             Rule::Settings,
@@ -229,6 +248,7 @@ pub fn evaluate(overrides: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> 
                 key_source,
                 limits,
                 fallback,
+                operations,
                 config_file,
             }),
             None,
@@ -615,12 +635,74 @@ fn check_limits(l: &LimitSettings, problems: &mut Vec<Problem>) -> Limits {
             d.max_bulk_bytes,
             d.max_bulk_bytes,
         ),
+        max_request_bytes: get(
+            l.max_request_bytes,
+            "max_request_bytes",
+            d.max_request_bytes,
+            1 << 34,
+        ),
         connect_timeout: Duration::from_millis(get(
             l.connect_timeout_ms,
             "connect_timeout_ms",
             d.connect_timeout.as_millis() as usize,
             600_000,
         ) as u64),
+    }
+}
+
+fn check_operations(o: &OperationsSettings, problems: &mut Vec<Problem>) -> crate::Operations {
+    let d = crate::Operations::default();
+    let admin_listen = match o.admin_listen.as_deref().map(str::trim) {
+        None => d.admin_listen.clone(),
+        Some(v) if v.eq_ignore_ascii_case("off") => None,
+        Some(v) => match ListenAddr::parse(v) {
+            Ok(addr) => Some(addr),
+            Err(e) => {
+                problems.push(Problem::new(
+                    format!("REDCLOAK_ADMIN_LISTEN: {e}"),
+                    "a loopback address or a Unix socket, like the data listener (or `off`)",
+                    "set REDCLOAK_ADMIN_LISTEN=127.0.0.1:9121; probes run inside the pod (`redcloak probe readyz`)",
+                    "docs/security.md#listener-not-loopback",
+                ));
+                d.admin_listen.clone()
+            }
+        },
+    };
+    let secs = |v: Option<u64>,
+                name: &str,
+                default: Duration,
+                max: u64,
+                problems: &mut Vec<Problem>| match v {
+        None => default,
+        Some(n) if n <= max => Duration::from_secs(n),
+        Some(n) => {
+            problems.push(Problem::new(
+                format!("operations.{name} = {n} is out of range"),
+                format!("seconds, from 0 to {max}"),
+                format!("set operations.{name} within range, or unset it to use the default"),
+                "docs/configuration.md#operations",
+            ));
+            default
+        }
+    };
+    let shutdown_grace = secs(
+        o.shutdown_grace_secs,
+        "shutdown_grace_secs",
+        d.shutdown_grace,
+        3600,
+        problems,
+    );
+    let idle = secs(
+        o.idle_timeout_secs,
+        "idle_timeout_secs",
+        Duration::ZERO,
+        30 * 24 * 3600,
+        problems,
+    );
+    crate::Operations {
+        admin_listen,
+        shutdown_grace,
+        idle_timeout: (!idle.is_zero()).then_some(idle),
     }
 }
 

@@ -140,12 +140,23 @@ pub(crate) fn serve(
         "PERSIST" => f.persist(&args[1]),
         _ => false,
     };
+    let label = parent.map_or(spec.name, |p| p.name);
     if answered {
         shared
             .health
             .served_from_fallback
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        shared.metrics.command(
+            label,
+            crate::metrics::Outcome::Fallback,
+            std::time::Duration::ZERO,
+        );
     } else {
+        shared.metrics.command(
+            label,
+            crate::metrics::Outcome::Unavailable,
+            std::time::Duration::ZERO,
+        );
         try_again(out, &table::display_name(spec, parent));
     }
     Step::Continue
@@ -183,7 +194,7 @@ impl Fb<'_> {
 
     /// Writes a stored token as the plaintext value, or an error if it does not decrypt.
     fn value(&mut self, token: &Bytes) {
-        match self.shared.key_ring.decrypt(token) {
+        match self.shared.key_ring().decrypt(token) {
             Ok(plain) => resp::write_bulk(self.out, &plain),
             Err(e) => resp::write_error(
                 self.out,
@@ -307,7 +318,7 @@ impl Fb<'_> {
             return false; // the TTL to keep is not known
         }
         if proceed {
-            let token = Bytes::from(self.shared.key_ring.encrypt(&args[2]));
+            let token = Bytes::from(self.shared.key_ring().encrypt(&args[2]));
             let mut journaled = vec![Bytes::from_static(b"SET"), key.clone(), token.clone()];
             if let Ttl::At(at) = ttl {
                 journaled.push(Bytes::from_static(b"PXAT"));
@@ -360,7 +371,7 @@ impl Fb<'_> {
         let mut journaled = vec![Bytes::from_static(b"MSET")];
         let mut records = Vec::with_capacity(pairs.len() / 2);
         for p in pairs.chunks(2) {
-            let token = Bytes::from(self.shared.key_ring.encrypt(&p[1]));
+            let token = Bytes::from(self.shared.key_ring().encrypt(&p[1]));
             journaled.push(p[0].clone());
             journaled.push(token.clone());
             records.push((p[0].clone(), token));
@@ -391,20 +402,9 @@ impl Fb<'_> {
             return false;
         };
         if let Some(token) = current {
-            if self
-                .journal(vec![Bytes::from_static(b"DEL"), key.clone()])
-                .is_err()
-            {
+            if !self.delete(std::slice::from_ref(key)) {
                 return true;
             }
-            self.shared.fallback.record(
-                self.db,
-                key.clone(),
-                Entry {
-                    value: None,
-                    ttl: Ttl::Persistent,
-                },
-            );
             self.value(&token);
         } else {
             self.nil();
@@ -417,10 +417,19 @@ impl Fb<'_> {
             .iter()
             .filter(|k| matches!(self.known(k), Some(Some(_))))
             .count();
+        if self.delete(keys) {
+            resp::write_integer(self.out, existed as i64);
+        }
+        true
+    }
+
+    /// Journals `DEL keys` and records them as absent. False (with the refusal written) if
+    /// the journal did not take it.
+    fn delete(&mut self, keys: &[Bytes]) -> bool {
         let mut journaled = vec![Bytes::from_static(b"DEL")];
         journaled.extend(keys.iter().cloned());
         if self.journal(journaled).is_err() {
-            return true;
+            return false;
         }
         for key in keys {
             self.shared.fallback.record(
@@ -432,7 +441,6 @@ impl Fb<'_> {
                 },
             );
         }
-        resp::write_integer(self.out, existed as i64);
         true
     }
 
@@ -464,20 +472,9 @@ impl Fb<'_> {
         };
         if at <= now as i64 {
             // Redis deletes the key.
-            if self
-                .journal(vec![Bytes::from_static(b"DEL"), key.clone()])
-                .is_err()
-            {
+            if !self.delete(std::slice::from_ref(key)) {
                 return true;
             }
-            self.shared.fallback.record(
-                self.db,
-                key.clone(),
-                Entry {
-                    value: None,
-                    ttl: Ttl::Persistent,
-                },
-            );
         } else {
             let at = at as u64;
             if self

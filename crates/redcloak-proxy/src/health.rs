@@ -126,7 +126,7 @@ async fn recover(shared: Arc<Shared>) {
     loop {
         tokio::time::sleep(jitter(backoff)).await;
         backoff = (backoff * 2).min(BACKOFF_MAX);
-        let mut conn = match shared.connector.connect().await {
+        let mut conn = match shared.connector().connect().await {
             Ok(conn) => conn,
             Err(e) => {
                 let text = e.to_string();
@@ -174,6 +174,21 @@ async fn recover(shared: Arc<Shared>) {
     }
 }
 
+/// At shutdown: if writes are journaled and Redis answers, apply them now. Returns how many
+/// journaled writes are still not in Redis (lost when the process exits).
+pub(crate) async fn flush_at_shutdown(shared: &Arc<Shared>) -> usize {
+    if shared.fallback.journal_len() == 0 {
+        return 0;
+    }
+    if let Ok(mut conn) = shared.connector().connect().await {
+        shared.health.set(Mode::Recovering);
+        if drain_journal(shared, &mut conn).await.is_ok() {
+            shared.health.set(Mode::Healthy);
+        }
+    }
+    shared.fallback.journal_len()
+}
+
 /// Applies the journal in order (or drops it, with `Recovery::Invalidate`), until it is empty
 /// and closed. Entries are removed only once Redis has answered them.
 async fn drain_journal(shared: &Shared, conn: &mut UpstreamConn) -> std::io::Result<usize> {
@@ -191,7 +206,7 @@ async fn drain_journal(shared: &Shared, conn: &mut UpstreamConn) -> std::io::Res
         }
     }
     let mut applied = 0;
-    let mut db = shared.connector.default_db();
+    let mut db = shared.connector().default_db();
     let mut scanner = ReplyScanner::new(shared.reply_limits);
     let mut buf = BytesMut::with_capacity(16 * 1024);
     loop {

@@ -62,17 +62,16 @@ impl Listener {
     }
 
     /// Accepts clients until `shutdown` completes, then waits up to `grace` for open sessions.
-    pub async fn serve(
-        self,
-        shared: Arc<Shared>,
-        shutdown: impl Future<Output = ()>,
-        grace: Duration,
-    ) {
+    /// Accepts clients until `shutdown` completes; then stops accepting, lets every session
+    /// answer the commands it has already read, applies the outage journal if Redis is
+    /// reachable, and returns — within the configured grace period.
+    pub async fn serve(self, shared: Arc<Shared>, shutdown: impl Future<Output = ()>) {
         shared.start();
         let limit = Arc::new(Semaphore::new(shared.limits.max_connections));
         let mut sessions = JoinSet::new();
         let ids = AtomicU64::new(1);
         tokio::pin!(shutdown);
+        shared.lifecycle.listening.store(true, Ordering::Release);
         loop {
             // Take a permit before accepting: past the limit, clients wait in the kernel's
             // accept queue instead of costing an upstream connection each.
@@ -94,12 +93,14 @@ impl Listener {
                     let id = ids.fetch_add(1, Ordering::Relaxed);
                     let span = info_span!("conn", id, client.addr = %peer);
                     let shared = shared.clone();
+                    shared.metrics.connection_opened();
                     sessions.spawn(
                         async move {
                             match client {
-                                Client::Tcp(s) => session::run(s, shared).await,
-                                Client::Unix(s) => session::run(s, shared).await,
+                                Client::Tcp(s) => session::run(s, shared.clone()).await,
+                                Client::Unix(s) => session::run(s, shared.clone()).await,
                             }
+                            shared.metrics.connection_closed();
                             drop(permit);
                         }
                         .instrument(span),
@@ -112,8 +113,18 @@ impl Listener {
                 }
             }
         }
-        info!(open = sessions.len(), "stopped accepting clients");
-        let drained = tokio::time::timeout(grace, async {
+        // Stop accepting (the socket closes; a Unix socket file is removed) and drain.
+        shared.lifecycle.listening.store(false, Ordering::Release);
+        drop(self);
+        let grace = shared.operations.shutdown_grace;
+        let deadline = tokio::time::Instant::now() + grace;
+        shared.begin_shutdown();
+        info!(
+            open = sessions.len(),
+            grace_secs = grace.as_secs_f64(),
+            "stopped accepting clients; draining"
+        );
+        let drained = tokio::time::timeout_at(deadline, async {
             while sessions.join_next().await.is_some() {}
         })
         .await;
@@ -123,6 +134,22 @@ impl Listener {
                 "grace period over; closing the remaining sessions"
             );
             sessions.shutdown().await;
+        }
+        let journaled = shared.journal_len();
+        if journaled > 0 {
+            match tokio::time::timeout_at(deadline + Duration::from_secs(1), shared.flush_journal())
+                .await
+            {
+                Ok(0) => info!(applied = journaled, "outage journal applied before exit"),
+                Ok(left) => tracing::error!(
+                    lost = left,
+                    "Redis is unreachable: writes accepted during the outage are lost at exit"
+                ),
+                Err(_) => tracing::error!(
+                    lost = shared.journal_len(),
+                    "grace period over: writes accepted during the outage are lost at exit"
+                ),
+            }
         }
     }
 

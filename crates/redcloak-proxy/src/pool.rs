@@ -30,6 +30,14 @@ impl std::fmt::Debug for Pool {
 }
 
 impl Pool {
+    /// Drops every ready connection (after a reload: they were made with the old material).
+    pub fn clear(&self) {
+        if let Ok(mut ready) = self.ready.lock() {
+            ready.clear();
+        }
+        self.wanted.notify_one();
+    }
+
     fn len(&self) -> usize {
         self.ready.lock().map_or(0, |r| r.len())
     }
@@ -46,7 +54,7 @@ impl Pool {
                 return Ok(conn);
             }
         }
-        shared.connector.connect().await
+        shared.connector().connect().await
     }
 }
 
@@ -75,7 +83,7 @@ pub(crate) async fn keep_warm(shared: Arc<Shared>) {
             ready.len()
         };
         if have < size && shared.health.mode() == Mode::Healthy {
-            if let Ok(conn) = shared.connector.connect().await {
+            if let Ok(conn) = shared.connector().connect().await {
                 if let Ok(mut ready) = shared.pool.ready.lock() {
                     ready.push((Instant::now(), conn));
                 }

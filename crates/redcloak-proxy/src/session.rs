@@ -27,6 +27,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use redcloak_commands::resp::{self, ProtocolError, ReplyScanner, RequestParser};
@@ -34,11 +35,12 @@ use redcloak_commands::table::{self, Action, Local, Resolved, Session, Shape};
 use redcloak_commands::transform::{self, Plan, PubSubFrame, ReplyError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
-use tracing::{debug, warn};
+use tracing::{debug, warn, Instrument};
 
 use crate::degraded::{self, SetOptions, Step};
 use crate::fallback::{now_ms, Entry, Ttl};
 use crate::health::Mode;
+use crate::metrics::Outcome;
 use crate::upstream::UpstreamConn;
 use crate::Shared;
 
@@ -59,6 +61,8 @@ enum Pending {
         name: &'static str,
         args: Option<Vec<Bytes>>,
         shadow: ShadowOp,
+        /// When the command was read, for `redcloak_command_duration_seconds`.
+        started: Instant,
     },
     /// The next upstream reply is redcloak's own (re-AUTH after RESET, restoring state on a
     /// new connection): consumed, not shown.
@@ -131,6 +135,23 @@ struct Tx {
     watch_lost: bool,
 }
 
+/// What the reader and writer of one connected phase both see.
+#[derive(Debug, Default)]
+struct Busy {
+    /// Pending entries handed to the writer and not yet answered.
+    owed: std::sync::atomic::AtomicUsize,
+    /// The connection is subscribed (RESP2 pub/sub mode, or RESP3 subscriptions).
+    subscribed: std::sync::atomic::AtomicBool,
+}
+
+impl Busy {
+    /// Whether the client is idle in Redis's sense: nothing owed, not subscribed.
+    fn idle(&self) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.owed.load(Relaxed) == 0 && !self.subscribed.load(Relaxed)
+    }
+}
+
 /// What survives from one phase of the session to the next.
 struct State {
     parser: RequestParser,
@@ -166,7 +187,7 @@ where
         buf: BytesMut::with_capacity(READ_CHUNK),
         tx: Tx::default(),
         watching: false,
-        db: shared.connector.default_db(),
+        db: shared.connector().default_db(),
         resp3: false,
         pubsub: false,
     };
@@ -221,7 +242,7 @@ where
     // Bring the new connection to the state the client believes it is in.
     let mut restore = BytesMut::new();
     let mut swallow = 0;
-    if st.db != shared.connector.default_db() {
+    if st.db != shared.connector().default_db() {
         write_args(
             &[
                 Bytes::from_static(b"SELECT"),
@@ -242,19 +263,20 @@ where
         write_args(&[Bytes::from_static(b"MULTI")], &mut restore);
         swallow += 1;
     }
+    let busy = Arc::new(Busy::default());
+    busy.subscribed
+        .store(st.pubsub, std::sync::atomic::Ordering::Relaxed);
     let writer_state = WriterState {
         db: st.db,
         resp3: st.resp3,
         pubsub: st.pubsub,
         lost: None,
+        busy: busy.clone(),
     };
-    let writer = tokio::spawn(write_replies(
-        rx,
-        upstream_r,
-        client_w,
-        shared.clone(),
-        writer_state,
-    ));
+    // In the connection's span, so the writer's log events name the connection too.
+    let writer = tokio::spawn(
+        write_replies(rx, upstream_r, client_w, shared.clone(), writer_state).in_current_span(),
+    );
     let mut leftover = Vec::new();
     let reader_end = async {
         for _ in 0..swallow {
@@ -268,7 +290,16 @@ where
                 .await
                 .map_err(|_| ReaderEnd::UpstreamFailed)?;
         }
-        read_requests(client_r, &mut upstream_w, &tx, shared, st, &mut leftover).await
+        read_requests(
+            client_r,
+            &mut upstream_w,
+            &tx,
+            shared,
+            st,
+            &mut leftover,
+            &busy,
+        )
+        .await
     }
     .await
     .unwrap_or_else(|e| e);
@@ -278,6 +309,8 @@ where
         // closes, which also ends a command the client left blocked (BLPOP …).
         let _ = upstream_w.shutdown().await;
     }
+    // (At shutdown the connection stays open instead, so that a blocked command still gets
+    // its reply if it comes within the grace period.)
     let Ok((mut client_w, ws)) = writer.await else {
         // The writer task failed (it cannot on client input): the client's write half went
         // with it, so the session ends.
@@ -289,7 +322,7 @@ where
     let Some(lost) = ws.lost else {
         return (Some(client_w), End::ClientDone);
     };
-    if matches!(reader_end, ReaderEnd::ClientDone) {
+    if matches!(reader_end, ReaderEnd::ClientDone | ReaderEnd::Shutdown) {
         return (Some(client_w), End::ClientDone);
     }
     // The upstream connection broke. Commands the reader had taken but not yet handed to the
@@ -324,6 +357,8 @@ where
 enum ReaderEnd {
     /// EOF, QUIT, protocol error: no more requests.
     ClientDone,
+    /// Shutting down: no more requests are read; the ones read are answered.
+    Shutdown,
     /// The writer ended (upstream lost, or the client stopped reading).
     WriterGone,
     /// Writing to Redis failed.
@@ -339,6 +374,7 @@ async fn read_requests<R, W>(
     shared: &Shared,
     st: &mut State,
     leftover: &mut Vec<Pending>,
+    busy: &Busy,
 ) -> Result<ReaderEnd, ReaderEnd>
 where
     R: AsyncRead + Unpin,
@@ -346,6 +382,7 @@ where
 {
     let mut out = BytesMut::with_capacity(READ_CHUNK);
     let mut batch: Vec<Pending> = Vec::new();
+    let mut shutdown = shared.shutdown_signal();
     loop {
         let mut closing = false;
         let mut secret_in_out = false;
@@ -375,6 +412,8 @@ where
                 }
             }
         }
+        busy.owed
+            .fetch_add(batch.len(), std::sync::atomic::Ordering::Relaxed);
         let mut drained = batch.drain(..);
         for pending in drained.by_ref() {
             if let Err(mpsc::error::SendError(p)) = tx.send(pending).await {
@@ -403,18 +442,53 @@ where
         if closing {
             return Ok(ReaderEnd::ClientDone);
         }
+        if *shutdown.borrow() {
+            // Shutting down: everything already read has been handled; read no more.
+            return Ok(ReaderEnd::Shutdown);
+        }
+        if let Some(e) = request_too_large(st, shared) {
+            batch.push(Pending::Local(error_reply(&e)));
+            batch.push(Pending::Close);
+            continue;
+        }
         st.buf.reserve(READ_CHUNK);
+        let idle = shared.operations.idle_timeout;
         tokio::select! {
             biased;
             _ = tx.closed() => return Err(ReaderEnd::WriterGone),
+            _ = shutdown.changed() => {}
             read = client.read_buf(&mut st.buf) => {
                 match read {
                     Ok(0) | Err(_) => return Ok(ReaderEnd::ClientDone), // the writer still answers what was read
                     Ok(_) => {}
                 }
             }
+            _ = idle_timer(idle) => {
+                if busy.idle() {
+                    debug!("closing an idle client (REDCLOAK_IDLE_TIMEOUT)");
+                    return Ok(ReaderEnd::ClientDone);
+                }
+            }
         }
     }
+}
+
+/// Sleeps for the idle timeout, or forever when there is none.
+async fn idle_timer(idle: Option<Duration>) {
+    match idle {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A request that has grown past `max_request_bytes` without completing.
+fn request_too_large(st: &State, shared: &Shared) -> Option<String> {
+    (st.buf.len() > shared.limits.max_request_bytes).then(|| {
+        format!(
+            "ERR Protocol error: request larger than {} bytes (redcloak: REDCLOAK_MAX_REQUEST_BYTES)",
+            shared.limits.max_request_bytes
+        )
+    })
 }
 
 /// Applies the table to one request: encodes it for Redis into `out` and/or queues its
@@ -426,7 +500,9 @@ fn handle(
     out: &mut BytesMut,
     batch: &mut Vec<Pending>,
 ) -> bool {
+    let metrics = &shared.metrics;
     let refuse = |msg: String, tx: &mut Tx, batch: &mut Vec<Pending>| {
+        metrics.command(refused_label(&args), Outcome::Refused, Duration::ZERO);
         // Inside MULTI, Redis flags the transaction on such errors; redcloak does the same.
         tx.poisoned |= tx.in_multi;
         batch.push(Pending::Local(error_reply(&msg)));
@@ -475,14 +551,16 @@ fn handle(
             }
             let mut tokens = Vec::new();
             let keep = tracked && spec.values.any();
-            if let Err(msg) = transform::encode_request_keeping(
+            match transform::encode_request_keeping(
                 spec,
                 &args,
-                &shared.key_ring,
+                &shared.key_ring(),
                 out,
                 keep.then_some(&mut tokens),
             ) {
-                return refuse(msg, tx, batch);
+                Ok(0) => {}
+                Ok(n) => shared.metrics.encrypted(n as u64),
+                Err(msg) => return refuse(msg, tx, batch),
             }
             if tx.in_multi {
                 // Redis answers +QUEUED now; the value comes in EXEC's reply.
@@ -492,6 +570,7 @@ fn handle(
                     name,
                     args: None,
                     shadow: ShadowOp::None,
+                    started: Instant::now(),
                 });
             } else {
                 let shadow = if tracked {
@@ -517,6 +596,7 @@ fn handle(
                     name,
                     args,
                     shadow,
+                    started: Instant::now(),
                 });
             }
         }
@@ -530,9 +610,15 @@ fn handle(
         }
         Action::Local(Local::Auth) => {
             // The client's credentials are dropped here: never forwarded, never logged.
+            shared
+                .metrics
+                .command(spec.name, Outcome::Ok, Duration::ZERO);
             batch.push(Pending::Local(Bytes::from_static(b"+OK\r\n")));
         }
         Action::Local(Local::Quit) => {
+            shared
+                .metrics
+                .command(spec.name, Outcome::Ok, Duration::ZERO);
             batch.push(Pending::Local(Bytes::from_static(b"+OK\r\n")));
             batch.push(Pending::Close);
             return true;
@@ -582,6 +668,7 @@ fn handle(
                         name,
                         args: None,
                         shadow: ShadowOp::None,
+                        started: Instant::now(),
                     });
                 }
                 None => forward_plain(&args, out, batch, name), // Redis: "EXEC without MULTI"
@@ -608,12 +695,12 @@ fn handle(
         Action::Session(Session::Reset) => {
             *tx = Tx::default();
             st.watching = false;
-            st.db = shared.connector.default_db();
+            st.db = shared.connector().default_db();
             st.resp3 = false;
             write_args(&args, out);
             batch.push(Pending::ResetReply);
             // RESET logs the connection out of Redis: authenticate it again, silently.
-            for _ in 0..shared.connector.write_hello(out) {
+            for _ in 0..shared.connector().write_hello(out) {
                 batch.push(Pending::Swallow);
             }
         }
@@ -763,6 +850,7 @@ fn forward_plain(args: &[Bytes], out: &mut BytesMut, batch: &mut Vec<Pending>, n
         name,
         args: None,
         shadow: ShadowOp::None,
+        started: Instant::now(),
     });
 }
 
@@ -802,6 +890,8 @@ struct WriterState {
     pubsub: bool,
     /// Why the upstream connection ended, if it did.
     lost: Option<String>,
+    /// Shared with the reader (idle detection).
+    busy: Arc<Busy>,
 }
 
 /// The writer half: answers every pending entry in order. Returns the client's write half
@@ -836,6 +926,9 @@ where
                 }
                 Some(Pending::PubSub) => {
                     ws.pubsub = true;
+                    ws.busy
+                        .subscribed
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
                     queue.pop_front();
                     continue;
                 }
@@ -858,6 +951,7 @@ where
                         "redcloak could not parse Redis's reply",
                         &shared.fallback,
                         ws.db,
+                        &shared.metrics,
                     )
                     .await;
                     let _ = client.write_all(&out).await;
@@ -868,7 +962,16 @@ where
             let frame = from_redis.split_to(len).freeze();
             if let Err(why) = deliver(frame, &mut queue, &mut ws, &shared, &mut out) {
                 warn!(reason = why, "closing the session");
-                fail_all(&mut queue, &mut rx, &mut out, why, &shared.fallback, ws.db).await;
+                fail_all(
+                    &mut queue,
+                    &mut rx,
+                    &mut out,
+                    why,
+                    &shared.fallback,
+                    ws.db,
+                    &shared.metrics,
+                )
+                .await;
                 let _ = client.write_all(&out).await;
                 let _ = client.shutdown().await;
                 return (client, ws);
@@ -890,6 +993,9 @@ where
             let _ = client.shutdown().await;
             return (client, ws);
         }
+        ws.busy
+            .owed
+            .store(queue.len(), std::sync::atomic::Ordering::Relaxed);
         from_redis.reserve(READ_CHUNK);
         tokio::select! {
             biased;
@@ -911,7 +1017,7 @@ where
                         break;
                     }
                 }
-                fail_all(&mut queue, &mut rx, &mut out, "the connection to Redis was lost", &shared.fallback, ws.db).await;
+                fail_all(&mut queue, &mut rx, &mut out, "the connection to Redis was lost", &shared.fallback, ws.db, &shared.metrics).await;
                 let _ = client.write_all(&out).await;
                 ws.lost = Some(lost);
                 return (client, ws);
@@ -930,17 +1036,21 @@ fn deliver(
 ) -> Result<(), &'static str> {
     let push = frame.first() == Some(&b'>');
     if push || (ws.pubsub && frame.first() == Some(&b'*')) {
-        match transform::decode_pubsub(&frame, &shared.key_ring, &shared.reply_limits, out) {
+        match transform::decode_pubsub(&frame, &shared.key_ring(), &shared.reply_limits, out) {
             Ok(PubSubFrame::Message) => return Ok(()),
             Ok(PubSubFrame::Confirmation { remaining }) => {
                 if remaining == 0 && !push {
                     ws.pubsub = false;
                 }
+                ws.busy
+                    .subscribed
+                    .store(remaining > 0, std::sync::atomic::Ordering::Relaxed);
                 return Ok(());
             }
             Ok(PubSubFrame::NotPubSub) => {}
             Err(ReplyError::Undecryptable(_)) => {
                 // Never passed on as if it were the message; nothing to answer either.
+                shared.metrics.decrypt_failure();
                 warn!("dropped a pub/sub message whose payload could not be decrypted");
                 return Ok(());
             }
@@ -954,11 +1064,18 @@ fn deliver(
             name,
             args,
             shadow,
+            started,
         }) => {
             if !matches!(shadow, ShadowOp::None) {
                 apply_shadow(shared, ws.db, shadow, &frame);
             }
-            decode(&plan, name, args, frame, shared, out);
+            let decoded = decode(&plan, name, args, frame, shared, out);
+            let outcome = if is_error || !decoded {
+                Outcome::Error
+            } else {
+                Outcome::Ok
+            };
+            shared.metrics.command(name, outcome, started.elapsed());
         }
         Some(Pending::Swallow) => {
             if is_error {
@@ -971,7 +1088,7 @@ fn deliver(
         Some(Pending::Replace(reply)) => out.extend_from_slice(&reply),
         Some(Pending::ResetReply) => {
             ws.pubsub = false;
-            ws.db = shared.connector.default_db();
+            ws.db = shared.connector().default_db();
             ws.resp3 = false;
             out.extend_from_slice(&frame);
         }
@@ -1099,7 +1216,8 @@ fn apply_shadow(shared: &Shared, db: u32, op: ShadowOp, frame: &Bytes) {
     }
 }
 
-/// Decodes one upstream reply for the client.
+/// Decodes one upstream reply for the client. False when redcloak had to answer with an
+/// error instead (a value that does not decrypt, a malformed reply).
 fn decode(
     plan: &Plan,
     name: &'static str,
@@ -1107,13 +1225,15 @@ fn decode(
     frame: Bytes,
     shared: &Shared,
     out: &mut BytesMut,
-) {
-    match transform::decode_reply(plan, frame, &shared.key_ring, &shared.reply_limits, out) {
-        Ok(_) => {}
+) -> bool {
+    match transform::decode_reply(plan, frame, &shared.key_ring(), &shared.reply_limits, out) {
+        Ok(_) => true,
         Err(ReplyError::Undecryptable(problem)) => {
+            shared.metrics.decrypt_failure();
             warn!(command = name, "a stored value could not be decrypted");
             let args = args.unwrap_or_default();
             resp::write_error(out, &transform::undecryptable_message(name, &args, problem));
+            false
         }
         Err(e) => {
             warn!(command = name, error = %e, "malformed reply from Redis");
@@ -1121,6 +1241,7 @@ fn decode(
                 out,
                 &format!("ERR redcloak: {name} got a malformed reply from Redis"),
             );
+            false
         }
     }
 }
@@ -1133,6 +1254,7 @@ async fn fail_all(
     why: &str,
     fallback: &crate::fallback::Fallback,
     db: u32,
+    metrics: &crate::metrics::Metrics,
 ) {
     rx.close();
     while let Some(p) = rx.recv().await {
@@ -1141,9 +1263,15 @@ async fn fail_all(
     for pending in queue.drain(..) {
         match pending {
             Pending::Local(reply) => out.extend_from_slice(&reply),
-            Pending::Upstream { name, shadow, .. } => {
+            Pending::Upstream {
+                name,
+                shadow,
+                started,
+                ..
+            } => {
                 // Its outcome is unknown: whatever the cache knew of its keys may be wrong.
                 shadow.forget_keys(fallback, db);
+                metrics.command(name, Outcome::Lost, started.elapsed());
                 resp::write_error(
                     out,
                     &format!("ERR redcloak: {why}; the outcome of this {name} is unknown"),
@@ -1203,6 +1331,7 @@ where
     W: AsyncWrite + Unpin,
 {
     let mut out = BytesMut::with_capacity(READ_CHUNK);
+    let mut shutdown = shared.shutdown_signal();
     loop {
         loop {
             if shared.health.mode() == Mode::Healthy {
@@ -1234,10 +1363,28 @@ where
             }
             out.clear();
         }
+        if *shutdown.borrow() {
+            let _ = client_w.shutdown().await;
+            return End::ClientDone;
+        }
+        if let Some(e) = request_too_large(st, shared) {
+            resp::write_error(&mut out, &e);
+            let _ = client_w.write_all(&out).await;
+            let _ = client_w.shutdown().await;
+            return End::ClientDone;
+        }
         st.buf.reserve(READ_CHUNK);
-        match client_r.read_buf(&mut st.buf).await {
-            Ok(0) | Err(_) => return End::ClientDone,
-            Ok(_) => {}
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => {}
+            read = client_r.read_buf(&mut st.buf) => match read {
+                Ok(0) | Err(_) => return End::ClientDone,
+                Ok(_) => {}
+            },
+            _ = idle_timer(shared.operations.idle_timeout) => {
+                let _ = client_w.shutdown().await;
+                return End::ClientDone;
+            }
         }
     }
 }
@@ -1248,53 +1395,43 @@ fn serve_one(shared: &Shared, st: &mut State, args: &[Bytes], out: &mut BytesMut
         .first()
         .map(|n| n.to_ascii_uppercase())
         .unwrap_or_default();
-    if st.tx.in_multi {
-        match &name[..] {
-            b"EXEC" => {
-                st.tx = Tx::default();
-                resp::write_error(
-                    out,
-                    "EXECABORT Transaction discarded: the connection to Redis was lost",
-                );
-            }
-            b"DISCARD" => {
-                st.tx = Tx::default();
-                resp::write_simple(out, "OK");
-            }
-            b"QUIT" => {
-                return degraded::serve(
-                    shared,
-                    &mut degraded::Conn {
-                        db: &mut st.db,
-                        resp3: st.resp3,
-                    },
-                    args,
-                    out,
-                )
-            }
-            _ => {
-                st.tx.poisoned = true;
-                degraded::try_again(out, &String::from_utf8_lossy(&name));
-            }
+    let refused = match &name[..] {
+        // Inside a transaction the lost connection held: only its end can be answered.
+        b"EXEC" if st.tx.in_multi => {
+            st.tx = Tx::default();
+            resp::write_error(
+                out,
+                "EXECABORT Transaction discarded: the connection to Redis was lost",
+            );
+            return Step::Continue;
         }
+        b"DISCARD" if st.tx.in_multi => {
+            st.tx = Tx::default();
+            resp::write_simple(out, "OK");
+            return Step::Continue;
+        }
+        b"QUIT" => false,
+        _ if st.tx.in_multi => {
+            st.tx.poisoned = true;
+            true
+        }
+        // Transactions, blocking commands and subscriptions cannot be honoured locally.
+        b"MULTI" | b"EXEC" | b"DISCARD" | b"WATCH" | b"UNWATCH" | b"HELLO" | b"RESET" => true,
+        _ => false,
+    };
+    if refused {
+        degraded::try_again(out, &String::from_utf8_lossy(&name));
         return Step::Continue;
     }
-    match &name[..] {
-        // Transactions, blocking commands and subscriptions cannot be honoured locally.
-        b"MULTI" | b"EXEC" | b"DISCARD" | b"WATCH" | b"UNWATCH" | b"HELLO" | b"RESET" => {
-            degraded::try_again(out, &String::from_utf8_lossy(&name));
-            Step::Continue
-        }
-        _ => degraded::serve(
-            shared,
-            &mut degraded::Conn {
-                db: &mut st.db,
-                resp3: st.resp3,
-            },
-            args,
-            out,
-        ),
-    }
+    degraded::serve(
+        shared,
+        &mut degraded::Conn {
+            db: &mut st.db,
+            resp3: st.resp3,
+        },
+        args,
+        out,
+    )
 }
 
 fn error_reply(msg: &str) -> Bytes {
@@ -1305,4 +1442,13 @@ fn error_reply(msg: &str) -> Bytes {
 
 fn protocol_message(e: &ProtocolError) -> String {
     format!("ERR {e}")
+}
+
+/// The metrics label of a refused request: its table name, or `unknown`.
+fn refused_label(args: &[Bytes]) -> &'static str {
+    match table::resolve(args) {
+        Resolved::Known { spec, parent } => parent.map_or(spec.name, |p| p.name),
+        Resolved::UnknownSubcommand(p) | Resolved::MissingSubcommand(p) => p.name,
+        Resolved::Unknown => "unknown",
+    }
 }

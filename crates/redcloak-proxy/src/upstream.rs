@@ -40,6 +40,7 @@ pub struct Connector {
     display: String,
     /// The database every connection starts in (`REDIS_URL`'s `/db`).
     db: u32,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl fmt::Debug for Connector {
@@ -225,7 +226,14 @@ impl Connector {
             hello_replies,
             timeout: config.limits.connect_timeout,
             db: url.db,
+            metrics: None,
         }
+    }
+
+    /// Records connection failures and handshake times in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Connector {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The database a new connection is in.
@@ -240,6 +248,21 @@ impl Connector {
 
     /// Opens a new authenticated connection (TCP, TLS, AUTH, SELECT) within the timeout.
     pub async fn connect(&self) -> Result<UpstreamConn, UpstreamError> {
+        let result = self.connect_untracked().await;
+        if let (Err(e), Some(metrics)) = (&result, &self.metrics) {
+            use crate::metrics::ConnectFailure as F;
+            metrics.connect_failure(match e {
+                UpstreamError::Unreachable { .. } => F::Unreachable,
+                UpstreamError::Timeout { .. } => F::Timeout,
+                UpstreamError::Tls { .. } => F::Tls,
+                UpstreamError::Rejected { .. } => F::Auth,
+                _ => F::Broken,
+            });
+        }
+        result
+    }
+
+    async fn connect_untracked(&self) -> Result<UpstreamConn, UpstreamError> {
         match tokio::time::timeout(self.timeout, self.connect_inner()).await {
             Ok(result) => result,
             Err(_) => Err(UpstreamError::Timeout {
@@ -300,11 +323,16 @@ impl Connector {
         // Without TCP_NODELAY, Nagle + delayed ACK add ~40 ms to small writes.
         tcp.set_nodelay(true)
             .map_err(|e| self.broken(e.to_string()))?;
+        let handshake = Instant::now();
         let mut conn = self
             .tls
             .connect(self.server_name.clone(), tcp)
             .await
             .map_err(|e| self.tls_error(e))?;
+        if let Some(metrics) = &self.metrics {
+            metrics.tls_handshake(handshake.elapsed());
+            metrics.tls_version(conn.get_ref().1.protocol_version());
+        }
         conn.write_all(&self.hello)
             .await
             .map_err(|e| self.broken(e.to_string()))?;

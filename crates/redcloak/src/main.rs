@@ -8,6 +8,7 @@
 //!   the live handshake, then exit; 0 only when nothing failed (like `nginx -t`).
 //! - `redcloak keygen`: print a new Fernet key.
 //! - `redcloak certs`: write a development CA, Redis server and client certificate.
+//! - `redcloak probe livez|readyz`: ask the admin endpoint (for Kubernetes exec probes).
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
@@ -78,6 +79,23 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Ask a running redcloak's admin endpoint (REDCLOAK_ADMIN_LISTEN) for /livez or /readyz:
+    /// prints the answer, exits 0 on HTTP 200 and 1 otherwise (2 s timeout). For Kubernetes
+    /// exec probes: the kubelet cannot reach a loopback-only endpoint with httpGet.
+    Probe {
+        /// What to ask.
+        #[arg(value_enum)]
+        endpoint: ProbeEndpoint,
+    },
+}
+
+/// What `redcloak probe` asks for.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ProbeEndpoint {
+    /// Liveness: the process runs and answers.
+    Livez,
+    /// Readiness: clients can be served (also in degraded mode); not while shutting down.
+    Readyz,
 }
 
 fn main() -> ExitCode {
@@ -94,6 +112,7 @@ fn main() -> ExitCode {
             force,
         }) => certs(&dir, &sans, days, force),
         Some(Command::Check) => with_runtime(check(cli.run)),
+        Some(Command::Probe { endpoint }) => probe(&cli.run, endpoint),
         Some(Command::Run) | None => with_runtime(run(cli.run)),
     }
 }
@@ -112,25 +131,167 @@ fn with_runtime(fut: impl std::future::Future<Output = ExitCode>) -> ExitCode {
     }
 }
 
+/// Logs go to stderr: one JSON object per line (for log collectors) unless stderr is a
+/// terminal, where they are human-readable; `REDCLOAK_LOG_FORMAT=json|text` chooses. The
+/// level comes from `REDCLOAK_LOG`, else `RUST_LOG`, else `info`.
+///
+/// # Security
+/// Events carry command names, never arguments, values or secrets; the JSON form adds the
+/// connection's span (`id`, `client.addr`) and nothing else.
 fn init_logging() {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = std::env::var("REDCLOAK_LOG")
         .ok()
         .and_then(|v| EnvFilter::try_new(v).ok())
         .or_else(|| EnvFilter::try_from_default_env().ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
+    let terminal = std::io::stderr().is_terminal();
+    let json = match std::env::var("REDCLOAK_LOG_FORMAT") {
+        Err(_) => !terminal,
+        Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "json" => true,
+            "text" => false,
+            "" => !terminal,
+            _ => {
+                let shown: String = v.chars().take(20).collect();
+                let fallback = if terminal { "text" } else { "json" };
+                eprintln!(
+                    "{}\n",
+                    Problem::new(
+                        format!("REDCLOAK_LOG_FORMAT={shown} is not a log format; logging as {fallback}"),
+                        "json or text (unset: JSON, or text when stderr is a terminal)",
+                        "set REDCLOAK_LOG_FORMAT=json or REDCLOAK_LOG_FORMAT=text, or unset it",
+                        "docs/configuration.md#logs",
+                    )
+                    .as_warning()
+                );
+                !terminal
+            }
+        },
+    };
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    if json {
+        logs.json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        logs.with_ansi(terminal).init();
+    }
+}
+
+/// How long `redcloak probe` waits for the admin endpoint.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `redcloak probe livez|readyz`: GET the admin endpoint, print the body, exit 0 on 200.
+fn probe(args: &RunArgs, endpoint: ProbeEndpoint) -> ExitCode {
+    let path = match endpoint {
+        ProbeEndpoint::Livez => "/livez",
+        ProbeEndpoint::Readyz => "/readyz",
+    };
+    let addr = match admin_address(args) {
+        Ok(Some(addr)) => addr,
+        Ok(None) => {
+            eprintln!(
+                "{}",
+                Problem::new(
+                    "the admin endpoint is off (REDCLOAK_ADMIN_LISTEN=off): nothing to probe",
+                    "REDCLOAK_ADMIN_LISTEN set to a loopback host:port or unix:/path, for redcloak and the probe alike",
+                    "set REDCLOAK_ADMIN_LISTEN=127.0.0.1:9121 (the default) or unset it",
+                    "docs/operations.md#metrics-and-health",
+                )
+            );
+            return ExitCode::FAILURE;
+        }
+        Err(problem) => {
+            eprintln!("{problem}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(redcloak_proxy::admin::get(&addr, path, PROBE_TIMEOUT)) {
+        Ok((200, body)) => {
+            print!("{body}");
+            ExitCode::SUCCESS
+        }
+        Ok((status, body)) => {
+            print!("{body}");
+            eprintln!("{path} at {addr}: HTTP {status}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!(
+                "{}",
+                Problem::new(
+                    format!("redcloak's admin endpoint did not answer {path}: {e}"),
+                    format!("a running redcloak serving its admin endpoint at {addr} (REDCLOAK_ADMIN_LISTEN)"),
+                    "start redcloak, or give the probe the same REDCLOAK_ADMIN_LISTEN (or --config) as redcloak",
+                    "docs/operations.md#metrics-and-health",
+                )
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The admin address, as redcloak reads it: `REDCLOAK_ADMIN_LISTEN` when set (the probe then
+/// reads nothing else), else the whole configuration (file and environment), else the default.
+fn admin_address(args: &RunArgs) -> Result<Option<redcloak_config::ListenAddr>, Problem> {
+    let default = redcloak_config::Operations::default().admin_listen;
+    match std::env::var("REDCLOAK_ADMIN_LISTEN") {
+        Ok(v) if v.trim().eq_ignore_ascii_case("off") => Ok(None),
+        Ok(v) if !v.trim().is_empty() => {
+            redcloak_config::ListenAddr::parse(&v)
+                .map(Some)
+                .map_err(|e| {
+                    Problem::new(
+                    format!("REDCLOAK_ADMIN_LISTEN: {e}"),
+                    "a loopback address or a Unix socket, like the data listener (or `off`)",
+                    "set REDCLOAK_ADMIN_LISTEN to the address redcloak's admin endpoint listens on",
+                    "docs/security.md#listener-not-loopback",
+                )
+                })
+        }
+        _ => {
+            let overrides = Overrides {
+                config_file: args.config.clone(),
+                listen: args.listen.clone(),
+            };
+            let eval = redcloak_config::evaluate(&overrides, &|name| std::env::var(name).ok());
+            Ok(eval
+                .config()
+                .map_or(default, |c| c.operations.admin_listen.clone()))
+        }
+    }
 }
 
 /// Loads the configuration, evaluates every rule of the security policy and builds the TLS
 /// configuration — everything that does not need the network. The shared state exists only
 /// when nothing failed.
 fn prepare(args: &RunArgs) -> (Evaluation, Option<Arc<Shared>>) {
+    let (eval, tls) = evaluate_all(args);
+    let shared = match (eval.passed(), eval.config(), tls) {
+        (true, Some(config), Some(tls)) => Some(Arc::new(Shared::new(config, tls))),
+        _ => None,
+    };
+    (eval, shared)
+}
+
+/// Every rule of the policy, including building the TLS configuration.
+fn evaluate_all(args: &RunArgs) -> (Evaluation, Option<Arc<redcloak_proxy::ClientConfig>>) {
     let overrides = Overrides {
         config_file: args.config.clone(),
         listen: args.listen.clone(),
@@ -141,11 +302,7 @@ fn prepare(args: &RunArgs) -> (Evaluation, Option<Arc<Shared>>) {
         redcloak_proxy::tls::client_config(material, eval.detected.environment, &mut tls_checks)
     });
     eval.record(tls_checks);
-    let shared = match (eval.passed(), eval.config(), tls) {
-        (true, Some(config), Some(tls)) => Some(Arc::new(Shared::new(config, tls))),
-        _ => None,
-    };
-    (eval, shared)
+    (eval, tls)
 }
 
 /// Prints every failure (and warning) in the what / required / fix / docs form.
@@ -183,7 +340,7 @@ async fn run(args: RunArgs) -> ExitCode {
         eprintln!("{}", w.as_warning());
     }
     info!(version = env!("CARGO_PKG_VERSION"), "{}", config.summary());
-    match shared.connector.probe().await {
+    match shared.connector().probe().await {
         Ok(probe) => {
             info!(tls = %probe.tls_version, elapsed_ms = probe.elapsed.as_secs_f64() * 1e3, "Redis handshake ok")
         }
@@ -212,10 +369,14 @@ async fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(EX_UNAVAILABLE);
         }
     };
+    redcloak_proxy::admin::start(&shared, &config.listen).await;
     info!(listen = %listener.local_addr(), "redcloak is ready");
-    listener
-        .serve(shared, shutdown_signal(), Duration::from_secs(10))
-        .await;
+    tokio::spawn(reload_loop(
+        args.clone(),
+        shared.clone(),
+        watched_files(config),
+    ));
+    listener.serve(shared, shutdown_signal()).await;
     info!("redcloak stopped");
     ExitCode::SUCCESS
 }
@@ -244,7 +405,7 @@ async fn check(args: RunArgs) -> ExitCode {
     let mut handshake_skipped = true;
     if let (Some(shared), Some(config)) = (&shared, eval.config()) {
         handshake_skipped = false;
-        let outcome = match shared.connector.probe().await {
+        let outcome = match shared.connector().probe().await {
             Ok(probe) => {
                 code = 0;
                 Check::pass(
@@ -396,6 +557,85 @@ fn handshake_problem(e: &UpstreamError, config: &Config) -> Problem {
         ),
     };
     Problem::new(what, required, fix, docs)
+}
+
+/// How often the certificate, key and secret files are checked for changes (Kubernetes
+/// rotates mounted Secrets in place).
+const RELOAD_POLL: Duration = Duration::from_secs(2);
+
+/// Reloads certificates, CA, password and key ring on SIGHUP and when their files change.
+async fn reload_loop(args: RunArgs, shared: Arc<Shared>, mut files: Vec<PathBuf>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = signal(SignalKind::hangup()).ok();
+    let mut seen = fingerprint(&files);
+    let mut tick = tokio::time::interval(RELOAD_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let reason = tokio::select! {
+            Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => "SIGHUP",
+            _ = tick.tick() => {
+                let now = fingerprint(&files);
+                if now == seen {
+                    continue;
+                }
+                "a certificate, key or secret file changed"
+            }
+        };
+        if let Some(new_files) = reload(&args, &shared, reason) {
+            files = new_files;
+        }
+        seen = fingerprint(&files);
+    }
+}
+
+/// Re-reads and re-checks the whole configuration; swaps the credentials only if every rule
+/// passes. Returns the files to watch from now on.
+fn reload(args: &RunArgs, shared: &Shared, reason: &str) -> Option<Vec<PathBuf>> {
+    let (eval, tls) = evaluate_all(args);
+    match (eval.passed(), eval.config(), tls) {
+        (true, Some(config), Some(tls)) => {
+            shared.reload(config, tls);
+            let ids: Vec<String> = config
+                .key_ring
+                .key_ids()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            info!(reason, keys = %ids.join(","), "reloaded certificates, password and keys; new connections use them");
+            Some(watched_files(config))
+        }
+        _ => {
+            let failures: Vec<String> = eval.failures().map(|p| p.to_string()).collect();
+            error!(reason, problems = failures.len(), "reload rejected: the new configuration fails the policy; the previous credentials stay in use");
+            for f in failures {
+                eprintln!("{f}\n");
+            }
+            None
+        }
+    }
+}
+
+/// The files whose change triggers a reload.
+fn watched_files(config: &redcloak_config::Config) -> Vec<PathBuf> {
+    let mut files = vec![config.tls.files.cert.clone(), config.tls.files.key.clone()];
+    files.extend(config.tls.files.ca_cert.clone());
+    files.extend(config.config_file.clone());
+    for var in ["REDIS_PASSWORD_FILE", "REDIS_ENCRYPTION_KEY_FILE"] {
+        files.extend(std::env::var_os(var).map(PathBuf::from));
+    }
+    files
+}
+
+/// Modification time and size of each file (following symlinks, as Kubernetes swaps them).
+fn fingerprint(files: &[PathBuf]) -> Vec<Option<(std::time::SystemTime, u64)>> {
+    files
+        .iter()
+        .map(|f| {
+            std::fs::metadata(f)
+                .ok()
+                .and_then(|m| Some((m.modified().ok()?, m.len())))
+        })
+        .collect()
 }
 
 async fn shutdown_signal() {
