@@ -13,11 +13,7 @@ ROOT=$(pwd)
 # shellcheck source=scripts/lib/common.sh
 . "$ROOT/scripts/lib/common.sh"
 
-case "${1:-}" in
-  -h|--help) print_help "$0"; exit 0 ;;
-  "") ;;
-  *) usage_error "unknown option $1" ;;
-esac
+only_help_option "$@"
 
 if pid=$(live_pid "$ROOT/.run/redcloak.pid" redcloak); then
   die "redcloak from an earlier make run is still running (pid $pid)" \

@@ -10,11 +10,7 @@ ROOT=$(pwd)
 # shellcheck source=scripts/lib/common.sh
 . "$ROOT/scripts/lib/common.sh"
 
-case "${1:-}" in
-  -h|--help) print_help "$0"; exit 0 ;;
-  "") ;;
-  *) usage_error "unknown option $1" ;;
-esac
+only_help_option "$@"
 
 if pid=$(live_pid "$ROOT/.run/redcloak.pid" redcloak); then
   stop_pid "$pid" redcloak 30 # redcloak drains for up to REDCLOAK_SHUTDOWN_GRACE (20 s)

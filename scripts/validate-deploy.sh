@@ -16,11 +16,7 @@ ROOT=$(pwd)
 # shellcheck source=scripts/lib/common.sh
 . "$ROOT/scripts/lib/common.sh"
 
-case "${1:-}" in
-  -h|--help) print_help "$0"; exit 0 ;;
-  "") ;;
-  *) usage_error "unknown option $1" ;;
-esac
+only_help_option "$@"
 
 venv="$ROOT/.run/validate-venv"
 if [[ ! -x "$venv/bin/kubernetes-validate" || ! -x "$venv/bin/check-jsonschema" || ! -x "$venv/bin/hadolint" ]]; then

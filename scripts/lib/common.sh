@@ -17,6 +17,15 @@ usage_error() {
   exit 64
 }
 
+# only_help_option "$@": for scripts whose only option is --help.
+only_help_option() {
+  case "${1:-}" in
+    -h|--help) print_help "$0"; exit 0 ;;
+    "") ;;
+    *) usage_error "unknown option $1" ;;
+  esac
+}
+
 # print_help FILE: the comment block at the top of FILE (after the shebang), without the '# '.
 print_help() {
   awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$1"

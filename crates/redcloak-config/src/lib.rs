@@ -90,6 +90,10 @@ pub struct Operations {
     pub shutdown_grace: Duration,
     /// Close a client that has sent nothing for this long (off by default, as in Redis).
     pub idle_timeout: Option<Duration>,
+    /// A reply to a non-blocking command that takes longer than this means Redis hangs: the
+    /// connection is given up (commands owed get "outcome unknown") and, if no new connection
+    /// can be made, redcloak serves degraded. `None`: wait forever.
+    pub reply_timeout: Option<Duration>,
 }
 
 impl Default for Operations {
@@ -98,6 +102,7 @@ impl Default for Operations {
             admin_listen: Some(ListenAddr::Tcp(([127, 0, 0, 1], 9121).into())),
             shutdown_grace: Duration::from_secs(20),
             idle_timeout: None,
+            reply_timeout: Some(Duration::from_secs(15)),
         }
     }
 }

@@ -73,6 +73,7 @@ struct OperationsSettings {
     admin_listen: Option<String>,
     shutdown_grace_secs: Option<u64>,
     idle_timeout_secs: Option<u64>,
+    reply_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -112,6 +113,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("REDCLOAK_ADMIN_LISTEN", "operations.admin_listen"),
     ("REDCLOAK_SHUTDOWN_GRACE", "operations.shutdown_grace_secs"),
     ("REDCLOAK_IDLE_TIMEOUT", "operations.idle_timeout_secs"),
+    ("REDCLOAK_REPLY_TIMEOUT", "operations.reply_timeout_secs"),
     ("REDCLOAK_FALLBACK_CACHE_BYTES", "fallback.cache_bytes"),
     (
         "REDCLOAK_JOURNAL_MAX_ENTRIES",
@@ -316,13 +318,15 @@ fn layered(
         Ok(settings) => (settings, config_file),
         Err(errors) => {
             for e in errors {
-                // The file layer holds no secrets (they are only named by path), so the
-                // error text is safe to show; the environment layer cannot fail here.
+                // Type errors name the setting, not its value. A TOML syntax error quotes the
+                // offending source line, which may hold a secret (a password in
+                // `upstream.url`): only its position and description are shown.
+                let kind = without_source_lines(&e.kind.to_string());
                 problems.push(Problem::new(
                     format!(
                         "the configuration file is invalid at '{}': {}",
                         e.path.join("."),
-                        e.kind
+                        kind
                     ),
                     "settings described in config/redcloak.example.toml, with the right types",
                     "correct or remove the setting (a misspelled name is an error, not ignored)",
@@ -332,6 +336,17 @@ fn layered(
             (Settings::default(), config_file)
         }
     }
+}
+
+/// A parser message without the lines that quote the input (`2 | url = …`, `  |    ^`).
+fn without_source_lines(message: &str) -> String {
+    message
+        .lines()
+        .filter(|l| !l.contains('|'))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 const SETUP: &str =
@@ -699,10 +714,18 @@ fn check_operations(o: &OperationsSettings, problems: &mut Vec<Problem>) -> crat
         30 * 24 * 3600,
         problems,
     );
+    let reply = secs(
+        o.reply_timeout_secs,
+        "reply_timeout_secs",
+        d.reply_timeout.unwrap_or(Duration::ZERO),
+        24 * 3600,
+        problems,
+    );
     crate::Operations {
         admin_listen,
         shutdown_grace,
         idle_timeout: (!idle.is_zero()).then_some(idle),
+        reply_timeout: (!reply.is_zero()).then_some(reply),
     }
 }
 
@@ -1038,6 +1061,26 @@ mod tests {
             (c.password.expose(), c.username.as_deref(), c.upstream.db),
             ("url-password-123", Some("app"), 3)
         );
+    }
+
+    #[test]
+    fn a_toml_syntax_error_never_quotes_the_line() {
+        let f = Fixture::new();
+        let file = f.dir.path().join("bad.toml");
+        std::fs::write(
+            &file,
+            "[upstream]\nurl = rediss://:S3cretPassw0rdXYZ@host:6380\n",
+        )
+        .unwrap();
+        let err = f
+            .load(&Overrides {
+                config_file: Some(file),
+                listen: None,
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2"), "{err}");
+        assert!(!err.contains("S3cretPassw0rdXYZ"), "{err}");
     }
 
     #[test]

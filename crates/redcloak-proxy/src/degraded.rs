@@ -89,20 +89,9 @@ pub(crate) fn serve(
             resp::write_simple(f.out, "OK");
             return Step::Close;
         }
-        "SELECT" => match std::str::from_utf8(&args[1])
-            .ok()
-            .and_then(|s| s.parse::<u32>().ok())
-        {
-            Some(db) => {
-                *conn.db = db;
-                resp::write_simple(f.out, "OK");
-                true
-            }
-            None => {
-                resp::write_error(f.out, "ERR value is not an integer or out of range");
-                true
-            }
-        },
+        // Whether the database exists cannot be known without Redis (and a client that
+        // believes it switched would write to the wrong one after recovery).
+        "SELECT" => false,
         "GET" => f.get(&args[1]),
         "MGET" => f.mget(&args[1..]),
         "EXISTS" => f.exists(&args[1..]),

@@ -67,6 +67,10 @@ pub struct Health {
     since: Mutex<Option<Instant>>,
     /// Commands answered from the fallback.
     pub served_from_fallback: AtomicU64,
+    /// Bumped when an outage begins: sessions still connected to Redis leave it too, so that
+    /// while writes are journaled nobody writes to Redis directly (a journaled write replayed
+    /// later would otherwise overwrite a newer direct one).
+    outages: tokio::sync::watch::Sender<u64>,
 }
 
 impl Default for Health {
@@ -76,6 +80,7 @@ impl Default for Health {
             last_error: Mutex::new(None),
             since: Mutex::new(None),
             served_from_fallback: AtomicU64::new(0),
+            outages: tokio::sync::watch::channel(0).0,
         }
     }
 }
@@ -89,6 +94,11 @@ impl Health {
     /// The error that started the current (or last) outage.
     pub fn last_error(&self) -> Option<String> {
         self.last_error.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// Changes when an outage begins.
+    pub(crate) fn outages(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.outages.subscribe()
     }
 
     fn set(&self, mode: Mode) {
@@ -108,6 +118,8 @@ pub(crate) fn report_outage(shared: &Arc<Shared>, reason: &str) {
         return; // already degraded or recovering
     }
     shared.fallback.open_journal();
+    // Ready connections may be as dead (or as hung) as the one that failed.
+    shared.pool.clear();
     if let Ok(mut e) = health.last_error.lock() {
         *e = Some(reason.to_owned());
     }
@@ -115,6 +127,7 @@ pub(crate) fn report_outage(shared: &Arc<Shared>, reason: &str) {
         *s = Some(Instant::now());
     }
     warn!(reason, "Redis is unreachable: entering degraded mode (serving from the local cache, journaling writes)");
+    health.outages.send_modify(|n| *n += 1);
     let shared = shared.clone();
     tokio::spawn(async move { recover(shared).await });
 }

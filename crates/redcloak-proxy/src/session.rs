@@ -142,6 +142,10 @@ struct Busy {
     owed: std::sync::atomic::AtomicUsize,
     /// The connection is subscribed (RESP2 pub/sub mode, or RESP3 subscriptions).
     subscribed: std::sync::atomic::AtomicBool,
+    /// The database Redis confirmed (by the last successful SELECT).
+    db: std::sync::atomic::AtomicU32,
+    /// The session leaves this connection but not the client (an outage began elsewhere).
+    leaving: std::sync::atomic::AtomicBool,
 }
 
 impl Busy {
@@ -304,8 +308,8 @@ where
     .await
     .unwrap_or_else(|e| e);
     drop(tx);
-    if matches!(reader_end, ReaderEnd::ClientDone) {
-        // The client is done sending: tell Redis. It answers what it has read and then
+    if matches!(reader_end, ReaderEnd::ClientDone | ReaderEnd::Outage) {
+        // The client is done sending (or the session leaves Redis for the fallback): tell Redis. It answers what it has read and then
         // closes, which also ends a command the client left blocked (BLPOP …).
         let _ = upstream_w.shutdown().await;
     }
@@ -337,7 +341,7 @@ where
         }
     }
     debug!(reason = %lost, "upstream connection lost; reconnecting");
-    if st.pubsub {
+    if st.pubsub || busy.subscribed.load(std::sync::atomic::Ordering::Relaxed) {
         // Subscriptions live on the lost connection; the client library resubscribes when it
         // reconnects, which is more reliable than redcloak replaying them behind its back.
         let _ = client_w.shutdown().await;
@@ -359,6 +363,9 @@ enum ReaderEnd {
     ClientDone,
     /// Shutting down: no more requests are read; the ones read are answered.
     Shutdown,
+    /// An outage began (another session could not reach Redis): leave this connection too,
+    /// after the replies owed, and serve from the fallback like everyone else.
+    Outage,
     /// The writer ended (upstream lost, or the client stopped reading).
     WriterGone,
     /// Writing to Redis failed.
@@ -383,6 +390,7 @@ where
     let mut out = BytesMut::with_capacity(READ_CHUNK);
     let mut batch: Vec<Pending> = Vec::new();
     let mut shutdown = shared.shutdown_signal();
+    let mut outages = shared.health.outages();
     loop {
         let mut closing = false;
         let mut secret_in_out = false;
@@ -395,7 +403,7 @@ where
             match st.parser.parse(&mut st.buf) {
                 Ok(Some(request)) => {
                     let before = out.len();
-                    let stop = handle(request.args, shared, st, &mut out, &mut batch);
+                    let stop = handle(request.args, shared, st, busy, &mut out, &mut batch);
                     secret_in_out |=
                         matches!(batch.last(), Some(Pending::Swallow)) && out.len() > before;
                     if stop {
@@ -457,6 +465,10 @@ where
             biased;
             _ = tx.closed() => return Err(ReaderEnd::WriterGone),
             _ = shutdown.changed() => {}
+            _ = outages.changed() => {
+                busy.leaving.store(true, std::sync::atomic::Ordering::Release);
+                return Ok(ReaderEnd::Outage);
+            }
             read = client.read_buf(&mut st.buf) => {
                 match read {
                     Ok(0) | Err(_) => return Ok(ReaderEnd::ClientDone), // the writer still answers what was read
@@ -497,6 +509,7 @@ fn handle(
     args: Vec<Bytes>,
     shared: &Shared,
     st: &mut State,
+    busy: &Busy,
     out: &mut BytesMut,
     batch: &mut Vec<Pending>,
 ) -> bool {
@@ -534,20 +547,50 @@ fn handle(
     let name = parent.map_or(spec.name, |p| p.name);
     match spec.action {
         Action::Forward => {
+            if tx.in_multi && spec.name == "WATCH" {
+                // Redis refuses it without queueing it or aborting the transaction.
+                batch.push(Pending::Local(error_reply(
+                    "ERR WATCH inside MULTI is not allowed",
+                )));
+                return false;
+            }
+            if tx.in_multi && spec.name == "SELECT" {
+                // Which database the connection is in after EXEC would depend on the
+                // transaction's outcome; redcloak must know it (reconnects, the cache).
+                return refuse(
+                    "ERR redcloak: SELECT inside MULTI is not supported; SELECT before MULTI"
+                        .into(),
+                    tx,
+                    batch,
+                );
+            }
             let shape = spec.reply.shape(&args);
             let keys = table::keys_of(spec, parent, &args);
             // Forget what a write may change *before* it is sent: if its outcome is never
             // learned (the connection breaks), the cache must not answer with the old value.
             let fallback = &shared.fallback;
+            // The databases the reader may be in: the one it assumes, and the one Redis confirmed.
+            let dbs = [st.db, busy.db.load(std::sync::atomic::Ordering::Relaxed)];
+            let forget = |keys: &[usize]| {
+                for db in if dbs[0] == dbs[1] {
+                    &dbs[..1]
+                } else {
+                    &dbs[..]
+                } {
+                    for &k in keys {
+                        fallback.forget(*db, &args[k]);
+                    }
+                }
+            };
             let tracked = parent.is_none() && !tx.in_multi && shadow_tracked(spec.name);
-            if keys.touches_all {
+            let other_db = spec.name == "MOVE"
+                || (spec.name == "COPY" && args.iter().any(|a| a.eq_ignore_ascii_case(b"DB")));
+            if keys.touches_all || other_db {
                 fallback.forget_all();
             } else if keys.write && !tracked {
                 // (Tracked commands update the cache from the reply, and forget their keys
                 // if the reply never comes: see `fail_all`.)
-                for &k in &keys.keys {
-                    fallback.forget(st.db, &args[k]);
-                }
+                forget(&keys.keys);
             }
             let mut tokens = Vec::new();
             let keep = tracked && spec.values.any();
@@ -578,10 +621,15 @@ fn handle(
                 } else {
                     ShadowOp::None
                 };
+                if tracked && matches!(shadow, ShadowOp::None) && keys.write {
+                    // Options the cache does not follow: forget instead of guessing.
+                    forget(&keys.keys);
+                }
                 if spec.name == "WATCH" {
                     st.watching = true;
                 } else if spec.name == "UNWATCH" {
                     st.watching = false;
+                    tx.watch_lost = false;
                 }
                 if spec.name == "SELECT" {
                     if let Some(db) = parse_u32(&args[1]) {
@@ -681,12 +729,21 @@ fn handle(
             }
             forward_plain(&args, out, batch, name);
         }
+        Action::Session(Session::Hello) if tx.in_multi => {
+            return refuse(
+                "ERR redcloak: HELLO inside MULTI is not supported".into(),
+                tx,
+                batch,
+            );
+        }
         Action::Session(Session::Hello) => match strip_hello_auth(&args) {
             Ok(stripped) => {
-                let resp3 = stripped.get(1).map(|v| &v[..] == b"3");
-                if let Some(r) = resp3 {
-                    st.resp3 = r;
-                }
+                // The protocol changes only if Redis accepts it (the writer learns that).
+                let resp3 = stripped
+                    .get(1)
+                    .and_then(|v| protocol_version(v))
+                    .filter(|v| matches!(v, 2 | 3))
+                    .map(|v| v == 3);
                 write_args(&stripped, out);
                 batch.push(Pending::Hello(resp3));
             }
@@ -861,9 +918,19 @@ fn write_args(args: &[Bytes], out: &mut BytesMut) {
     }
 }
 
+/// A HELLO protocol version, as Redis reads it.
+fn protocol_version(arg: &[u8]) -> Option<i64> {
+    std::str::from_utf8(arg).ok()?.parse().ok()
+}
+
 /// `HELLO [protover [AUTH username password] [SETNAME clientname]]` without its AUTH part:
 /// the client's credentials are redcloak's business, never Redis's.
 fn strip_hello_auth(args: &[Bytes]) -> Result<Vec<Bytes>, &'static str> {
+    // Without a numeric protocol version Redis would not parse (nor redact) the rest: answer
+    // here, so an `AUTH` in the wrong place never reaches Redis, its MONITOR or its slowlog.
+    if args.len() > 1 && protocol_version(&args[1]).is_none() {
+        return Err("ERR Protocol version is not an integer or out of range");
+    }
     let mut kept = Vec::with_capacity(args.len());
     kept.extend(args.iter().take(2).cloned());
     let mut i = 2;
@@ -898,16 +965,44 @@ struct WriterState {
 /// and what it learned, when the client is done or the upstream connection is lost.
 async fn write_replies<U, W>(
     mut rx: mpsc::Receiver<Pending>,
-    mut upstream: U,
-    mut client: W,
+    upstream: U,
+    client: W,
     shared: Arc<Shared>,
-    mut ws: WriterState,
+    ws: WriterState,
 ) -> (W, WriterState)
 where
     U: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
     let mut queue: VecDeque<Pending> = VecDeque::new();
+    let (client, ws) =
+        write_replies_until_done(&mut rx, &mut queue, upstream, client, &shared, ws).await;
+    // Whatever is still owed was never answered (the client went away): what those commands
+    // may have changed in Redis is unknown, so the cache forgets their keys.
+    rx.close();
+    while let Ok(p) = rx.try_recv() {
+        queue.push_back(p);
+    }
+    for pending in queue.drain(..) {
+        if let Pending::Upstream { shadow, .. } = pending {
+            shadow.forget_keys(&shared.fallback, ws.db);
+        }
+    }
+    (client, ws)
+}
+
+async fn write_replies_until_done<U, W>(
+    rx: &mut mpsc::Receiver<Pending>,
+    queue: &mut VecDeque<Pending>,
+    mut upstream: U,
+    mut client: W,
+    shared: &Arc<Shared>,
+    mut ws: WriterState,
+) -> (W, WriterState)
+where
+    U: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let mut from_redis = BytesMut::with_capacity(READ_CHUNK);
     let mut out = BytesMut::with_capacity(READ_CHUNK);
     let mut scanner = ReplyScanner::new(shared.reply_limits);
@@ -925,7 +1020,8 @@ where
                     continue;
                 }
                 Some(Pending::PubSub) => {
-                    ws.pubsub = true;
+                    // RESP2 only: in RESP3, pub/sub frames are pushes and replies stay replies.
+                    ws.pubsub = !ws.resp3;
                     ws.busy
                         .subscribed
                         .store(true, std::sync::atomic::Ordering::Relaxed);
@@ -939,39 +1035,28 @@ where
                 }
                 _ => {}
             }
-            let len = match scanner.scan(&from_redis) {
-                Ok(Some(len)) => len,
+            let delivered = match scanner.scan(&from_redis) {
+                Ok(Some(len)) => Ok(len),
                 Ok(None) => break,
                 Err(e) => {
-                    warn!(error = %e, "Redis sent a reply redcloak cannot parse; closing the session");
-                    fail_all(
-                        &mut queue,
-                        &mut rx,
-                        &mut out,
-                        "redcloak could not parse Redis's reply",
-                        &shared.fallback,
-                        ws.db,
-                        &shared.metrics,
-                    )
-                    .await;
-                    let _ = client.write_all(&out).await;
-                    let _ = client.shutdown().await;
-                    return (client, ws);
+                    warn!(error = %e, "Redis sent a reply redcloak cannot parse");
+                    Err("redcloak could not parse Redis's reply")
                 }
-            };
-            let frame = from_redis.split_to(len).freeze();
-            if let Err(why) = deliver(frame, &mut queue, &mut ws, &shared, &mut out) {
-                warn!(reason = why, "closing the session");
-                fail_all(
-                    &mut queue,
-                    &mut rx,
+            }
+            .and_then(|len| {
+                deliver(
+                    from_redis.split_to(len).freeze(),
+                    queue,
+                    &mut ws,
+                    shared,
                     &mut out,
-                    why,
-                    &shared.fallback,
-                    ws.db,
-                    &shared.metrics,
                 )
-                .await;
+            });
+            if let Err(why) = delivered {
+                // Every command still owed a reply gets one (an error), then the session ends.
+                warn!(reason = why, "closing the session");
+                let (fallback, metrics) = (&shared.fallback, &shared.metrics);
+                fail_all(queue, rx, &mut out, why, fallback, ws.db, metrics).await;
                 let _ = client.write_all(&out).await;
                 let _ = client.shutdown().await;
                 return (client, ws);
@@ -990,13 +1075,19 @@ where
             out.clear();
         }
         if queue.is_empty() && !rx_open {
-            let _ = client.shutdown().await;
+            if ws.busy.leaving.load(std::sync::atomic::Ordering::Acquire) {
+                // Everything owed is answered; the session goes on without this connection.
+                ws.lost = Some("left Redis for the fallback (outage)".to_owned());
+            } else {
+                let _ = client.shutdown().await;
+            }
             return (client, ws);
         }
         ws.busy
             .owed
             .store(queue.len(), std::sync::atomic::Ordering::Relaxed);
         from_redis.reserve(READ_CHUNK);
+        let deadline = reply_deadline(queue.front(), shared.operations.reply_timeout);
         tokio::select! {
             biased;
             p = rx.recv(), if rx_open => match p {
@@ -1013,16 +1104,71 @@ where
                 // an error saying its outcome is unknown.
                 while let Some(len) = scanner.scan(&from_redis).ok().flatten() {
                     let frame = from_redis.split_to(len).freeze();
-                    if deliver(frame, &mut queue, &mut ws, &shared, &mut out).is_err() {
+                    if deliver(frame, queue, &mut ws, shared, &mut out).is_err() {
                         break;
                     }
                 }
-                fail_all(&mut queue, &mut rx, &mut out, "the connection to Redis was lost", &shared.fallback, ws.db, &shared.metrics).await;
+                fail_all(queue, rx, &mut out, "the connection to Redis was lost", &shared.fallback, ws.db, &shared.metrics).await;
                 let _ = client.write_all(&out).await;
                 ws.lost = Some(lost);
                 return (client, ws);
             }
+            _ = sleep_until(deadline) => {
+                // Redis accepted the connection but does not answer (hung, stopped, a
+                // partition that keeps the socket open): give the connection up.
+                let timeout = shared.operations.reply_timeout.unwrap_or_default();
+                warn!(timeout_secs = timeout.as_secs_f64(), "Redis did not answer in time; giving up the connection");
+                let why = "Redis did not answer within REDCLOAK_REPLY_TIMEOUT";
+                fail_all(queue, rx, &mut out, why, &shared.fallback, ws.db, &shared.metrics).await;
+                let _ = client.write_all(&out).await;
+                // A hung Redis is an outage even though connections still open: every
+                // session (and the pooled connections) must stop waiting on it.
+                shared.report_outage(why);
+                ws.lost = Some(why.to_owned());
+                return (client, ws);
+            }
         }
+    }
+}
+
+/// When the reply to the command at the front of the queue is overdue: never for commands
+/// that may block (they wait as long as the client asked).
+fn reply_deadline(
+    front: Option<&Pending>,
+    timeout: Option<Duration>,
+) -> Option<tokio::time::Instant> {
+    let timeout = timeout?;
+    match front? {
+        Pending::Upstream { name, started, .. } if !may_block(name) => {
+            Some(tokio::time::Instant::from_std(*started + timeout))
+        }
+        _ => None,
+    }
+}
+
+/// Commands that may legitimately wait for a long time.
+fn may_block(name: &str) -> bool {
+    matches!(
+        name,
+        "BLPOP"
+            | "BRPOP"
+            | "BLMOVE"
+            | "BRPOPLPUSH"
+            | "BLMPOP"
+            | "BZPOPMIN"
+            | "BZPOPMAX"
+            | "BZMPOP"
+            | "XREAD"
+            | "XREADGROUP"
+            | "WAIT"
+            | "EXEC"
+    )
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -1035,7 +1181,7 @@ fn deliver(
     out: &mut BytesMut,
 ) -> Result<(), &'static str> {
     let push = frame.first() == Some(&b'>');
-    if push || (ws.pubsub && frame.first() == Some(&b'*')) {
+    if push || (!ws.resp3 && ws.pubsub && frame.first() == Some(&b'*')) {
         match transform::decode_pubsub(&frame, &shared.key_ring(), &shared.reply_limits, out) {
             Ok(PubSubFrame::Message) => return Ok(()),
             Ok(PubSubFrame::Confirmation { remaining }) => {
@@ -1088,6 +1234,9 @@ fn deliver(
         Some(Pending::Replace(reply)) => out.extend_from_slice(&reply),
         Some(Pending::ResetReply) => {
             ws.pubsub = false;
+            ws.busy
+                .subscribed
+                .store(false, std::sync::atomic::Ordering::Relaxed);
             ws.db = shared.connector().default_db();
             ws.resp3 = false;
             out.extend_from_slice(&frame);
@@ -1095,6 +1244,7 @@ fn deliver(
         Some(Pending::Select(db)) => {
             if !is_error {
                 ws.db = db;
+                ws.busy.db.store(db, std::sync::atomic::Ordering::Relaxed);
             }
             out.extend_from_slice(&frame);
         }
@@ -1158,9 +1308,9 @@ fn apply_shadow(shared: &Shared, db: u32, op: ShadowOp, frame: &Bytes) {
                     for (key, item) in keys.into_iter().zip(items) {
                         match item {
                             resp::Frame::Bulk(token) => fallback.record_read(db, key, Some(token)),
-                            resp::Frame::NullBulk | resp::Frame::Null => {
-                                fallback.record_read(db, key, None)
-                            }
+                            // MGET answers nil for a key of another type too: unknown,
+                            // not absent.
+                            resp::Frame::NullBulk | resp::Frame::Null => fallback.forget(db, &key),
                             _ => fallback.forget(db, &key),
                         }
                     }
