@@ -410,6 +410,11 @@ where
                         closing = true;
                         break;
                     }
+                    if secret_in_out {
+                        // Send the re-authentication now: if the buffer grew after it, the
+                        // old allocation (with the password) would be freed without a wipe.
+                        break;
+                    }
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -449,6 +454,9 @@ where
         }
         if closing {
             return Ok(ReaderEnd::ClientDone);
+        }
+        if secret_in_out {
+            continue; // requests after the RESET may already be buffered
         }
         if *shutdown.borrow() {
             // Shutting down: everything already read has been handled; read no more.
