@@ -28,6 +28,17 @@ fn entries(v: Value) -> Vec<(String, Vec<(String, String)>)> {
         .collect()
 }
 
+/// The entries of the first stream in an XREAD/XREADGROUP reply (`[[stream, entries], …]`).
+fn first_stream_entries(v: Value) -> Vec<(String, Vec<(String, String)>)> {
+    let Value::Array(streams) = v else {
+        panic!("{v:?}")
+    };
+    let Some(Value::Array(mut pair)) = streams.into_iter().next() else {
+        panic!("no stream")
+    };
+    entries(pair.pop().expect("entries"))
+}
+
 #[test]
 fn stream_commands_round_trip_and_store_ciphertext() {
     let stack = Stack::start();
@@ -112,11 +123,7 @@ fn stream_commands_round_trip_and_store_ciphertext() {
         .arg("0")
         .query(&mut c)
         .unwrap();
-    let Value::Array(streams) = v else { panic!() };
-    let Value::Array(mut pair) = streams.into_iter().next().unwrap() else {
-        panic!()
-    };
-    let got = entries(pair.pop().unwrap());
+    let got = first_stream_entries(v);
     assert_eq!(got[0].1[0], ("temp".to_owned(), "21.5".to_owned()));
 
     // Consumer groups: XREADGROUP, XPENDING, XCLAIM, XAUTOCLAIM, XACK.
@@ -138,11 +145,7 @@ fn stream_commands_round_trip_and_store_ciphertext() {
         .arg(">")
         .query(&mut c)
         .unwrap();
-    let Value::Array(streams) = v else { panic!() };
-    let Value::Array(mut pair) = streams.into_iter().next().unwrap() else {
-        panic!()
-    };
-    let got = entries(pair.pop().unwrap());
+    let got = first_stream_entries(v);
     assert_eq!(got.len(), 2);
     assert_eq!(got[1].1[0].1, "22.0");
     let claimed = entries(

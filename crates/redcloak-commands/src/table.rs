@@ -446,6 +446,8 @@ pub struct KeyUse {
     /// The command may touch keys that cannot be listed (FLUSHDB, SWAPDB, unknown movable
     /// keys): a cache must forget everything of the database (or all databases).
     pub touches_all: bool,
+    /// The command may block (see [`KeySpec::blocking`]).
+    pub blocking: bool,
 }
 
 /// The key positions of a command as Redis 7.0 declares them (see `keyspecs.rs`).
@@ -479,6 +481,7 @@ pub fn keys_of(spec: &CommandSpec, parent: Option<&CommandSpec>, args: &[Bytes])
             keys: Vec::new(),
             write: false,
             touches_all: false,
+            blocking: false,
         };
     };
     let argc = args.len() as i32;
@@ -524,6 +527,7 @@ pub fn keys_of(spec: &CommandSpec, parent: Option<&CommandSpec>, args: &[Bytes])
         keys,
         write: ks.write,
         touches_all,
+        blocking: ks.blocking,
     }
 }
 
@@ -910,7 +914,8 @@ mod tests {
             KeyUse {
                 keys: vec![1],
                 write: false,
-                touches_all: false
+                touches_all: false,
+                blocking: false
             }
         );
         assert_eq!(use_of(&["MSET", "a", "1", "b", "2"]).keys, vec![1, 3]);
@@ -920,7 +925,8 @@ mod tests {
             KeyUse {
                 keys: vec![1, 2],
                 write: true,
-                touches_all: false
+                touches_all: false,
+                blocking: false
             }
         );
         assert_eq!(
@@ -932,6 +938,10 @@ mod tests {
             vec![3, 4]
         );
         assert!(use_of(&["FLUSHDB"]).touches_all);
+        assert!(
+            use_of(&["BLPOP", "q", "0"]).blocking
+                && use_of(&["XREAD", "BLOCK", "0", "STREAMS", "s", "$"]).blocking
+        );
         assert!(use_of(&["SWAPDB", "0", "1"]).touches_all);
         assert_eq!(use_of(&["XINFO", "STREAM", "s"]).keys, vec![2]);
         assert!(!use_of(&["CLIENT", "SETNAME", "x"]).write);

@@ -63,6 +63,8 @@ enum Pending {
         shadow: ShadowOp,
         /// When the command was read, for `redcloak_command_duration_seconds`.
         started: Instant,
+        /// It may block (BLPOP…): no reply deadline.
+        blocking: bool,
     },
     /// The next upstream reply is redcloak's own (re-AUTH after RESET, restoring state on a
     /// new connection): consumed, not shown.
@@ -647,6 +649,7 @@ fn handle(
                     args,
                     shadow,
                     started: Instant::now(),
+                    blocking: keys.blocking,
                 });
             }
         }
@@ -719,6 +722,7 @@ fn handle(
                         args: None,
                         shadow: ShadowOp::None,
                         started: Instant::now(),
+                        blocking: false,
                     });
                 }
                 None => forward_plain(&args, out, batch, name), // Redis: "EXEC without MULTI"
@@ -916,6 +920,7 @@ impl Pending {
             args: None,
             shadow: ShadowOp::None,
             started: Instant::now(),
+            blocking: false,
         }
     }
 }
@@ -1148,30 +1153,13 @@ fn reply_deadline(
 ) -> Option<tokio::time::Instant> {
     let timeout = timeout?;
     match front? {
-        Pending::Upstream { name, started, .. } if !may_block(name) => {
-            Some(tokio::time::Instant::from_std(*started + timeout))
-        }
+        Pending::Upstream {
+            started,
+            blocking: false,
+            ..
+        } => Some(tokio::time::Instant::from_std(*started + timeout)),
         _ => None,
     }
-}
-
-/// Commands that may legitimately wait for a long time.
-fn may_block(name: &str) -> bool {
-    matches!(
-        name,
-        "BLPOP"
-            | "BRPOP"
-            | "BLMOVE"
-            | "BRPOPLPUSH"
-            | "BLMPOP"
-            | "BZPOPMIN"
-            | "BZPOPMAX"
-            | "BZMPOP"
-            | "XREAD"
-            | "XREADGROUP"
-            | "WAIT"
-            | "EXEC"
-    )
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
@@ -1220,6 +1208,7 @@ fn deliver(
             args,
             shadow,
             started,
+            ..
         }) => {
             if !matches!(shadow, ShadowOp::None) {
                 apply_shadow(shared, ws.db, shadow, &frame);

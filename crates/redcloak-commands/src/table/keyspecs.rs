@@ -1,5 +1,5 @@
 //! Where the keys are in each command's arguments, and whether it writes: Redis 7.0's
-//! `COMMAND` output (first key, last key, step, `write` and `movablekeys` flags), generated
+//! `COMMAND` output (first key, last key, step, `write`, `movablekeys` and `blocking` flags), generated
 //! once from a real server. A test compares it with the live `COMMAND` of the Redis the tests
 //! run against. Subcommands are named `CONTAINER|SUB`.
 //!
@@ -21,6 +21,9 @@ pub struct KeySpec {
     pub write: bool,
     /// Keys are found by parsing the arguments (numkeys, STREAMS…).
     pub movable: bool,
+    /// The command may block (Redis's `blocking` flag, and `WAIT`, which waits for
+    /// replicas): its reply can take as long as the client asked.
+    pub blocking: bool,
 }
 
 const fn k(
@@ -38,6 +41,22 @@ const fn k(
         step,
         write,
         movable,
+        blocking: false,
+    }
+}
+
+/// A command that may block.
+const fn b(
+    name: &'static str,
+    first: i32,
+    last: i32,
+    step: i32,
+    write: bool,
+    movable: bool,
+) -> KeySpec {
+    KeySpec {
+        blocking: true,
+        ..k(name, first, last, step, write, movable)
     }
 }
 
@@ -67,14 +86,14 @@ pub const KEY_SPECS: &[KeySpec] = &[
     k("BITFIELD_RO", 1, 1, 1, false, false),
     k("BITOP", 2, -1, 1, true, false),
     k("BITPOS", 1, 1, 1, false, false),
-    k("BLMOVE", 1, 2, 1, true, false),
-    k("BLMPOP", 0, 0, 0, true, true),
-    k("BLPOP", 1, -2, 1, true, false),
-    k("BRPOP", 1, -2, 1, true, false),
-    k("BRPOPLPUSH", 1, 2, 1, true, false),
-    k("BZMPOP", 0, 0, 0, true, true),
-    k("BZPOPMAX", 1, -2, 1, true, false),
-    k("BZPOPMIN", 1, -2, 1, true, false),
+    b("BLMOVE", 1, 2, 1, true, false),
+    b("BLMPOP", 0, 0, 0, true, true),
+    b("BLPOP", 1, -2, 1, true, false),
+    b("BRPOP", 1, -2, 1, true, false),
+    b("BRPOPLPUSH", 1, 2, 1, true, false),
+    b("BZMPOP", 0, 0, 0, true, true),
+    b("BZPOPMAX", 1, -2, 1, true, false),
+    b("BZPOPMIN", 1, -2, 1, true, false),
     k("CLIENT", 0, 0, 0, false, false),
     k("CLIENT|CACHING", 0, 0, 0, false, false),
     k("CLIENT|GETNAME", 0, 0, 0, false, false),
@@ -350,7 +369,7 @@ pub const KEY_SPECS: &[KeySpec] = &[
     k("UNLINK", 1, -1, 1, true, false),
     k("UNSUBSCRIBE", 0, 0, 0, false, false),
     k("UNWATCH", 0, 0, 0, false, false),
-    k("WAIT", 0, 0, 0, false, false),
+    b("WAIT", 0, 0, 0, false, false),
     k("WATCH", 1, -1, 1, false, false),
     k("XACK", 1, 1, 1, true, false),
     k("XADD", 1, 1, 1, true, false),
@@ -372,8 +391,8 @@ pub const KEY_SPECS: &[KeySpec] = &[
     k("XLEN", 1, 1, 1, false, false),
     k("XPENDING", 1, 1, 1, false, false),
     k("XRANGE", 1, 1, 1, false, false),
-    k("XREAD", 0, 0, 0, false, true),
-    k("XREADGROUP", 0, 0, 0, true, true),
+    b("XREAD", 0, 0, 0, false, true),
+    b("XREADGROUP", 0, 0, 0, true, true),
     k("XREVRANGE", 1, 1, 1, false, false),
     k("XSETID", 1, 1, 1, true, false),
     k("XTRIM", 1, 1, 1, true, false),
