@@ -10,7 +10,8 @@ use bytes::{Bytes, BytesMut};
 use redcloak_crypto::{DecryptError, KeyRing};
 
 use crate::resp::{self, Frame, Limits, ProtocolError};
-use crate::table::{CommandSpec, Refusal, Shape, ValueArgs};
+use crate::table::{CommandSpec, Refusal, Shape, ValueArgs, SECRET_CONFIG};
+use crate::words;
 
 /// Writes `args` as a RESP array for Redis, each value argument (per the row's
 /// [`ValueArgs`]) replaced by its ciphertext. Returns how many values were encrypted, or the
@@ -66,13 +67,47 @@ pub fn encode_request_keeping(
     Ok(encrypted)
 }
 
+/// `args` with every value argument (per the row's [`ValueArgs`]) replaced by its ciphertext:
+/// the command exactly as Redis will receive it (for a journal that sends it later).
+pub fn encrypt_args(
+    spec: &CommandSpec,
+    args: &[Bytes],
+    ring: &KeyRing,
+) -> Result<Vec<Bytes>, String> {
+    let values = spec.values.resolve(args).map_err(str::to_owned)?;
+    if matches!(values, ValueArgs::Unseal(_)) {
+        return Err(format!("ERR redcloak: {} cannot be journaled", spec.name));
+    }
+    Ok(args
+        .iter()
+        .enumerate()
+        .map(|(i, arg)| {
+            if values.is_value(i) {
+                Bytes::from(ring.encrypt(arg))
+            } else {
+                arg.clone()
+            }
+        })
+        .collect())
+}
+
 /// How to decode one upstream reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Plan {
     /// By this shape.
     Shape(&'static Shape),
-    /// An `EXEC` reply: element `i` by shape `i` (the queued commands' shapes).
-    Exec(Vec<&'static Shape>),
+    /// An `EXEC` reply: one element per queued command, in order.
+    Exec(Vec<Queued>),
+}
+
+/// A command queued in a transaction, for decoding `EXEC`'s reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Queued {
+    /// Sent to Redis: its element of Redis's reply is decoded by this shape.
+    Shape(&'static Shape),
+    /// Answered by redcloak (`ECHO`, `PING message` inside `MULTI`): this element is inserted
+    /// at its place in the reply (Redis never saw the command).
+    Local(Frame),
 }
 
 /// A value in a reply that no key of the ring opens.
@@ -133,7 +168,7 @@ pub fn decode_reply(
             decoded.encode(out);
             Ok(count)
         }
-        Plan::Exec(shapes) => {
+        Plan::Exec(queued) => {
             let items = match parse_whole(&frame, limits)? {
                 Frame::Array(items) => items,
                 // EXECABORT, nil (WATCH), …: nothing to decrypt.
@@ -142,24 +177,37 @@ pub fn decode_reply(
                     return Ok(0);
                 }
             };
+            let sent = queued
+                .iter()
+                .filter(|q| matches!(q, Queued::Shape(_)))
+                .count();
+            if items.len() != sent {
+                return Err(
+                    ProtocolError::Malformed("EXEC's reply does not match the queue").into(),
+                );
+            }
             let mut count = 0;
-            let decoded = items
-                .into_iter()
-                .enumerate()
-                .map(|(i, item)| {
-                    let shape = shapes.get(i).copied().unwrap_or(&Shape::Pass);
-                    apply(shape, item, ring, &mut count).unwrap_or_else(|e| {
-                        let msg = match e {
-                            ReplyError::Undecryptable(u) => format!(
-                                "ERR redcloak: a stored value in this transaction's reply cannot be decrypted: {}",
-                                decrypt_reason(u.error)
-                            ),
-                            ReplyError::Protocol(_) => "ERR redcloak: malformed reply".to_owned(),
-                        };
-                        Frame::Error(Bytes::from(msg))
-                    })
-                })
-                .collect();
+            let mut items = items.into_iter();
+            let mut decoded = Vec::with_capacity(queued.len());
+            for q in queued {
+                let (shape, item) = match q {
+                    Queued::Local(frame) => {
+                        decoded.push(frame.clone());
+                        continue;
+                    }
+                    Queued::Shape(shape) => (shape, items.next().unwrap_or(Frame::NullBulk)),
+                };
+                decoded.push(apply(shape, item, ring, &mut count).unwrap_or_else(|e| {
+                    let msg = match e {
+                        ReplyError::Undecryptable(u) => format!(
+                            "ERR redcloak: a stored value in this transaction's reply cannot be decrypted: {}",
+                            decrypt_reason(u.error)
+                        ),
+                        ReplyError::Protocol(_) => "ERR redcloak: malformed reply".to_owned(),
+                    };
+                    Frame::Error(Bytes::from(msg))
+                }));
+            }
             Frame::Array(decoded).encode(out);
             Ok(count)
         }
@@ -311,6 +359,24 @@ fn apply(
             Frame::Array(out)
         }
         (Shape::Seal, Frame::Bulk(data)) => Frame::Bulk(Bytes::from(ring.encrypt(&data))),
+        (Shape::Config, Frame::Map(pairs)) => Frame::Map(
+            pairs
+                .into_iter()
+                .filter(|(name, _)| !is_secret_config(name))
+                .collect(),
+        ),
+        (Shape::Config, Frame::Array(items)) => {
+            let mut kept = Vec::with_capacity(items.len());
+            let mut items = items.into_iter();
+            while let Some(name) = items.next() {
+                let value = items.next();
+                if !is_secret_config(&name) {
+                    kept.push(name);
+                    kept.extend(value);
+                }
+            }
+            Frame::Array(kept)
+        }
         (_, other) => other,
     })
 }
@@ -325,6 +391,16 @@ fn each(
         .into_iter()
         .map(|item| apply(shape, item, ring, count))
         .collect()
+}
+
+/// Whether a `CONFIG GET` parameter name is one of [`SECRET_CONFIG`].
+fn is_secret_config(name: &Frame) -> bool {
+    match name {
+        Frame::Bulk(n) | Frame::Simple(n) => SECRET_CONFIG
+            .iter()
+            .any(|secret| n.eq_ignore_ascii_case(secret.as_bytes())),
+        _ => false,
+    }
 }
 
 fn field_shape<'a>(fields: &'a [(&'static str, Shape)], name: &Frame) -> Option<&'a Shape> {
@@ -415,13 +491,45 @@ pub fn decode_pubsub(
 
 // === error texts ===
 
-/// `-ERR` text for a command that is not in the table.
-pub fn unknown_command_message(name: &[u8]) -> String {
-    format!(
-        "ERR redcloak: command '{}' is not supported: redcloak forwards only the commands \
-         it can keep encrypted (see docs/commands.md)",
-        printable(name)
-    )
+/// `-ERR` text for a command that is not in the table, in Redis 7.0's own words (clients and
+/// test suites match on them): `unknown command 'name', with args beginning with: 'a' 'b' `.
+/// As in Redis, each part ends at a NUL byte, the arguments are cut at 128 bytes in all, and
+/// line breaks become spaces.
+pub fn unknown_command_message(args: &[Bytes]) -> String {
+    let name = args.first().map_or(&[][..], |n| words::c_str(n));
+    let mut rest: Vec<u8> = Vec::new();
+    for arg in args.iter().skip(1) {
+        if rest.len() >= 128 {
+            break;
+        }
+        let arg = words::c_str(arg);
+        let room = 128 - rest.len();
+        rest.push(b'\'');
+        rest.extend_from_slice(&arg[..arg.len().min(room)]);
+        rest.extend_from_slice(b"' ");
+    }
+    one_line(&format!(
+        "ERR unknown command '{}', with args beginning with: {}",
+        String::from_utf8_lossy(&name[..name.len().min(128)]),
+        String::from_utf8_lossy(&rest)
+    ))
+}
+
+/// `-ERR` text for a subcommand Redis does not know, in Redis's words:
+/// `unknown subcommand 'x'. Try CONTAINER HELP.`
+pub fn unknown_subcommand_message(args: &[Bytes]) -> String {
+    let container = args.first().map_or(&[][..], |n| words::c_str(n));
+    let sub = args.get(1).map_or(&[][..], |s| words::c_str(s));
+    one_line(&format!(
+        "ERR unknown subcommand '{}'. Try {} HELP.",
+        String::from_utf8_lossy(&sub[..sub.len().min(128)]),
+        String::from_utf8_lossy(container).to_ascii_uppercase()
+    ))
+}
+
+/// Line breaks become spaces (Redis sanitises error texts the same way).
+fn one_line(s: &str) -> String {
+    s.replace(['\r', '\n'], " ")
 }
 
 /// `-ERR` text for a refused command; `name` is its display name (`CLIENT TRACKING`).
@@ -461,18 +569,32 @@ pub fn decrypt_reason(error: DecryptError) -> &'static str {
     }
 }
 
-/// `-ERR` text for a value that does not decrypt. `args` are the request's arguments; the key
-/// named is the one whose value failed (`MGET`) or the command's first key.
-pub fn undecryptable_message(name: &str, args: &[Bytes], problem: Undecryptable) -> String {
-    let key = args
-        .get(1 + problem.index.unwrap_or(0))
-        .map(|k| printable(k));
+/// `-ERR` text for a value that does not decrypt. `keys` are the request's key arguments (by
+/// the command's key positions); the key named is the one whose value failed (`MGET`), the
+/// only key, or — when several keys could hold it — all of them.
+pub fn undecryptable_message(name: &str, keys: &[&[u8]], problem: Undecryptable) -> String {
     let reason = decrypt_reason(problem.error);
-    match key {
-        Some(key) => format!(
-            "ERR redcloak: {name}: the value stored at key '{key}' cannot be decrypted: {reason}"
+    let named: Vec<&[u8]> = match problem.index {
+        Some(i) => keys.get(i).copied().into_iter().collect(),
+        None => keys.to_vec(),
+    };
+    match named.as_slice() {
+        [] => format!("ERR redcloak: {name}: a stored value cannot be decrypted: {reason}"),
+        [key] => format!(
+            "ERR redcloak: {name}: the value stored at key '{}' cannot be decrypted: {reason}",
+            printable(key)
         ),
-        None => format!("ERR redcloak: {name}: a stored value cannot be decrypted: {reason}"),
+        several => {
+            let list: Vec<String> = several
+                .iter()
+                .take(8)
+                .map(|k| format!("'{}'", printable(k)))
+                .collect();
+            format!(
+                "ERR redcloak: {name}: a value stored at one of the keys {} cannot be decrypted: {reason}",
+                list.join(", ")
+            )
+        }
     }
 }
 
@@ -686,7 +808,7 @@ mod tests {
             panic!("{err:?}")
         };
         assert_eq!(problem.error, DecryptError::NotAToken);
-        let msg = undecryptable_message("GET", &args(&[b"GET", b"user:1"]), problem);
+        let msg = undecryptable_message("GET", &[b"user:1"], problem);
         assert!(
             msg.contains("user:1") && msg.contains("redcloak") && !msg.contains("hello"),
             "{msg}"
@@ -723,7 +845,7 @@ mod tests {
                 error: DecryptError::NoMatchingKey
             }
         );
-        let msg = undecryptable_message("MGET", &args(&[b"MGET", b"a", b"b"]), problem);
+        let msg = undecryptable_message("MGET", &[b"a", b"b"], problem);
         assert!(msg.contains("'b'"), "{msg}");
     }
 
@@ -840,10 +962,11 @@ mod tests {
         let ring = ring();
         let other = self::ring();
         let plan = Plan::Exec(vec![
-            &Shape::Pass,
-            &Shape::Value,
-            &Shape::Value,
-            &Shape::Values,
+            Queued::Shape(&Shape::Pass),
+            Queued::Shape(&Shape::Value),
+            Queued::Local(bulk(b"echoed")),
+            Queued::Shape(&Shape::Value),
+            Queued::Shape(&Shape::Values),
         ]);
         let reply = Frame::Array(vec![
             Frame::Simple(Bytes::from_static(b"OK")),
@@ -856,12 +979,17 @@ mod tests {
         };
         assert_eq!(items[0], Frame::Simple(Bytes::from_static(b"OK")));
         assert_eq!(items[1], bulk(b"v"));
+        assert_eq!(items[2], bulk(b"echoed"), "a local answer keeps its place");
         assert!(
-            matches!(&items[2], Frame::Error(e) if e.starts_with(b"ERR redcloak")),
+            matches!(&items[3], Frame::Error(e) if e.starts_with(b"ERR redcloak")),
             "{:?}",
-            items[2]
+            items[3]
         );
-        assert_eq!(items[3], Frame::Array(vec![bulk(b"a"), bulk(b"b")]));
+        assert_eq!(items[4], Frame::Array(vec![bulk(b"a"), bulk(b"b")]));
+        assert!(
+            decode(&plan, Frame::Array(vec![Frame::Integer(1)]), &ring).is_err(),
+            "a reply that does not match the queue is malformed"
+        );
         for aborted in [
             Frame::NullArray,
             Frame::Error(Bytes::from_static(b"EXECABORT x")),
@@ -940,11 +1068,29 @@ mod tests {
 
     #[test]
     fn messages_name_redcloak_and_never_arguments() {
-        let msg = unknown_command_message(b"FOO\r\nBAR");
-        assert!(
-            msg.starts_with("ERR redcloak:") && !msg.contains('\n'),
-            "{msg}"
+        let msg = unknown_command_message(&args(&[b"FOO\r\nBAR", b"x\0y", b"z"]));
+        assert_eq!(
+            msg,
+            "ERR unknown command 'FOO  BAR', with args beginning with: 'x' 'z' "
         );
+        let long = unknown_command_message(&args(&[b"nope", &[b'a'; 200], b"b"]));
+        assert_eq!(
+            long.len(),
+            "ERR unknown command 'nope', with args beginning with: ".len() + 131
+        );
+        assert_eq!(
+            unknown_subcommand_message(&args(&[b"client", b"nope"])),
+            "ERR unknown subcommand 'nope'. Try CLIENT HELP."
+        );
+        let several = undecryptable_message(
+            "BLPOP",
+            &[b"a", b"b"],
+            Undecryptable {
+                index: None,
+                error: DecryptError::NotAToken,
+            },
+        );
+        assert!(several.contains("one of the keys 'a', 'b'"), "{several}");
         let incr = lookup(b"INCR").unwrap();
         let Action::Refuse(refusal) = incr.action else {
             panic!()

@@ -159,6 +159,9 @@ pub struct Limits {
     pub max_request_bytes: usize,
     /// Time allowed to connect to Redis, including the TLS handshake and AUTH.
     pub connect_timeout: Duration,
+    /// Bytes all sessions together may hold in request and reply buffers beyond a small
+    /// share each; past it, clients wait briefly and then get an error (never an abort).
+    pub max_buffered_bytes: usize,
 }
 
 impl Default for Limits {
@@ -169,6 +172,7 @@ impl Default for Limits {
             max_bulk_bytes: 512 * 1024 * 1024,
             max_request_bytes: 1024 * 1024 * 1024,
             connect_timeout: Duration::from_secs(5),
+            max_buffered_bytes: 256 * 1024 * 1024,
         }
     }
 }

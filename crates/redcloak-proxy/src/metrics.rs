@@ -161,7 +161,9 @@ pub struct Metrics {
     command_duration: HistogramFamily,
     encrypted: Counter,
     decrypt_failures: Counter,
+    pubsub_dropped: Counter,
     connect_failures: Family<Labels1, Counter>,
+    errors: Family<Labels1, Counter>,
     tls_handshake: Histogram,
     /// The TLS version of the last handshake with Redis (`u16` wire value; 0: none yet).
     tls_version: AtomicU16,
@@ -219,6 +221,15 @@ impl Metrics {
             "1 when Redis is reachable (healthy or recovering), 0 during an outage",
             upstream_up.clone(),
         );
+        let errors = Family::<Labels1, Counter>::default();
+        for source in ["client", "upstream", "internal"] {
+            drop(errors.get_or_create(&[("source", source)]));
+        }
+        registry.register(
+            "errors",
+            "Error replies redcloak made itself, by where the problem came from (client, upstream, internal)",
+            errors.clone(),
+        );
         let connect_failures = Family::<Labels1, Counter>::default();
         for reason in ConnectFailure::ALL {
             drop(connect_failures.get_or_create(&[("reason", reason.as_str())]));
@@ -242,6 +253,12 @@ impl Metrics {
             "decrypt_failures",
             "Stored values that could not be decrypted (not redcloak's, or a key no longer in the ring)",
             decrypt_failures.clone(),
+        );
+        let pubsub_dropped = Counter::default();
+        registry.register(
+            "pubsub_messages_dropped",
+            "Pub/sub messages not delivered because their payload could not be decrypted (also counted in decrypt_failures)",
+            pubsub_dropped.clone(),
         );
         let fallback_mode = Gauge::default();
         registry.register(
@@ -281,7 +298,9 @@ impl Metrics {
             command_duration,
             encrypted,
             decrypt_failures,
+            pubsub_dropped,
             connect_failures,
+            errors,
             tls_handshake,
             tls_version: AtomicU16::new(0),
             upstream_up,
@@ -324,9 +343,19 @@ impl Metrics {
         self.encrypted.inc_by(n);
     }
 
-    /// A stored value that did not decrypt (`redcloak_decrypt_failures_total`).
-    pub fn decrypt_failure(&self) {
+    /// A stored value that did not decrypt (`redcloak_decrypt_failures_total`); for a pub/sub
+    /// message, which is then dropped, also `redcloak_pubsub_messages_dropped_total`.
+    pub fn decrypt_failure(&self, pubsub: bool) {
         self.decrypt_failures.inc();
+        if pubsub {
+            self.pubsub_dropped.inc();
+        }
+    }
+
+    /// redcloak answered an error of its own (`redcloak_errors_total{source}`): `client`,
+    /// `upstream` or `internal`.
+    pub fn error(&self, source: &'static str) {
+        self.errors.get_or_create(&[("source", source)]).inc();
     }
 
     /// An upstream connection attempt failed (`redcloak_upstream_connect_failures_total`).
@@ -421,7 +450,7 @@ mod tests {
         m.command("PING", Outcome::Ok, Duration::ZERO);
         m.command("unknown", Outcome::Refused, Duration::ZERO);
         m.encrypted(3);
-        m.decrypt_failure();
+        m.decrypt_failure(false);
         m.connect_failure(ConnectFailure::Timeout);
         m.tls_handshake(Duration::from_millis(1));
         let t = m.encode(&healthy(), Format::Prometheus);

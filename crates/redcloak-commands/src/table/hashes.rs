@@ -12,7 +12,7 @@ const READ_MODIFY_WRITE: &str = "read the field with HGET, change it in the appl
 fn hrandfield(args: &[Bytes]) -> &'static Shape {
     if args
         .get(3)
-        .is_some_and(|a| a.eq_ignore_ascii_case(b"WITHVALUES"))
+        .is_some_and(|a| crate::words::is(a, "WITHVALUES"))
     {
         &Pairs(&Value)
     } else {

@@ -1,5 +1,5 @@
 //! List commands: elements are values.
-use super::{forward, pass, refuse, CommandSpec, Family::Lists, Shape::*, ValueArgs::*};
+use super::{forward, pass, refuse, CommandSpec, Family::Lists, Pops, Shape::*, ValueArgs::*};
 
 const MATCHES: &str =
     "Redis would compare your value with ciphertexts, which never match (encryption is randomised)";
@@ -11,16 +11,16 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
     forward("RPUSHX", -3, From(2), &Pass, Lists),
     forward("LSET", 4, At(3), &Pass, Lists),
     // With a count the reply is an array, without it a bulk: Values covers both.
-    forward("LPOP", -2, None, &Values, Lists),
-    forward("RPOP", -2, None, &Values, Lists),
+    forward("LPOP", -2, None, &Values, Lists).pops(Pops::Head),
+    forward("RPOP", -2, None, &Values, Lists).pops(Pops::Tail),
     forward("LRANGE", 4, None, &Values, Lists),
     forward("LINDEX", 3, None, &Value, Lists),
     // [key, [element, …]] or nil
-    forward("LMPOP", -4, None, &Tuple(&[Pass, Values]), Lists),
-    forward("BLMPOP", -5, None, &Tuple(&[Pass, Values]), Lists),
+    forward("LMPOP", -4, None, &Tuple(&[Pass, Values]), Lists).pops(Pops::Multi),
+    forward("BLMPOP", -5, None, &Tuple(&[Pass, Values]), Lists).pops(Pops::Multi),
     // [key, element] or nil
-    forward("BLPOP", -3, None, &Tuple(&[Pass, Value]), Lists),
-    forward("BRPOP", -3, None, &Tuple(&[Pass, Value]), Lists),
+    forward("BLPOP", -3, None, &Tuple(&[Pass, Value]), Lists).pops(Pops::KeyedHead),
+    forward("BRPOP", -3, None, &Tuple(&[Pass, Value]), Lists).pops(Pops::KeyedTail),
     forward("LMOVE", 5, None, &Value, Lists),
     forward("BLMOVE", 6, None, &Value, Lists),
     forward("RPOPLPUSH", 3, None, &Value, Lists),

@@ -1,5 +1,5 @@
 //! String commands.
-use super::{forward, refuse, CommandSpec, Family::Strings, Shape::*, ValueArgs::*};
+use super::{forward, refuse, CacheOp, CommandSpec, Family::Strings, Pops, Shape::*, ValueArgs::*};
 
 const COMPUTES: &str = "Redis would compute on the ciphertext, not on your value";
 const READ_MODIFY_WRITE: &str = "read the value with GET, change it in the application, and write it back with SET (in MULTI/EXEC with WATCH for atomicity)";
@@ -9,17 +9,19 @@ const SLICE_IN_APP: &str = "read the value with GET and slice it in the applicat
 pub(super) const COMMANDS: &[CommandSpec] = &[
     // SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]: with GET the reply is the
     // old value (a bulk), otherwise +OK or nil: the Value shape covers both.
-    forward("SET", -3, At(2), &Value, Strings),
-    forward("SETNX", 3, At(2), &Pass, Strings),
-    forward("SETEX", 4, At(3), &Pass, Strings),
-    forward("PSETEX", 4, At(3), &Pass, Strings),
-    forward("GET", 2, None, &Value, Strings),
-    forward("GETSET", 3, At(2), &Value, Strings),
-    forward("GETDEL", 2, None, &Value, Strings),
+    forward("SET", -3, At(2), &Value, Strings).cache(CacheOp::Set),
+    forward("SETNX", 3, At(2), &Pass, Strings).cache(CacheOp::SetNx),
+    forward("SETEX", 4, At(3), &Pass, Strings).cache(CacheOp::SetEx(1000)),
+    forward("PSETEX", 4, At(3), &Pass, Strings).cache(CacheOp::SetEx(1)),
+    forward("GET", 2, None, &Value, Strings).cache(CacheOp::Get),
+    forward("GETSET", 3, At(2), &Value, Strings).cache(CacheOp::GetSet),
+    forward("GETDEL", 2, None, &Value, Strings)
+        .cache(CacheOp::GetDel)
+        .pops(Pops::String),
     forward("GETEX", -2, None, &Value, Strings),
-    forward("MSET", -3, EveryOther(2), &Pass, Strings),
-    forward("MSETNX", -3, EveryOther(2), &Pass, Strings),
-    forward("MGET", -2, None, &PerKey, Strings),
+    forward("MSET", -3, EveryOther(2), &Pass, Strings).cache(CacheOp::MSet),
+    forward("MSETNX", -3, EveryOther(2), &Pass, Strings).cache(CacheOp::MSetNx),
+    forward("MGET", -2, None, &PerKey, Strings).cache(CacheOp::MGet),
     refuse("APPEND", 3, Strings, COMPUTES, Some(READ_MODIFY_WRITE)),
     refuse("SETRANGE", 4, Strings, COMPUTES, Some(READ_MODIFY_WRITE)),
     refuse("GETRANGE", 4, Strings, SLICES, Some(SLICE_IN_APP)),

@@ -1,0 +1,808 @@
+//! The connected phase's I/O: two halves joined by the FIFO of what is owed.
+//!
+//! - The **reader** (the session's task) parses every complete request the client sent,
+//!   plans each one, encrypts value arguments into one upstream write per batch, and queues
+//!   one [`Pending`] per request *before* its bytes are written (so a reply never arrives
+//!   without its entry).
+//! - The **writer** (a spawned task) delivers upstream frames through [`Replies`] and writes
+//!   the client's replies in one write per batch.
+//!
+//! When the upstream connection breaks, every command already sent gets an error saying its
+//! outcome is unknown, commands taken but not yet sent get one saying they did not run, and
+//! the session moves on to a new phase with the same client connection. The FIFO is bounded
+//! by `max_pipeline`: a client that keeps sending without reading is slowed down.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use redcloak_commands::resp::{self, Request};
+use redcloak_commands::table::{self, Pops};
+use redcloak_commands::transform;
+use redcloak_crypto::KeyRing;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tracing::{debug, warn, Instrument};
+
+use super::plan::{self, Answer, Ctx, Forward, Local2, Step};
+use super::replies::{Env, Front, Owed, Pending, PutBack, Replies, ReplyState};
+use super::state::{ConnState, Transition};
+use super::{idle_timer, End, Input, ReadError};
+use crate::error::DataError;
+use crate::fallback::learn::{self, Learning};
+use crate::health;
+use crate::metrics::Outcome;
+use crate::upstream::{Dedicated, LinkRx, LinkTx, UpstreamConn};
+use crate::Shared;
+
+/// Flush client replies once this much is buffered, even mid-batch.
+const WRITE_HIGH_WATER: usize = 64 * 1024;
+/// Keep the upstream write buffer from pinning a huge allocation after one large command.
+const OUT_KEEP: usize = 256 * 1024;
+
+/// What the reader and the writer of one connected phase both see.
+#[derive(Debug, Default)]
+struct Busy {
+    /// Entries handed to the writer and not yet answered.
+    owed: AtomicUsize,
+    /// The connection is subscribed.
+    subscribed: AtomicBool,
+    /// The database Redis confirmed.
+    db: AtomicU32,
+    /// The session leaves this connection but not the client (an outage began elsewhere).
+    leaving: AtomicBool,
+}
+
+/// Why the reader stopped.
+#[derive(Debug, PartialEq, Eq)]
+enum ReaderEnd {
+    /// EOF, QUIT, protocol error: no more requests.
+    ClientDone,
+    /// Shutting down: no more requests are read; the ones read are answered.
+    Shutdown,
+    /// An outage began elsewhere: leave this connection after the replies owed.
+    Outage,
+    /// The writer ended (upstream lost, or the client stopped reading).
+    WriterGone,
+    /// Writing to Redis failed.
+    UpstreamFailed,
+}
+
+/// One upstream connection's worth of the session.
+pub(super) async fn serve<R, W>(
+    client_r: &mut R,
+    client_w: W,
+    conn: UpstreamConn,
+    input: &mut Input,
+    st: &mut ConnState,
+    shared: &Arc<Shared>,
+) -> (Option<W>, End)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut up_tx, up_rx) = Dedicated::split(conn, shared.reply_limits, &shared.budget);
+    let (tx, rx) = mpsc::channel(shared.limits.max_pipeline);
+    let default_db = shared.connector().default_db();
+    let busy = Arc::new(Busy::default());
+    busy.db.store(st.db, Ordering::Relaxed);
+    busy.subscribed.store(st.subscribed, Ordering::Relaxed);
+    // Bring the new connection to the state the client believes it is in.
+    let mut restore = BytesMut::new();
+    let mut own = 0;
+    if st.db != default_db {
+        write_args(
+            &[
+                Bytes::from_static(b"SELECT"),
+                Bytes::from(st.db.to_string()),
+            ],
+            &mut restore,
+        );
+        own += 1;
+    }
+    if st.resp3 {
+        write_args(
+            &[Bytes::from_static(b"HELLO"), Bytes::from_static(b"3")],
+            &mut restore,
+        );
+        own += 1;
+    }
+    if st.tx.in_multi {
+        write_args(&[Bytes::from_static(b"MULTI")], &mut restore);
+        own += 1;
+    }
+    let replies = Replies::new(ReplyState::new(st.db, default_db, st.resp3));
+    // In the connection's span, so the writer's log events name the connection too.
+    let writer = tokio::spawn(
+        write_replies(rx, up_rx, client_w, shared.clone(), replies, busy.clone()).in_current_span(),
+    );
+    let mut leftover = Vec::new();
+    let reader_end = async {
+        for _ in 0..own {
+            tx.send(Pending::Own)
+                .await
+                .map_err(|_| ReaderEnd::WriterGone)?;
+        }
+        if !restore.is_empty() {
+            up_tx
+                .send(&restore)
+                .await
+                .map_err(|_| ReaderEnd::UpstreamFailed)?;
+        }
+        let mut reader = Reader {
+            shared,
+            busy: &busy,
+            tx: &tx,
+            ctx: Ctx {
+                default_db,
+                up: true,
+            },
+        };
+        reader
+            .run(client_r, &mut up_tx, input, st, &mut leftover)
+            .await
+    }
+    .await
+    .unwrap_or_else(|e| e);
+    drop(tx);
+    if matches!(reader_end, ReaderEnd::ClientDone | ReaderEnd::Outage) {
+        // The client is done sending (or the session leaves Redis for the fallback): tell
+        // Redis. It answers what it has read and then closes, which also ends a command the
+        // client left blocked (BLPOP …). At shutdown the connection stays open instead, so
+        // that a blocked command still gets its reply within the grace period.
+        up_tx.finish().await;
+    }
+    let Ok((mut client_w, state, lost)) = writer.await else {
+        // The writer task failed (it cannot on client input): the client's write half went
+        // with it, so the session ends.
+        return (None, End::ClientDone);
+    };
+    st.db = state.db;
+    st.resp3 = state.resp3;
+    st.subscribed = state.subscribed();
+    let Some(lost) = lost else {
+        return (Some(client_w), End::ClientDone);
+    };
+    if matches!(reader_end, ReaderEnd::ClientDone | ReaderEnd::Shutdown) {
+        return (Some(client_w), End::ClientDone);
+    }
+    // Commands the reader had taken but not handed to the writer were never sent: they did
+    // not run.
+    if !leftover.is_empty() {
+        let mut out = BytesMut::new();
+        for p in leftover {
+            answer_unsent(p, &state, &mut out);
+        }
+        if client_w.write_all(&out).await.is_err() {
+            return (Some(client_w), End::ClientDone);
+        }
+    }
+    debug!(reason = %lost, "upstream connection lost; reconnecting");
+    if st.subscribed {
+        // Subscriptions live on the lost connection; the client library resubscribes when it
+        // reconnects, which is more reliable than redcloak replaying them behind its back.
+        let _ = client_w.shutdown().await;
+        return (Some(client_w), End::ClientDone);
+    }
+    st.lose_connection();
+    (Some(client_w), End::UpstreamLost)
+}
+
+/// The reader half's context.
+struct Reader<'a> {
+    shared: &'a Arc<Shared>,
+    busy: &'a Busy,
+    tx: &'a mpsc::Sender<Pending>,
+    ctx: Ctx,
+}
+
+/// One batch of carried-out plans: what goes to Redis, and what the client is owed.
+#[derive(Default)]
+struct Batch {
+    out: BytesMut,
+    owed: Vec<Pending>,
+    /// `out` holds redcloak's AUTH (after RESET): send it alone and wipe it.
+    secret: bool,
+    closing: bool,
+}
+
+impl Reader<'_> {
+    /// Returns when the client is done or the upstream side has gone. Entries it could not
+    /// hand to the writer are left in `leftover`.
+    async fn run<R, T>(
+        &mut self,
+        client: &mut R,
+        upstream: &mut T,
+        input: &mut Input,
+        st: &mut ConnState,
+        leftover: &mut Vec<Pending>,
+    ) -> Result<ReaderEnd, ReaderEnd>
+    where
+        R: AsyncRead + Unpin,
+        T: LinkTx,
+    {
+        let mut batch = Batch {
+            out: BytesMut::with_capacity(super::READ_CHUNK),
+            ..Batch::default()
+        };
+        let mut shutdown = self.shared.shutdown_signal();
+        let mut outages = self.shared.health.outages();
+        loop {
+            if self.tx.is_closed() {
+                // The upstream connection is gone: leave the unread requests to the next
+                // phase (a new connection, or the fallback) rather than failing them.
+                return Err(ReaderEnd::WriterGone);
+            }
+            let ring = self.shared.key_ring();
+            loop {
+                match input.next() {
+                    Ok(Some(request)) => {
+                        self.carry_out(request, st, &ring, &mut batch);
+                        if batch.closing || batch.secret {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        batch.owed.push(Pending::Local(Local2 {
+                            answer: Answer::Error(e),
+                            pubsub_name: None,
+                        }));
+                        batch.owed.push(Pending::Close);
+                        batch.closing = true;
+                        break;
+                    }
+                }
+            }
+            self.busy
+                .owed
+                .fetch_add(batch.owed.len(), Ordering::Relaxed);
+            let mut owed = batch.owed.drain(..);
+            for pending in owed.by_ref() {
+                if let Err(mpsc::error::SendError(p)) = self.tx.send(pending).await {
+                    // The writer is gone; these were never sent to Redis.
+                    leftover.push(p);
+                    leftover.extend(owed);
+                    return Err(ReaderEnd::WriterGone);
+                }
+            }
+            drop(owed);
+            if !batch.out.is_empty() {
+                let written = upstream.send(&batch.out).await;
+                if batch.secret {
+                    // The batch re-authenticated (RESET): wipe the password from the buffer.
+                    batch.out.iter_mut().for_each(|b| *b = 0);
+                }
+                batch.out.clear();
+                if written.is_err() {
+                    return Err(ReaderEnd::UpstreamFailed);
+                }
+                if batch.out.capacity() > OUT_KEEP {
+                    batch.out = BytesMut::with_capacity(super::READ_CHUNK);
+                }
+            }
+            if batch.closing {
+                return Ok(ReaderEnd::ClientDone);
+            }
+            if batch.secret {
+                batch.secret = false;
+                continue; // requests after the RESET may already be buffered
+            }
+            if *shutdown.borrow() {
+                // Shutting down: everything already read has been handled; read no more.
+                return Ok(ReaderEnd::Shutdown);
+            }
+            if let Err(e) = input.check_size(self.shared) {
+                close_with(&mut batch, e);
+                continue;
+            }
+            tokio::select! {
+                biased;
+                _ = self.tx.closed() => return Err(ReaderEnd::WriterGone),
+                _ = shutdown.changed() => {}
+                _ = outages.changed() => {
+                    self.busy.leaving.store(true, Ordering::Release);
+                    return Ok(ReaderEnd::Outage);
+                }
+                read = input.read(client) => match read {
+                    Ok(0) | Err(ReadError::Gone) => return Ok(ReaderEnd::ClientDone), // the writer still answers what was read
+                    Ok(_) => {}
+                    Err(ReadError::Budget(e)) => close_with(&mut batch, e),
+                },
+                _ = idle_timer(self.shared.operations.idle_timeout) => {
+                    if self.idle() {
+                        debug!("closing an idle client (REDCLOAK_IDLE_TIMEOUT)");
+                        return Ok(ReaderEnd::ClientDone);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the client is idle in Redis's sense: nothing owed, not subscribed.
+    fn idle(&self) -> bool {
+        self.busy.owed.load(Ordering::Relaxed) == 0 && !self.busy.subscribed.load(Ordering::Relaxed)
+    }
+
+    /// Plans one request and carries the plan out into the batch.
+    fn carry_out(
+        &mut self,
+        request: Request,
+        st: &mut ConnState,
+        ring: &KeyRing,
+        batch: &mut Batch,
+    ) {
+        let planned = plan::plan(request.args, st, &self.ctx);
+        let metrics = &self.shared.metrics;
+        match planned.step {
+            Step::Answer(local) => {
+                if let Answer::Error(e) = &local.answer {
+                    metrics.error(e.source().as_str());
+                }
+                let outcome = match local.answer {
+                    Answer::Error(DataError::Refused(_)) => Outcome::Refused,
+                    Answer::Error(_) => Outcome::Error,
+                    _ => Outcome::Ok,
+                };
+                metrics.command(planned.label, outcome, Duration::ZERO);
+                batch.owed.push(Pending::Local(local));
+                st.apply(planned.then);
+            }
+            Step::Close(local) => {
+                metrics.command(planned.label, Outcome::Ok, Duration::ZERO);
+                batch.owed.push(Pending::Local(local));
+                batch.owed.push(Pending::Close);
+                batch.closing = true;
+                st.apply(planned.then);
+            }
+            Step::Forward(f) => match self.encode(*f, st, ring, batch) {
+                Ok(()) => st.apply(planned.then),
+                Err(text) => {
+                    // The row's options could not be read exactly: refused, never guessed.
+                    metrics.command(planned.label, Outcome::Refused, Duration::ZERO);
+                    batch.owed.push(Pending::Local(Local2 {
+                        answer: Answer::Error(DataError::Refused(text)),
+                        pubsub_name: None,
+                    }));
+                    st.apply(Transition::Poison);
+                }
+            },
+        }
+    }
+
+    /// Encodes a forwarded request into the batch and queues what it is owed.
+    fn encode(
+        &mut self,
+        f: Forward,
+        st: &ConnState,
+        ring: &KeyRing,
+        batch: &mut Batch,
+    ) -> Result<(), String> {
+        let shared = self.shared;
+        let mut tokens = Vec::new();
+        if f.encrypt {
+            let keep = f.learn && f.spec.values.any();
+            let n = transform::encode_request_keeping(
+                f.spec,
+                &f.args,
+                ring,
+                &mut batch.out,
+                keep.then_some(&mut tokens),
+            )?;
+            if n > 0 {
+                shared.metrics.encrypted(n as u64);
+            }
+        } else {
+            write_args(&f.args, &mut batch.out);
+        }
+        let learning = if f.learn {
+            learn::prepare(f.spec.cache, &f.args, tokens)
+        } else {
+            Learning::None
+        };
+        // The databases the reader may be in: the one it assumes, and the one Redis confirmed.
+        let confirmed = self.busy.db.load(Ordering::Relaxed);
+        let dbs: &[u32] = if confirmed == st.db {
+            &[confirmed][..]
+        } else {
+            &[st.db, confirmed][..]
+        };
+        let dbs = dbs.to_vec();
+        learn::before_send(
+            &shared.fallback,
+            &dbs,
+            f.spec.cache,
+            &f.keys,
+            &f.args,
+            Some(&learning),
+        );
+        let holds_values = !matches!(f.plan, redcloak_commands::transform::Plan::Shape(s) if *s == table::Shape::Pass);
+        let keys = if holds_values {
+            f.keys.positions().map(|i| f.args[i].clone()).collect()
+        } else {
+            Vec::new()
+        };
+        let put_back = put_back(f.spec.pops, &f.args, &f.keys);
+        batch.owed.push(Pending::Upstream(Box::new(Owed {
+            name: f.name,
+            expect: f.expect,
+            plan: f.plan,
+            replace: f.replace,
+            on_reply: f.on_reply,
+            learning,
+            keys,
+            put_back,
+            started: Instant::now(),
+            blocking: f.keys.blocking,
+        })));
+        if f.reauth {
+            // RESET logs the connection out of Redis: authenticate it again, silently.
+            for _ in 0..shared.connector().write_hello(&mut batch.out) {
+                batch.owed.push(Pending::Own);
+            }
+            batch.secret = true;
+        }
+        Ok(())
+    }
+}
+
+/// How a destructive read puts back a value that does not decrypt.
+fn put_back(pops: Pops, args: &[Bytes], keys: &table::KeyUse) -> PutBack {
+    match pops {
+        Pops::None => PutBack::None,
+        Pops::Head => PutBack::Head(args[1].clone()),
+        Pops::Tail => PutBack::Tail(args[1].clone()),
+        Pops::KeyedHead => PutBack::Keyed(true),
+        Pops::KeyedTail => PutBack::Keyed(false),
+        Pops::String => PutBack::String(args[1].clone()),
+        Pops::Multi => {
+            // LMPOP numkeys key … LEFT|RIGHT: the direction follows the keys.
+            let after = keys.positions().max().map_or(args.len(), |i| i + 1);
+            let head = args
+                .get(after)
+                .is_some_and(|a| redcloak_commands::words::is(a, "LEFT"));
+            PutBack::Multi(head)
+        }
+    }
+}
+
+/// Answers a refusal read from the client's side (too large, over the budget), then closes.
+fn close_with(batch: &mut Batch, e: DataError) {
+    batch.owed.push(Pending::Local(Local2 {
+        answer: Answer::Error(e),
+        pubsub_name: None,
+    }));
+    batch.owed.push(Pending::Close);
+}
+
+/// The reply for a command that was taken from the client but never sent to Redis.
+fn answer_unsent(p: Pending, state: &ReplyState, out: &mut BytesMut) {
+    match p {
+        Pending::Local(local) => super::replies::render(&local, state, out),
+        Pending::Upstream(owed) => DataError::Lost {
+            command: owed.name,
+            sent: false,
+            why: "the connection to Redis was lost",
+        }
+        .write(out),
+        Pending::Own | Pending::Close => {}
+    }
+}
+
+fn write_args(args: &[Bytes], out: &mut BytesMut) {
+    resp::write_array_len(out, args.len());
+    for a in args {
+        resp::write_bulk(out, a);
+    }
+}
+
+// === the writer ===
+
+/// The writer's view of the process.
+struct WriterEnv {
+    shared: Arc<Shared>,
+}
+
+impl Env for WriterEnv {
+    fn ring(&self) -> KeyRing {
+        self.shared.key_ring()
+    }
+
+    fn limits(&self) -> &resp::Limits {
+        &self.shared.reply_limits
+    }
+
+    fn learn(&self, db: u32, learning: Learning, frame: &Bytes) {
+        learning.apply(&self.shared.fallback, db, frame, &self.shared.reply_limits);
+    }
+
+    fn done(&self, name: &'static str, outcome: Outcome, started: Instant) {
+        self.shared
+            .metrics
+            .command(name, outcome, started.elapsed());
+    }
+
+    fn error(&self, e: &DataError) {
+        self.shared.metrics.error(e.source().as_str());
+    }
+
+    fn undecryptable(&self, name: &'static str, pubsub: bool) {
+        self.shared.metrics.decrypt_failure(pubsub);
+        if pubsub {
+            warn!("dropped a pub/sub message whose payload could not be decrypted");
+        } else {
+            warn!(command = name, "a stored value could not be decrypted");
+        }
+    }
+
+    fn put_back(&self, db: u32, command: Vec<Bytes>) {
+        let shared = self.shared.clone();
+        tokio::spawn(
+            async move {
+                if let Err(e) = put_back_now(&shared, db, &command).await {
+                    warn!(error = %e, "could not put back a value that does not decrypt; it stays where the command left it");
+                } else {
+                    warn!("put back a value that does not decrypt, where the command had taken it from");
+                }
+            }
+            .in_current_span(),
+        );
+    }
+}
+
+/// Sends `command` (raw ciphertext) on a connection of its own, in database `db`.
+async fn put_back_now(shared: &Arc<Shared>, db: u32, command: &[Bytes]) -> std::io::Result<()> {
+    let conn = shared
+        .pool
+        .connect(shared)
+        .await
+        .map_err(std::io::Error::other)?;
+    let (mut tx, mut rx) = Dedicated::split(conn, shared.reply_limits, &shared.budget);
+    let mut out = BytesMut::new();
+    let mut replies = 1;
+    if db != shared.connector().default_db() {
+        write_args(
+            &[Bytes::from_static(b"SELECT"), Bytes::from(db.to_string())],
+            &mut out,
+        );
+        replies += 1;
+    }
+    write_args(command, &mut out);
+    tx.send(&out).await?;
+    for _ in 0..replies {
+        match rx.next_frame().await {
+            Ok(Some(f)) if !f.starts_with(b"-") => {}
+            Ok(Some(f)) => {
+                return Err(std::io::Error::other(
+                    String::from_utf8_lossy(&f).trim_end().to_owned(),
+                ))
+            }
+            Ok(None) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Err(e) => return Err(std::io::Error::other(e.to_string())),
+        }
+    }
+    Ok(())
+}
+
+/// The writer half: answers every pending entry in order. Returns the client's write half,
+/// the reply side's state, and why the upstream connection ended (if it did).
+async fn write_replies<X, W>(
+    mut rx: mpsc::Receiver<Pending>,
+    mut upstream: X,
+    mut client: W,
+    shared: Arc<Shared>,
+    mut replies: Replies,
+    busy: Arc<Busy>,
+) -> (W, ReplyState, Option<String>)
+where
+    X: LinkRx,
+    W: AsyncWrite + Unpin,
+{
+    let env = WriterEnv {
+        shared: shared.clone(),
+    };
+    let lost = deliver_until_done(
+        &mut rx,
+        &mut upstream,
+        &mut client,
+        &env,
+        &mut replies,
+        &busy,
+    )
+    .await;
+    // Whatever is still owed was never answered (the client went away): what those commands
+    // may have changed in Redis is unknown, so the cache forgets their keys.
+    rx.close();
+    while let Ok(p) = rx.try_recv() {
+        replies.queue.push_back(p);
+    }
+    for pending in replies.queue.drain(..) {
+        if let Pending::Upstream(owed) = pending {
+            owed.learning
+                .forget_keys(&shared.fallback, replies.state.db);
+        }
+    }
+    (client, replies.state, lost)
+}
+
+async fn deliver_until_done<X, W>(
+    rx: &mut mpsc::Receiver<Pending>,
+    upstream: &mut X,
+    client: &mut W,
+    env: &WriterEnv,
+    replies: &mut Replies,
+    busy: &Busy,
+) -> Option<String>
+where
+    X: LinkRx,
+    W: AsyncWrite + Unpin,
+{
+    let shared = &env.shared;
+    let mut out = BytesMut::with_capacity(super::READ_CHUNK);
+    let mut rx_open = true;
+    let forget = |learning: &Learning, db: u32| learning.forget_keys(&shared.fallback, db);
+    loop {
+        // Answer everything that can be answered now.
+        loop {
+            while let Ok(p) = rx.try_recv() {
+                replies.queue.push_back(p);
+            }
+            if replies.drain_local(&mut out) == Front::Close {
+                let _ = client.write_all(&out).await;
+                let _ = client.shutdown().await;
+                return None;
+            }
+            let frame = match upstream.try_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(e) => {
+                    warn!(error = %e, "closing the session");
+                    return fail(
+                        replies,
+                        rx,
+                        env,
+                        &forget,
+                        &mut out,
+                        client,
+                        "Redis sent a reply redcloak cannot parse",
+                    )
+                    .await;
+                }
+            };
+            if let Err(e) = replies.deliver(frame, env, &mut out) {
+                // Never hand a reply to the wrong command: every command still owed gets an
+                // error, then the session ends.
+                return fail(replies, rx, env, &forget, &mut out, client, desync(&e)).await;
+            }
+            if out.len() >= WRITE_HIGH_WATER {
+                if client.write_all(&out).await.is_err() {
+                    return None; // the client is gone; dropping rx stops the reader
+                }
+                out.clear();
+            }
+        }
+        busy.subscribed
+            .store(replies.state.subscribed(), Ordering::Relaxed);
+        busy.db.store(replies.state.db, Ordering::Relaxed);
+        if !out.is_empty() {
+            if client.write_all(&out).await.is_err() {
+                return None;
+            }
+            out.clear();
+        }
+        if replies.queue.is_empty() && !rx_open {
+            if busy.leaving.load(Ordering::Acquire) {
+                // Everything owed is answered; the session goes on without this connection.
+                return Some("left Redis for the fallback (outage)".to_owned());
+            }
+            let _ = client.shutdown().await;
+            return None;
+        }
+        busy.owed.store(replies.queue.len(), Ordering::Relaxed);
+        let deadline = reply_deadline(replies.queue.front(), shared.operations.reply_timeout);
+        tokio::select! {
+            biased;
+            p = rx.recv(), if rx_open => match p {
+                Some(p) => replies.queue.push_back(p),
+                None => rx_open = false,
+            },
+            frame = upstream.next_frame() => match frame {
+                Ok(Some(frame)) => {
+                    if let Err(e) = replies.deliver(frame, env, &mut out) {
+                        return fail(replies, rx, env, &forget, &mut out, client, desync(&e)).await;
+                    }
+                }
+                Ok(None) | Err(_) => {
+                    let lost = match frame {
+                        Ok(_) => "Redis closed the connection".to_owned(),
+                        Err(e) => e.to_string(),
+                    };
+                    // Every command still owed a reply gets an error saying its outcome is
+                    // unknown. Redis may be down: a probe finds out (at once if it refuses).
+                    let _ = fail_owed(replies, rx, env, &forget, &mut out, "the connection to Redis was lost").await;
+                    let _ = client.write_all(&out).await;
+                    if !busy.leaving.load(Ordering::Acquire) {
+                        health::suspect(shared, &lost);
+                    }
+                    return Some(lost);
+                }
+            },
+            _ = sleep_until(deadline) => {
+                // Redis accepted the connection but does not answer (hung, stopped, a
+                // partition that keeps the socket open): give the connection up, and have
+                // a probe decide whether Redis is down or only slow.
+                let timeout = shared.operations.reply_timeout.unwrap_or_default();
+                warn!(timeout_secs = timeout.as_secs_f64(), "Redis did not answer in time; giving up the connection");
+                let why = "Redis did not answer within REDCLOAK_REPLY_TIMEOUT";
+                fail_owed(replies, rx, env, &forget, &mut out, why).await;
+                let _ = client.write_all(&out).await;
+                health::suspect(shared, why);
+                return Some(why.to_owned());
+            }
+        }
+    }
+}
+
+/// Why a reply could not be accounted for, logged; the text every owed command gets.
+fn desync(e: &DataError) -> &'static str {
+    warn!(error = %e.text(), "closing the session: a reply from Redis cannot be matched to its command");
+    match e {
+        DataError::Desync(why) => why,
+        _ => "redcloak could not match a reply from Redis to its command",
+    }
+}
+
+/// Fails everything owed, writes it, and closes the client.
+async fn fail<W: AsyncWrite + Unpin>(
+    replies: &mut Replies,
+    rx: &mut mpsc::Receiver<Pending>,
+    env: &WriterEnv,
+    forget: &(dyn Fn(&Learning, u32) + Sync),
+    out: &mut BytesMut,
+    client: &mut W,
+    why: &'static str,
+) -> Option<String> {
+    fail_owed(replies, rx, env, forget, out, why).await;
+    let _ = client.write_all(out).await;
+    let _ = client.shutdown().await;
+    None
+}
+
+/// Gives every command still owed a reply an error saying its outcome is unknown.
+async fn fail_owed(
+    replies: &mut Replies,
+    rx: &mut mpsc::Receiver<Pending>,
+    env: &WriterEnv,
+    forget: &(dyn Fn(&Learning, u32) + Sync),
+    out: &mut BytesMut,
+    why: &'static str,
+) {
+    rx.close();
+    while let Some(p) = rx.recv().await {
+        replies.queue.push_back(p);
+    }
+    replies.fail_all(why, env, forget, out);
+}
+
+/// When the reply owed by the front entry is overdue: never for commands that may block
+/// (they wait as long as the client asked).
+fn reply_deadline(
+    front: Option<&Pending>,
+    timeout: Option<Duration>,
+) -> Option<tokio::time::Instant> {
+    let timeout = timeout?;
+    match front? {
+        Pending::Upstream(owed) if !owed.blocking => {
+            Some(tokio::time::Instant::from_std(owed.started + timeout))
+        }
+        _ => None,
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

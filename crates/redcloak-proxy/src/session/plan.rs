@@ -1,0 +1,719 @@
+//! The planner: a pure function from a parsed request and the session's state to a plan —
+//! forward (with which transforms, expecting which replies), answer here, or refuse — using
+//! only the command table. No I/O, no shared state: the session's I/O loops carry plans out.
+//!
+//! Request path, in the phases pingora names (request filter → upstream → response filter):
+//! [`plan`] is the request filter; `connected.rs` / `degraded.rs` are the upstream; the reply
+//! side (`replies.rs`) is the response filter, driven by what the plan says to expect.
+
+use bytes::Bytes;
+use redcloak_commands::resp::Frame;
+use redcloak_commands::table::{
+    self, Action, CacheOp, Channels, CommandSpec, Effect, KeyUse, Local, Resolved, Shape,
+};
+use redcloak_commands::transform::{self, Plan};
+use redcloak_commands::words;
+
+use super::state::{ConnState, Transition};
+use crate::error::DataError;
+use crate::fallback::learn;
+
+/// What the planner needs besides the session's state.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ctx {
+    /// The database a new connection is in (`REDIS_URL`'s `/db`).
+    pub default_db: u32,
+    /// Redis can be used now (false while serving from the fallback).
+    pub up: bool,
+}
+
+/// The plan for one request.
+#[derive(Debug)]
+pub(crate) struct Planned {
+    /// What to do.
+    pub step: Step,
+    /// How the request-side state changes once the step is carried out.
+    pub then: Transition,
+    /// The metrics label: the command's table name (its container's, for a subcommand), or
+    /// `unknown`.
+    pub label: &'static str,
+}
+
+/// What to do with one request.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// Send it to Redis (or, while Redis is down, to the fallback).
+    Forward(Box<Forward>),
+    /// Answer it here, in order.
+    Answer(Local2),
+    /// Answer it here, then close the connection once every earlier reply is out.
+    Close(Local2),
+}
+
+/// A local answer, and the name Redis would use for the command in errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Local2 {
+    /// The answer.
+    pub answer: Answer,
+    /// Lower-case full name (`echo`, `command|getkeys`), for the error Redis gives commands
+    /// that are not allowed in RESP2 pub/sub mode; `None` when that rule does not apply.
+    pub pubsub_name: Option<String>,
+}
+
+impl Local2 {
+    fn plain(answer: Answer) -> Local2 {
+        Local2 {
+            answer,
+            pubsub_name: None,
+        }
+    }
+}
+
+/// An answer redcloak gives itself. Rendered when its turn comes, with the connection's
+/// state at that point (protocol, pub/sub mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// `+OK`.
+    Ok,
+    /// `+QUEUED`: a command answered here was queued in a transaction.
+    Queued,
+    /// `PING [message]`: `+PONG`, the message, or (RESP2 pub/sub mode) `["pong", message]`.
+    Pong(Option<Bytes>),
+    /// A reply already built (ECHO's message, COMMAND GETKEYS's keys).
+    Frame(Frame),
+    /// The nil array: `EXEC` of a transaction whose WATCH was lost.
+    NilArray,
+    /// An error.
+    Error(DataError),
+}
+
+/// A request for Redis.
+#[derive(Debug)]
+pub(crate) struct Forward {
+    /// Its row (and container, for a subcommand).
+    pub spec: &'static CommandSpec,
+    pub parent: Option<&'static CommandSpec>,
+    /// The metrics and message name (`GET`, `CLIENT`).
+    pub name: &'static str,
+    /// What to send (HELLO without its AUTH part; DISCARD for an aborted EXEC).
+    pub args: Vec<Bytes>,
+    /// Encrypt the row's value arguments (false: send `args` as they are).
+    pub encrypt: bool,
+    /// How many replies come back.
+    pub expect: Expect,
+    /// How the reply is decoded.
+    pub plan: Plan,
+    /// Redis's reply is replaced by this answer (EXEC of an aborted transaction).
+    pub replace: Option<Answer>,
+    /// What the reply changes on the reply side.
+    pub on_reply: OnReply,
+    /// Its keys, by the table's key positions.
+    pub keys: KeyUse,
+    /// The shadow cache learns from its reply (a top-level command outside MULTI).
+    pub learn: bool,
+    /// RESET: redcloak authenticates the connection again right after it.
+    pub reauth: bool,
+}
+
+/// How many upstream replies a forwarded command gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expect {
+    /// One reply.
+    One,
+    /// Pub/sub confirmations of this kind: one per name, or (`None`: an UNSUBSCRIBE without
+    /// names) one per current subscription of the kind, at least one.
+    Confirmations {
+        kind: Channels,
+        names: Option<usize>,
+    },
+}
+
+/// What a reply changes on the reply side, when it is not an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnReply {
+    None,
+    /// The database.
+    Select(u32),
+    /// The protocol (`Some(true)`: RESP3).
+    Hello(Option<bool>),
+    /// Everything back to a new connection's state.
+    Reset,
+}
+
+/// Plans one request.
+pub(crate) fn plan(args: Vec<Bytes>, st: &ConnState, ctx: &Ctx) -> Planned {
+    let (spec, parent) = match table::resolve(&args) {
+        Resolved::Known { spec, parent } => (spec, parent),
+        Resolved::Unknown => {
+            return refuse(transform::unknown_command_message(&args), "unknown");
+        }
+        Resolved::UnknownSubcommand(container) => {
+            return refuse(transform::unknown_subcommand_message(&args), container.name);
+        }
+        Resolved::MissingSubcommand(container) => {
+            return refuse(transform::arity_message(container, None), container.name);
+        }
+    };
+    let label = parent.map_or(spec.name, |p| p.name);
+    if !spec.arity_ok(args.len()) {
+        return refuse(transform::arity_message(spec, parent), label);
+    }
+    match spec.action {
+        Action::Refuse(refusal) => refuse(
+            transform::refusal_message(&table::display_name(spec, parent), &refusal),
+            label,
+        ),
+        Action::Local(local) => plan_local(local, args, spec, parent, st, ctx, label),
+        Action::Forward if !ctx.up => plan_down(args, spec, parent, st, label),
+        Action::Forward => plan_forward(args, spec, parent, st, ctx, label),
+    }
+}
+
+/// A refusal: an error answered here; inside MULTI it aborts the transaction, as Redis does
+/// with commands it rejects while queueing.
+fn refuse(text: String, label: &'static str) -> Planned {
+    Planned {
+        step: Step::Answer(Local2::plain(Answer::Error(DataError::Refused(text)))),
+        then: Transition::Poison,
+        label,
+    }
+}
+
+fn answer(answer: Answer, then: Transition, label: &'static str) -> Planned {
+    Planned {
+        step: Step::Answer(Local2::plain(answer)),
+        then,
+        label,
+    }
+}
+
+/// Lower-case full name, as Redis names commands in errors.
+fn full_name(spec: &CommandSpec, parent: Option<&CommandSpec>) -> String {
+    match parent {
+        Some(p) => format!("{}|{}", p.name, spec.name),
+        None => spec.name.to_owned(),
+    }
+    .to_ascii_lowercase()
+}
+
+fn plan_local(
+    local: Local,
+    args: Vec<Bytes>,
+    spec: &'static CommandSpec,
+    parent: Option<&'static CommandSpec>,
+    st: &ConnState,
+    ctx: &Ctx,
+    label: &'static str,
+) -> Planned {
+    let frame =
+        match local {
+            Local::Quit => {
+                return Planned {
+                    step: Step::Close(Local2::plain(Answer::Ok)),
+                    then: Transition::None,
+                    label,
+                }
+            }
+            Local::Auth if st.tx.in_multi => return refuse(
+                "ERR redcloak: AUTH inside MULTI is not supported (redcloak answers AUTH itself)"
+                    .into(),
+                label,
+            ),
+            // The client's credentials are dropped here: never forwarded, never logged.
+            Local::Auth => {
+                return Planned {
+                    step: Step::Answer(Local2 {
+                        answer: Answer::Ok,
+                        pubsub_name: Some(full_name(spec, parent)),
+                    }),
+                    then: Transition::None,
+                    label,
+                }
+            }
+            Local::Ping if args.len() > 2 => {
+                return refuse(transform::arity_message(spec, parent), label);
+            }
+            Local::Ping if args.len() == 1 && ctx.up => {
+                // A bare PING checks the whole path: forwarded.
+                return plan_forward(args, spec, parent, st, ctx, label);
+            }
+            Local::Ping => {
+                let msg = args.get(1).cloned();
+                if st.tx.in_multi {
+                    let reply = match msg {
+                        Some(m) => Frame::Bulk(m),
+                        None => Frame::Simple(Bytes::from_static(b"PONG")),
+                    };
+                    return queued_locally(reply, label);
+                }
+                return Planned {
+                    step: Step::Answer(Local2::plain(Answer::Pong(msg))),
+                    then: Transition::None,
+                    label,
+                };
+            }
+            Local::Echo => Frame::Bulk(args[1].clone()),
+            Local::GetKeys { flags } => match table::command_getkeys(&args[2..], flags) {
+                Ok(frame) => frame,
+                Err(text) => return refuse(text.to_owned(), label),
+            },
+        };
+    if st.tx.in_multi {
+        return queued_locally(frame, label);
+    }
+    Planned {
+        step: Step::Answer(Local2 {
+            answer: Answer::Frame(frame),
+            pubsub_name: Some(full_name(spec, parent)),
+        }),
+        then: Transition::None,
+        label,
+    }
+}
+
+/// A command answered here inside MULTI: `+QUEUED` now, its result in EXEC's reply.
+fn queued_locally(reply: Frame, label: &'static str) -> Planned {
+    Planned {
+        step: Step::Answer(Local2::plain(Answer::Queued)),
+        then: Transition::QueueLocal(reply),
+        label,
+    }
+}
+
+/// While Redis is unreachable: a transaction carried over from the lost connection can only
+/// be ended; state changes cannot be honoured; everything else goes to the fallback.
+fn plan_down(
+    args: Vec<Bytes>,
+    spec: &'static CommandSpec,
+    parent: Option<&'static CommandSpec>,
+    st: &ConnState,
+    label: &'static str,
+) -> Planned {
+    let try_again = || DataError::TryAgain {
+        command: table::display_name(spec, parent),
+    };
+    if st.tx.in_multi {
+        return match spec.effect {
+            Effect::Exec => answer(
+                Answer::Error(DataError::ExecAbortLost),
+                Transition::EndTx,
+                label,
+            ),
+            Effect::Discard => answer(Answer::Ok, Transition::EndTx, label),
+            _ => answer(Answer::Error(try_again()), Transition::Poison, label),
+        };
+    }
+    if spec.effect != Effect::None || spec.cache == CacheOp::None || parent.is_some() {
+        return answer(Answer::Error(try_again()), Transition::None, label);
+    }
+    Planned {
+        step: Step::Forward(Box::new(Forward {
+            spec,
+            parent,
+            name: label,
+            keys: KeyUse::default(),
+            args,
+            encrypt: true,
+            expect: Expect::One,
+            plan: Plan::Shape(&Shape::Pass),
+            replace: None,
+            on_reply: OnReply::None,
+            learn: false,
+            reauth: false,
+        })),
+        then: Transition::None,
+        label,
+    }
+}
+
+fn plan_forward(
+    args: Vec<Bytes>,
+    spec: &'static CommandSpec,
+    parent: Option<&'static CommandSpec>,
+    st: &ConnState,
+    ctx: &Ctx,
+    label: &'static str,
+) -> Planned {
+    let in_multi = st.tx.in_multi;
+    let mut f = Forward {
+        spec,
+        parent,
+        name: label,
+        keys: KeyUse::default(),
+        args,
+        encrypt: false,
+        expect: Expect::One,
+        plan: Plan::Shape(&Shape::Pass),
+        replace: None,
+        on_reply: OnReply::None,
+        learn: false,
+        reauth: false,
+    };
+    let then = match spec.effect {
+        Effect::None => {
+            let shape = spec.reply.shape(&f.args);
+            f.keys = table::keys_of(spec, parent, &f.args);
+            f.encrypt = true;
+            if in_multi {
+                // Redis answers +QUEUED now; the value comes in EXEC's reply.
+                Transition::Queue(shape)
+            } else {
+                f.plan = Plan::Shape(shape);
+                f.learn = parent.is_none() && learn::follows(spec.cache);
+                Transition::None
+            }
+        }
+        // Redis refuses it without queueing it or aborting the transaction.
+        Effect::Watch if in_multi => {
+            return answer(
+                Answer::Error(DataError::Refused(
+                    "ERR WATCH inside MULTI is not allowed".into(),
+                )),
+                Transition::None,
+                label,
+            )
+        }
+        // Which database the connection is in after EXEC would depend on the transaction's
+        // outcome; redcloak must know it (reconnects, the cache).
+        Effect::Select if in_multi => {
+            return refuse(
+                "ERR redcloak: SELECT inside MULTI is not supported; SELECT before MULTI".into(),
+                label,
+            )
+        }
+        Effect::Hello if in_multi => {
+            return refuse(
+                "ERR redcloak: HELLO inside MULTI is not supported".into(),
+                label,
+            )
+        }
+        Effect::Subscribe(_) | Effect::Unsubscribe(_) if in_multi => {
+            return refuse(
+                format!("ERR redcloak: {} inside MULTI is not supported", spec.name),
+                label,
+            )
+        }
+        Effect::Watch => Transition::Watch,
+        Effect::Unwatch => Transition::Unwatch,
+        Effect::Select => match words::int(&f.args[1]).and_then(|n| u32::try_from(n).ok()) {
+            Some(db) => {
+                f.on_reply = OnReply::Select(db);
+                Transition::Select(db)
+            }
+            None => Transition::None, // Redis answers the error
+        },
+        Effect::Multi if in_multi => Transition::None, // "MULTI calls can not be nested"
+        Effect::Multi => Transition::Multi,
+        Effect::Exec if !in_multi => Transition::None, // "EXEC without MULTI"
+        Effect::Exec => {
+            let abort = if st.tx.poisoned {
+                Some(Answer::Error(DataError::Refused(
+                    "EXECABORT Transaction discarded because of previous errors.".into(),
+                )))
+            } else if st.tx.watch_lost {
+                // As if a watched key had changed: the transaction does not run.
+                Some(Answer::NilArray)
+            } else {
+                None
+            };
+            match abort {
+                Some(reply) => {
+                    // Redis never runs it: drop the queue there, answer as Redis would.
+                    f.args = vec![Bytes::from_static(b"DISCARD")];
+                    f.replace = Some(reply);
+                }
+                None => f.plan = Plan::Exec(st.tx.queued.clone()),
+            }
+            Transition::EndTx
+        }
+        Effect::Discard if in_multi => Transition::EndTx,
+        Effect::Discard => Transition::None,
+        Effect::Hello => match strip_hello_auth(&f.args) {
+            Ok(stripped) => {
+                // The protocol changes only if Redis accepts it (the reply side learns that).
+                f.on_reply =
+                    OnReply::Hello(stripped.get(1).and_then(|v| words::int(v)).map(|v| v == 3));
+                f.args = stripped;
+                Transition::None
+            }
+            Err(text) => return refuse(text, label),
+        },
+        Effect::Reset => {
+            f.on_reply = OnReply::Reset;
+            f.reauth = true;
+            Transition::Reset {
+                default_db: ctx.default_db,
+            }
+        }
+        Effect::Subscribe(kind) => {
+            f.expect = Expect::Confirmations {
+                kind,
+                names: Some(f.args.len() - 1),
+            };
+            Transition::None
+        }
+        Effect::Unsubscribe(kind) => {
+            f.expect = Expect::Confirmations {
+                kind,
+                names: (f.args.len() > 1).then(|| f.args.len() - 1),
+            };
+            Transition::None
+        }
+    };
+    Planned {
+        step: Step::Forward(Box::new(f)),
+        then,
+        label,
+    }
+}
+
+/// `HELLO [protover [AUTH username password] [SETNAME clientname]]` without its AUTH part,
+/// read exactly as Redis 7.0's `helloCommand` reads it: whatever Redis would reject before it
+/// reads (and redacts) the credentials is answered here with Redis's error, so a password
+/// never reaches Redis, its MONITOR or its slowlog.
+pub(crate) fn strip_hello_auth(args: &[Bytes]) -> Result<Vec<Bytes>, String> {
+    if let Some(version) = args.get(1) {
+        let v =
+            words::int(version).ok_or("ERR Protocol version is not an integer or out of range")?;
+        if !(2..=3).contains(&v) {
+            return Err("NOPROTO unsupported protocol version".into());
+        }
+    }
+    let mut kept = Vec::with_capacity(args.len());
+    kept.extend(args.iter().take(2).cloned());
+    let mut i = 2;
+    while i < args.len() {
+        let more = args.len() - 1 - i;
+        let opt = &args[i];
+        if words::is(opt, "AUTH") && more >= 2 {
+            i += 3;
+        } else if words::is(opt, "SETNAME") && more >= 1 {
+            kept.extend(args[i..i + 2].iter().cloned());
+            i += 2;
+        } else {
+            return Err(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(words::c_str(opt)).replace(['\r', '\n'], " ")
+            ));
+        }
+    }
+    Ok(kept)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redcloak_commands::transform::Queued;
+
+    fn args(s: &str) -> Vec<Bytes> {
+        s.split_whitespace()
+            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+            .collect()
+    }
+
+    const UP: Ctx = Ctx {
+        default_db: 0,
+        up: true,
+    };
+    const DOWN: Ctx = Ctx {
+        default_db: 0,
+        up: false,
+    };
+
+    fn run(s: &str, st: &ConnState, ctx: &Ctx) -> Planned {
+        plan(args(s), st, ctx)
+    }
+
+    fn forward(p: &Planned) -> &Forward {
+        match &p.step {
+            Step::Forward(f) => f,
+            other => panic!("not forwarded: {other:?}"),
+        }
+    }
+
+    fn error_text(p: &Planned) -> String {
+        match &p.step {
+            Step::Answer(Local2 {
+                answer: Answer::Error(e),
+                ..
+            }) => e.text(),
+            other => panic!("not an error: {other:?}"),
+        }
+    }
+
+    /// The planner's decisions for a table of requests, outside any transaction.
+    #[test]
+    fn requests_are_planned_by_their_rows() {
+        let st = ConnState::new(0);
+        let get = run("GET k", &st, &UP);
+        let f = forward(&get);
+        assert!(f.encrypt && f.learn && f.expect == Expect::One);
+        assert_eq!(f.plan, Plan::Shape(&Shape::Value));
+        assert_eq!(f.keys.positions().collect::<Vec<_>>(), vec![1]);
+        let sub = run("SUBSCRIBE a b c", &st, &UP);
+        assert_eq!(
+            forward(&sub).expect,
+            Expect::Confirmations {
+                kind: Channels::Plain,
+                names: Some(3)
+            }
+        );
+        let unsub = run("PUNSUBSCRIBE", &st, &UP);
+        assert_eq!(
+            forward(&unsub).expect,
+            Expect::Confirmations {
+                kind: Channels::Pattern,
+                names: None
+            }
+        );
+        let select = run("SELECT 3", &st, &UP);
+        assert_eq!(select.then, Transition::Select(3));
+        assert_eq!(forward(&select).on_reply, OnReply::Select(3));
+        assert_eq!(run("SELECT x", &st, &UP).then, Transition::None);
+        let reset = run("RESET", &st, &UP);
+        assert!(forward(&reset).reauth);
+        assert_eq!(reset.then, Transition::Reset { default_db: 0 });
+        // Local answers.
+        assert!(matches!(
+            run("ECHO hi", &st, &UP).step,
+            Step::Answer(Local2 { answer: Answer::Frame(Frame::Bulk(_)), pubsub_name: Some(ref n) }) if n == "echo"
+        ));
+        assert!(matches!(
+            run("PING hi", &st, &UP).step,
+            Step::Answer(Local2 {
+                answer: Answer::Pong(Some(_)),
+                ..
+            })
+        ));
+        assert_eq!(forward(&run("PING", &st, &UP)).name, "PING");
+        assert!(matches!(run("QUIT", &st, &UP).step, Step::Close(_)));
+        assert!(matches!(
+            run("AUTH secret", &st, &UP).step,
+            Step::Answer(Local2 {
+                answer: Answer::Ok,
+                ..
+            })
+        ));
+        let keys = run("COMMAND GETKEYS MSET a 1 b 2", &st, &UP);
+        assert!(matches!(
+            keys.step,
+            Step::Answer(Local2 { answer: Answer::Frame(Frame::Array(ref k)), .. }) if k.len() == 2
+        ));
+        // Refusals and Redis's own wording for what Redis does not know.
+        assert!(error_text(&run("CONFIG SET maxmemory 1", &st, &UP)).contains("redcloak"));
+        assert_eq!(
+            error_text(&run("NOPE a", &st, &UP)),
+            "ERR unknown command 'NOPE', with args beginning with: 'a' "
+        );
+        assert_eq!(
+            error_text(&run("GET", &st, &UP)),
+            "ERR wrong number of arguments for 'get' command"
+        );
+        assert_eq!(
+            error_text(&run("PING a b", &st, &UP)),
+            "ERR wrong number of arguments for 'ping' command"
+        );
+    }
+
+    #[test]
+    fn transactions_queue_shapes_and_local_answers() {
+        let mut st = ConnState::new(0);
+        let multi = run("MULTI", &st, &UP);
+        assert_eq!(multi.then, Transition::Multi);
+        st.apply(multi.then);
+        let get = run("GET k", &st, &UP);
+        assert_eq!(get.then, Transition::Queue(&Shape::Value));
+        assert!(!forward(&get).learn, "nothing is learned inside MULTI");
+        st.apply(get.then);
+        let echo = run("ECHO hi", &st, &UP);
+        assert!(matches!(
+            echo.step,
+            Step::Answer(Local2 {
+                answer: Answer::Queued,
+                ..
+            })
+        ));
+        st.apply(echo.then);
+        assert_eq!(
+            run("WATCH k", &st, &UP).then,
+            Transition::None,
+            "WATCH inside MULTI is an error that does not abort"
+        );
+        assert_eq!(run("SELECT 1", &st, &UP).then, Transition::Poison);
+        assert_eq!(run("SUBSCRIBE a", &st, &UP).then, Transition::Poison);
+        let exec = run("EXEC", &st, &UP);
+        assert_eq!(exec.then, Transition::EndTx);
+        assert_eq!(
+            forward(&exec).plan,
+            Plan::Exec(vec![
+                Queued::Shape(&Shape::Value),
+                Queued::Local(Frame::Bulk(Bytes::from_static(b"hi")))
+            ])
+        );
+        st.apply(Transition::Poison);
+        let aborted = run("EXEC", &st, &UP);
+        let f = forward(&aborted);
+        assert_eq!(f.args, args("DISCARD"));
+        assert!(matches!(f.replace, Some(Answer::Error(_))));
+    }
+
+    #[test]
+    fn while_redis_is_down() {
+        let st = ConnState::new(0);
+        assert!(matches!(run("GET k", &st, &DOWN).step, Step::Forward(_)));
+        assert!(matches!(
+            run("PING", &st, &DOWN).step,
+            Step::Answer(Local2 {
+                answer: Answer::Pong(None),
+                ..
+            })
+        ));
+        for cmd in ["MULTI", "SELECT 1", "SUBSCRIBE a", "LPUSH l x", "CLIENT ID"] {
+            assert!(
+                error_text(&run(cmd, &st, &DOWN)).starts_with("TRYAGAIN"),
+                "{cmd}"
+            );
+        }
+        let mut st = ConnState::new(0);
+        st.apply(Transition::Multi);
+        assert_eq!(run("GET k", &st, &DOWN).then, Transition::Poison);
+        assert_eq!(
+            error_text(&run("EXEC", &st, &DOWN)),
+            "EXECABORT Transaction discarded: the connection to Redis was lost"
+        );
+        assert_eq!(run("DISCARD", &st, &DOWN).then, Transition::EndTx);
+    }
+
+    #[test]
+    fn hello_is_read_exactly_like_redis() {
+        assert_eq!(
+            strip_hello_auth(&args("HELLO 3 AUTH u p SETNAME n")).unwrap(),
+            args("HELLO 3 SETNAME n")
+        );
+        let nul = [
+            Bytes::from_static(b"HELLO"),
+            Bytes::from_static(b"2"),
+            Bytes::from_static(b"AUTH\0"),
+            Bytes::from_static(b"user"),
+            Bytes::from_static(b"pass"),
+        ];
+        assert_eq!(
+            strip_hello_auth(&nul).unwrap(),
+            args("HELLO 2"),
+            "AUTH\\0 is AUTH to Redis: stripped"
+        );
+        assert_eq!(
+            strip_hello_auth(&args("HELLO 3 AUTH u")).unwrap_err(),
+            "ERR Syntax error in HELLO option 'AUTH'"
+        );
+        assert_eq!(
+            strip_hello_auth(&args("HELLO 4 AUTH u p")).unwrap_err(),
+            "NOPROTO unsupported protocol version"
+        );
+        assert_eq!(
+            strip_hello_auth(&args("HELLO x AUTH u p")).unwrap_err(),
+            "ERR Protocol version is not an integer or out of range"
+        );
+        assert_eq!(strip_hello_auth(&args("HELLO")).unwrap(), args("HELLO"));
+    }
+}

@@ -1,0 +1,146 @@
+//! What a session knows about its client's connection, as of the requests read so far (the
+//! planner's view; the reply side keeps its own view in `replies.rs`).
+
+use redcloak_commands::resp::Frame;
+use redcloak_commands::table::Shape;
+use redcloak_commands::transform::Queued;
+
+/// The client's transaction, mirrored from what Redis will do.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Tx {
+    /// Between MULTI and EXEC/DISCARD.
+    pub in_multi: bool,
+    /// A command was refused inside MULTI (or the connection holding the transaction was
+    /// lost): Redis must not run it (EXECABORT).
+    pub poisoned: bool,
+    /// The queued commands, for decoding EXEC's reply.
+    pub queued: Vec<Queued>,
+    /// A WATCH was held by a connection that was lost: the next EXEC must fail as if a
+    /// watched key had changed (redcloak cannot know that none did).
+    pub watch_lost: bool,
+}
+
+/// The request-side state of one client connection: what survives from one upstream
+/// connection to the next (restored with SELECT, HELLO 3, MULTI on a new one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ConnState {
+    /// The database the client selected (assumed: SELECT may still fail in Redis).
+    pub db: u32,
+    /// The transaction.
+    pub tx: Tx,
+    /// Keys are watched.
+    pub watching: bool,
+    /// RESP3, as the reply side last confirmed it.
+    pub resp3: bool,
+    /// Subscribed to something, as the reply side last confirmed it.
+    pub subscribed: bool,
+}
+
+impl ConnState {
+    /// A new connection's state.
+    pub(crate) fn new(db: u32) -> ConnState {
+        ConnState {
+            db,
+            tx: Tx::default(),
+            watching: false,
+            resp3: false,
+            subscribed: false,
+        }
+    }
+}
+
+/// A change of the request-side state, applied once the planned step is carried out (a step
+/// that is not carried out — a write that could not be journaled — changes nothing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Transition {
+    /// Nothing changes.
+    None,
+    /// `SELECT db` was sent.
+    Select(u32),
+    /// `WATCH` was sent.
+    Watch,
+    /// `UNWATCH` was sent.
+    Unwatch,
+    /// `MULTI` was sent outside a transaction.
+    Multi,
+    /// A command was queued in the transaction; its reply shape decodes EXEC's element.
+    Queue(&'static Shape),
+    /// A command answered by redcloak was "queued": its result goes into EXEC's reply.
+    QueueLocal(Frame),
+    /// A command was refused inside MULTI: the transaction must abort.
+    Poison,
+    /// EXEC or DISCARD ended the transaction (and the WATCH).
+    EndTx,
+    /// RESET: back to a new connection's state (in database `default_db`).
+    Reset { default_db: u32 },
+}
+
+impl ConnState {
+    /// Applies a transition.
+    pub(crate) fn apply(&mut self, t: Transition) {
+        match t {
+            Transition::None => {}
+            Transition::Select(db) => self.db = db,
+            Transition::Watch => self.watching = true,
+            Transition::Unwatch => {
+                self.watching = false;
+                self.tx.watch_lost = false;
+            }
+            Transition::Multi => {
+                self.tx = Tx {
+                    in_multi: true,
+                    watch_lost: self.tx.watch_lost,
+                    ..Tx::default()
+                };
+            }
+            Transition::Queue(shape) => self.tx.queued.push(Queued::Shape(shape)),
+            Transition::QueueLocal(frame) => self.tx.queued.push(Queued::Local(frame)),
+            Transition::Poison => self.tx.poisoned |= self.tx.in_multi,
+            Transition::EndTx => {
+                self.tx = Tx::default();
+                self.watching = false;
+            }
+            Transition::Reset { default_db } => *self = ConnState::new(default_db),
+        }
+    }
+
+    /// The connection to Redis was lost: a transaction or WATCH it held cannot be carried
+    /// over, so EXEC must fail the way Redis would fail it.
+    pub(crate) fn lose_connection(&mut self) {
+        if self.tx.in_multi {
+            self.tx.poisoned = true;
+        }
+        if self.watching {
+            self.watching = false;
+            self.tx.watch_lost = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transitions() {
+        let mut st = ConnState::new(0);
+        st.apply(Transition::Watch);
+        st.apply(Transition::Multi);
+        st.apply(Transition::Queue(&Shape::Value));
+        assert!(st.tx.in_multi && st.watching && st.tx.queued.len() == 1);
+        st.apply(Transition::Poison);
+        assert!(st.tx.poisoned);
+        st.apply(Transition::EndTx);
+        assert_eq!(st, ConnState::new(0));
+        st.apply(Transition::Poison);
+        assert!(!st.tx.poisoned, "outside MULTI nothing is poisoned");
+        st.apply(Transition::Select(3));
+        st.apply(Transition::Watch);
+        st.lose_connection();
+        assert!(st.tx.watch_lost && !st.watching);
+        st.apply(Transition::Multi);
+        assert!(st.tx.watch_lost, "a lost WATCH survives MULTI");
+        st.apply(Transition::Reset { default_db: 1 });
+        assert_eq!(st, ConnState::new(1));
+    }
+}
