@@ -9,7 +9,7 @@
 //! - [`policy`]: [`Rule`], [`Check`] and [`Outcome`] (pass / warn / fail).
 //! - [`password`]: the AUTH password rules.
 //! - [`tls`]: CA roots, client certificate and key, read and checked before connecting.
-//! - [`x509`]: a small bounded DER reader for certificate validity periods.
+//! - [`x509`]: certificate validity periods, read with x509-cert.
 //! - [`addr`]: [`ListenAddr`] (loopback or Unix socket only), [`SocketMode`] and
 //!   [`UpstreamUrl`] (`rediss://` only).
 //! - [`secret`]: [`Secret`], redacted in `Debug`/`Display` and zeroized on drop.
