@@ -17,11 +17,13 @@
 
 pub mod admin;
 mod degraded;
+pub mod diagnose;
 mod fallback;
 pub mod health;
 pub mod listener;
 pub mod metrics;
 mod pool;
+pub mod reload;
 mod session;
 pub mod tls;
 pub mod upstream;
