@@ -11,7 +11,6 @@
 //! - [`certs`] — `redcloak certs`: write a development CA, Redis server and client certificate.
 //! - [`probe`] — `redcloak probe livez|readyz`: ask the admin endpoint (for Kubernetes exec
 //!   probes).
-#![forbid(unsafe_code)]
 
 mod certs;
 mod check;
