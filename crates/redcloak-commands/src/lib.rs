@@ -9,8 +9,6 @@
 //! - [`words`]: reading option words and numbers exactly the way Redis reads them.
 //!
 //! This crate does no I/O and has no async runtime, so it can be unit-tested and fuzzed alone.
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 pub mod resp;
 pub mod table;

