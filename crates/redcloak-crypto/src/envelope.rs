@@ -51,10 +51,9 @@ use aes::cipher::generic_array::GenericArray;
 use aes::cipher::BlockEncrypt;
 use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use subtle::ConstantTimeEq;
-use zeroize::Zeroizing;
 
 use crate::keys::{RingKey, LABEL_VALUE_GCM};
-use crate::{rng, DecryptError, KeyId};
+use crate::{rng, DecryptError, KeyId, Plaintext};
 
 /// First byte of every envelope.
 pub(crate) const VERSION: u8 = 0xC1;
@@ -239,7 +238,7 @@ pub(crate) fn open(
     keys: &[RingKey],
     stored: &[u8],
     binding: &Binding<'_>,
-) -> Result<(Zeroizing<Vec<u8>>, KeyId), DecryptError> {
+) -> Result<(Plaintext, KeyId), DecryptError> {
     let id = key_id(stored).ok_or(DecryptError::NotAToken)?;
     let mut header = [0u8; HEADER];
     header.copy_from_slice(&stored[..HEADER]);
@@ -257,8 +256,9 @@ pub(crate) fn open(
         return Err(DecryptError::NoMatchingKey);
     }
     let mut genuine = false;
-    let mut buf = Zeroizing::new(Vec::with_capacity(ciphertext.len()));
+    let mut plaintext = Plaintext::with_capacity(ciphertext.len());
     for key in candidates {
+        let buf = plaintext.vec_mut();
         buf.clear();
         buf.extend_from_slice(ciphertext);
         let opened = binding.with_aad(&header, |aad| {
@@ -278,7 +278,7 @@ pub(crate) fn open(
             // The check is part of the envelope: one that was altered is
             // refused even though GCM opens it (no malleable bytes).
             return if check_holds {
-                Ok((buf, key.id))
+                Ok((plaintext, key.id))
             } else {
                 Err(DecryptError::Tampered)
             };

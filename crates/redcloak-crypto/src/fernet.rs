@@ -25,11 +25,10 @@ use base64::engine::general_purpose::URL_SAFE;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use zeroize::Zeroizing;
 
 use crate::keys::RingKey;
 use crate::token::{self, URL_SAFE_ANY_PAD};
-use crate::{rng, DecryptError, KeyId};
+use crate::{rng, DecryptError, KeyId, Plaintext};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -89,7 +88,7 @@ pub(crate) fn encrypt_with_iv(
 
 /// A token opened by one of `keys`.
 pub(crate) struct Opened {
-    pub(crate) plaintext: Zeroizing<Vec<u8>>,
+    pub(crate) plaintext: Plaintext,
     pub(crate) key_id: KeyId,
     pub(crate) timestamp: u64,
 }
@@ -99,7 +98,9 @@ pub(crate) fn decrypt(keys: &[RingKey], stored: &[u8]) -> Result<Opened, Decrypt
     let timestamp = token::classify(stored)?;
     // `classify` accepted the length, alphabet and padding, so this decodes;
     // sized exactly so that it never reallocates (the plaintext lands here).
-    let mut raw = Zeroizing::new(vec![0u8; token::decoded_len(stored)]);
+    let mut plaintext = Plaintext::with_capacity(token::decoded_len(stored));
+    let raw = plaintext.vec_mut();
+    raw.resize(raw.capacity(), 0);
     let len = URL_SAFE_ANY_PAD
         .decode_slice(stored, &mut raw[..])
         .map_err(|_| DecryptError::NotAToken)?;
@@ -124,7 +125,7 @@ pub(crate) fn decrypt(keys: &[RingKey], stored: &[u8]) -> Result<Opened, Decrypt
     raw.copy_within(HEADER + IV..HEADER + IV + plain_len, 0);
     raw.truncate(plain_len);
     Ok(Opened {
-        plaintext: raw,
+        plaintext,
         key_id: key.id,
         timestamp,
     })

@@ -12,7 +12,9 @@ use zeroize::Zeroizing;
 use crate::envelope::{self, Binding};
 use crate::keys::RingKey;
 use crate::token::URL_SAFE_ANY_PAD;
-use crate::{fernet, member, token, DecryptError, KeyId, KeyRingError, ParseFormatError};
+use crate::{
+    fernet, member, token, DecryptError, KeyId, KeyRingError, ParseFormatError, Plaintext,
+};
 
 /// The format new values are written in. Reads accept every format,
 /// whatever this is.
@@ -66,7 +68,7 @@ impl FromStr for ValueFormat {
 #[non_exhaustive]
 pub struct Opened {
     /// The plaintext; wiped when dropped.
-    pub plaintext: Zeroizing<Vec<u8>>,
+    pub plaintext: Plaintext,
     /// The ring key that opened it.
     pub key_id: KeyId,
     /// The format it was stored in.
@@ -93,7 +95,7 @@ impl fmt::Debug for Opened {
 #[non_exhaustive]
 pub struct OpenedMember {
     /// The member; wiped when dropped.
-    pub plaintext: Zeroizing<Vec<u8>>,
+    pub plaintext: Plaintext,
     /// The ring key that opened it (not the primary key: re-encrypt it).
     pub key_id: KeyId,
 }
@@ -417,8 +419,7 @@ impl KeyRing {
     /// AES-GCM envelopes, which need their binding:
     /// use [`decrypt_value`](KeyRing::decrypt_value).
     pub fn decrypt(&self, stored: &[u8]) -> Result<Vec<u8>, DecryptError> {
-        let mut opened = fernet::decrypt(&self.keys, stored)?;
-        Ok(std::mem::take(&mut *opened.plaintext))
+        Ok(fernet::decrypt(&self.keys, stored)?.plaintext.into_vec())
     }
 
     /// Non-secret fingerprints of the keys, primary first.

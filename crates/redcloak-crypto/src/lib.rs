@@ -16,6 +16,7 @@
 //! - `rng.rs`: the per-thread AES-CTR generator behind every IV and nonce.
 //! - `token.rs`: the cheap structural check that sorts a stored value into
 //!   "not a token" or "a token to try keys on", before any cryptography.
+//! - [`Plaintext`] (`plaintext.rs`): decrypted bytes that wipe themselves.
 //! - [`KeyId`] (`key_id.rs`): non-secret key fingerprints for logs, metrics
 //!   and envelope headers.
 //! - [`KeyRingError`], [`DecryptError`], [`ParseFormatError`] (`error.rs`):
@@ -47,6 +48,7 @@ mod key_id;
 mod keyring;
 mod keys;
 mod member;
+mod plaintext;
 mod rng;
 mod token;
 
@@ -54,6 +56,7 @@ pub use envelope::Binding;
 pub use error::{DecryptError, KeyRingError, ParseFormatError};
 pub use key_id::KeyId;
 pub use keyring::{inspect, inspect_member, Inspected, KeyRing, Opened, OpenedMember, ValueFormat};
+pub use plaintext::Plaintext;
 
 use base64::engine::general_purpose::URL_SAFE;
 use base64::Engine as _;

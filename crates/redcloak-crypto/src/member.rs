@@ -24,10 +24,9 @@
 use aes_siv::aead::KeyInit;
 use aes_siv::siv::Aes256Siv;
 use aes_siv::Tag;
-use zeroize::Zeroizing;
 
 use crate::keys::{RingKey, LABEL_MEMBER_SIV};
-use crate::{DecryptError, KeyId};
+use crate::{DecryptError, KeyId, Plaintext};
 
 /// First byte of every member ciphertext.
 pub(crate) const VERSION: u8 = 0xF5;
@@ -82,10 +81,7 @@ pub(crate) fn key_id(stored: &[u8]) -> Option<KeyId> {
 }
 
 /// Opens a member ciphertext with the ring key(s) its key id names.
-pub(crate) fn decrypt(
-    keys: &[RingKey],
-    stored: &[u8],
-) -> Result<(Zeroizing<Vec<u8>>, KeyId), DecryptError> {
+pub(crate) fn decrypt(keys: &[RingKey], stored: &[u8]) -> Result<(Plaintext, KeyId), DecryptError> {
     let id = key_id(stored).ok_or(DecryptError::NotAToken)?;
     let mut header = [0u8; HEADER];
     header.copy_from_slice(&stored[..HEADER]);
@@ -95,15 +91,16 @@ pub(crate) fn decrypt(
     if candidates.peek().is_none() {
         return Err(DecryptError::NoMatchingKey);
     }
-    let mut buf = Zeroizing::new(Vec::with_capacity(ciphertext.len()));
+    let mut plaintext = Plaintext::with_capacity(ciphertext.len());
     for key in candidates {
+        let buf = plaintext.vec_mut();
         buf.clear();
         buf.extend_from_slice(ciphertext);
         if cipher(key)
             .decrypt_in_place_detached([associated_data(&header)], &mut buf[..], &siv)
             .is_ok()
         {
-            return Ok((buf, key.id));
+            return Ok((plaintext, key.id));
         }
     }
     Err(DecryptError::Tampered)

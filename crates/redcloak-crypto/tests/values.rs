@@ -93,7 +93,7 @@ fn fernet_output_is_a_plain_fernet_token() {
     );
     // And it opens under any binding.
     let opened = ring.decrypt_value(&stored, &Binding::key(9, b"x")).unwrap();
-    assert_eq!(*opened.plaintext, b"value");
+    assert_eq!(&opened.plaintext[..], b"value");
 }
 
 #[test]
@@ -106,7 +106,7 @@ fn encrypt_value_into_writes_into_a_larger_buffer() {
         ring.encrypt_value_into(b"hello world", &here(), &mut out[start..]);
         assert_eq!(&out[..start], b"$prefix");
         let opened = ring.decrypt_value(&out[start..], &here()).unwrap();
-        assert_eq!(*opened.plaintext, b"hello world");
+        assert_eq!(&opened.plaintext[..], b"hello world");
     }
 }
 
@@ -180,7 +180,7 @@ fn envelopes_open_only_where_they_were_written() {
     for (written, elsewhere) in cases {
         let stored = ring.encrypt_value(b"secret", &written);
         assert_eq!(
-            *ring.decrypt_value(&stored, &written).unwrap().plaintext,
+            &ring.decrypt_value(&stored, &written).unwrap().plaintext[..],
             b"secret"
         );
         for other in elsewhere {
@@ -320,11 +320,11 @@ fn rotation_reads_old_values_and_writes_with_the_new_key() {
         let after = rotated.encrypt_value(b"after", &here());
 
         let opened = rotated.decrypt_value(&before, &here()).unwrap();
-        assert_eq!(*opened.plaintext, b"before");
+        assert_eq!(&opened.plaintext[..], b"before");
         assert_eq!(opened.key_id, old.key_ids()[0], "{format}");
 
         let opened = rotated.decrypt_value(&after, &here()).unwrap();
-        assert_eq!(*opened.plaintext, b"after");
+        assert_eq!(&opened.plaintext[..], b"after");
         assert_eq!(opened.key_id, rotated.key_ids()[0], "{format}");
         assert_ne!(opened.key_id, old.key_ids()[0]);
         assert_eq!(
