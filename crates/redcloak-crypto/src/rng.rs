@@ -139,10 +139,15 @@ thread_local! {
 /// If the operating system's random number generator fails while seeding or
 /// reseeding; continuing without randomness would be unsafe.
 pub(crate) fn fill(out: &mut [u8]) {
-    GENERATOR.with(|cell| {
+    let filled = GENERATOR.try_with(|cell| {
         let mut generator = cell.borrow_mut();
         generator.get_or_insert_with(Generator::seeded).fill(out);
     });
+    if filled.is_err() {
+        // Called from another thread-local's destructor after this one was
+        // torn down: fall back to the OS.
+        os_random(out);
+    }
 }
 
 /// Bytes straight from the operating system (for keys, and to seed [`fill`]).

@@ -443,3 +443,61 @@ fn key_files_skip_comments_and_blank_lines() {
         }
     );
 }
+
+/// Two different keys whose ids collide (found by a birthday search over
+/// SHA-256("redcloak key-id collision N")): both must be tried.
+#[test]
+fn keys_sharing_an_id_are_both_tried() {
+    const TWIN_1: &str = "g8IQG5DABc5OLOmsFwqI6sbtbl7R4S-kdb0LoxUPaLc=";
+    const TWIN_2: &str = "-VlK-TT__bZ2vzzOBNZQJoOYBHXFdpW5g6jMkMRYo_4=";
+    let both = ring(&format!("{TWIN_1},{TWIN_2}"), ValueFormat::AesGcm);
+    assert_eq!(both.key_ids()[0], both.key_ids()[1]);
+    assert_eq!(both.key_ids()[0].to_string(), "k:2ec5e8fa");
+    let second = ring(TWIN_2, ValueFormat::AesGcm);
+    let value = second.encrypt_value(b"v", &here());
+    let opened = both.decrypt_value(&value, &here()).unwrap();
+    assert_eq!(&opened.plaintext[..], b"v");
+    assert_eq!(both.identify(&value), Some(both.key_ids()[1]));
+    // Bound elsewhere: the second twin's origin check still says "genuine".
+    assert_eq!(
+        both.decrypt_value(&value, &Binding::key(0, b"other"))
+            .map(|o| o.key_id),
+        Err(DecryptError::Binding)
+    );
+    // Under the first twin alone, it names a key but does not authenticate.
+    assert_eq!(
+        ring(TWIN_1, ValueFormat::AesGcm)
+            .decrypt_value(&value, &here())
+            .map(|o| o.key_id),
+        Err(DecryptError::Tampered)
+    );
+    let member = second.encrypt_member(b"m");
+    assert_eq!(&both.decrypt_member(&member).unwrap().plaintext[..], b"m");
+}
+
+mod random_input {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn shaped() -> impl Strategy<Value = Vec<u8>> {
+        (
+            prop_oneof![Just(0xC1u8), Just(0xF5), Just(b'g'), any::<u8>()],
+            proptest::collection::vec(any::<u8>(), 0..120),
+        )
+            .prop_map(|(first, mut rest)| {
+                rest.insert(0, first);
+                rest
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_never_opens(input in shaped()) {
+            let ring = ring(&format!("{KEY_A},{KEY_B}"), ValueFormat::AesGcm);
+            prop_assert!(ring.decrypt_value(&input, &here()).is_err());
+            prop_assert!(ring.decrypt_member(&input).is_err());
+            prop_assert_eq!(ring.identify(&input), None);
+            let _ = (inspect(&input), inspect_member(&input));
+        }
+    }
+}
