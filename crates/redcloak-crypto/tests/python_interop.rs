@@ -1,7 +1,9 @@
 //! Tokens are interchangeable with Python's `cryptography.fernet`, the
 //! library applications most often used to encrypt Redis values before
 //! redcloak: Python decrypts what we write, we decrypt what Python writes,
-//! and `MultiFernet` rotation works across both.
+//! and `MultiFernet` rotation works across both. The AES-GCM envelope and
+//! member layouts of docs/encryption.md are re-implemented here in Python
+//! (`HKDF`, `AESGCM`, `AESSIV`) and must agree with ours byte for byte.
 //!
 //! Needs `python3` with the `cryptography` package. If either is missing the
 //! tests FAIL and say how to install it: a skipped interop test would hide a
