@@ -183,28 +183,37 @@ impl Default for Metrics {
     }
 }
 
+/// Registers `metric` under `name` and hands it back.
+fn register<M>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M
+where
+    M: prometheus_client::registry::Metric + Clone,
+{
+    registry.register(name, help, metric.clone());
+    metric
+}
+
 impl Metrics {
     /// A new registry, every metric registered (and every fixed-label series at 0).
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("redcloak");
-        let connections_open = Gauge::default();
-        registry.register(
+        let connections_open = register(
+            &mut registry,
             "connections_open",
             "Client connections open now",
-            connections_open.clone(),
+            Gauge::default(),
         );
-        let connections = Counter::default();
-        registry.register(
+        let connections = register(
+            &mut registry,
             "connections",
             "Client connections accepted",
-            connections.clone(),
+            Counter::default(),
         );
-        let commands = Family::<Labels2, Counter>::default();
-        registry.register(
+        let commands = register(
+            &mut registry,
             "commands",
             "Commands answered, by command (a name from the command table, or unknown) and \
              outcome (ok, error, refused, fallback, unavailable, lost)",
-            commands.clone(),
+            Family::<Labels2, Counter>::default(),
         );
         let command_duration: HistogramFamily =
             Family::new_with_constructor(command_histogram as fn() -> Histogram);
@@ -215,11 +224,11 @@ impl Metrics {
             Unit::Seconds,
             command_duration.clone(),
         );
-        let upstream_up = Gauge::default();
-        registry.register(
+        let upstream_up = register(
+            &mut registry,
             "upstream_up",
             "1 when Redis is reachable (healthy or recovering), 0 during an outage",
-            upstream_up.clone(),
+            Gauge::default(),
         );
         let errors = Family::<Labels1, Counter>::default();
         for source in ["client", "upstream", "internal"] {
@@ -248,35 +257,25 @@ impl Metrics {
         );
         let encrypted = Counter::default();
         registry.register("encrypt", "Values encrypted", encrypted.clone());
-        let decrypt_failures = Counter::default();
-        registry.register(
-            "decrypt_failures",
-            "Stored values that could not be decrypted (not redcloak's, or a key no longer in the ring)",
-            decrypt_failures.clone(),
-        );
-        let pubsub_dropped = Counter::default();
-        registry.register(
-            "pubsub_messages_dropped",
-            "Pub/sub messages not delivered because their payload could not be decrypted (also counted in decrypt_failures)",
-            pubsub_dropped.clone(),
-        );
-        let fallback_mode = Gauge::default();
-        registry.register(
+        let decrypt_failures = register(&mut registry, "decrypt_failures", "Stored values that could not be decrypted (not redcloak's, or a key no longer in the ring)", Counter::default());
+        let pubsub_dropped = register(&mut registry, "pubsub_messages_dropped", "Pub/sub messages not delivered because their payload could not be decrypted (also counted in decrypt_failures)", Counter::default());
+        let fallback_mode = register(
+            &mut registry,
             "fallback_mode",
             "1 while commands are served from the local cache (degraded or recovering), else 0",
-            fallback_mode.clone(),
+            Gauge::default(),
         );
-        let fallback_hits = Counter::default();
-        registry.register(
+        let fallback_hits = register(
+            &mut registry,
             "fallback_hits",
             "Commands answered from the local cache while Redis was unreachable",
-            fallback_hits.clone(),
+            Counter::default(),
         );
-        let journal_entries = Gauge::default();
-        registry.register(
+        let journal_entries = register(
+            &mut registry,
             "journal_entries",
             "Writes accepted during the current outage and not yet applied to Redis",
-            journal_entries.clone(),
+            Gauge::default(),
         );
         let cert_expiry = Family::<Labels1, Gauge>::default();
         registry.register_with_unit(

@@ -98,25 +98,10 @@ pub(crate) fn prepare(op: CacheOp, args: &[Bytes], tokens: Vec<Bytes>) -> Learni
     let first_token = || tokens.first().cloned();
     let key = || args[1].clone();
     match op {
-        CacheOp::Set => {
-            let (Some(opts), Some(token)) = (SetOptions::parse(&args[3..]), first_token()) else {
-                return Learning::None;
-            };
-            if opts.get && (opts.nx || opts.xx) {
-                return Learning::None; // whether it was set cannot be told from the reply
-            }
-            let ttl = match (opts.expire_at(now), opts.keep_ttl) {
-                (Some(at), _) => TtlChange::At(at),
-                (None, true) => TtlChange::Keep,
-                (None, false) => TtlChange::Clear,
-            };
-            let when = if opts.get { When::NotError } else { When::Done };
-            Learning::Set {
-                pairs: vec![(key(), token)],
-                ttl,
-                when,
-            }
-        }
+        CacheOp::Set => match first_token() {
+            Some(token) => prepare_set(args, token, now),
+            None => Learning::None,
+        },
         CacheOp::SetEx(unit) => {
             let (Some(n), Some(token)) = (number(2), first_token()) else {
                 return Learning::None;
@@ -187,6 +172,27 @@ pub(crate) fn prepare(op: CacheOp, args: &[Bytes], tokens: Vec<Bytes>) -> Learni
     }
 }
 
+/// `SET key value [options]`: what the cache learns depends on the options.
+fn prepare_set(args: &[Bytes], token: Bytes, now: u64) -> Learning {
+    let Some(opts) = SetOptions::parse(&args[3..]) else {
+        return Learning::None;
+    };
+    if opts.get && (opts.nx || opts.xx) {
+        return Learning::None; // whether it was set cannot be told from the reply
+    }
+    let ttl = match (opts.expire_at(now), opts.keep_ttl) {
+        (Some(at), _) => TtlChange::At(at),
+        (None, true) => TtlChange::Keep,
+        (None, false) => TtlChange::Clear,
+    };
+    let when = if opts.get { When::NotError } else { When::Done };
+    Learning::Set {
+        pairs: vec![(args[1].clone(), token)],
+        ttl,
+        when,
+    }
+}
+
 impl Learning {
     /// Teaches the cache what a reply says about the keys of a tracked command.
     pub(crate) fn apply(self, fallback: &Fallback, db: u32, frame: &Bytes, limits: &resp::Limits) {
@@ -222,31 +228,8 @@ impl Learning {
                 }
             }
             Learning::Read { keys } => {
-                if is_error {
-                    return;
-                }
-                match Frame::parse(frame, limits) {
-                    Ok(Some((Frame::Array(items), _))) => {
-                        for (key, item) in keys.into_iter().zip(items) {
-                            match item {
-                                Frame::Bulk(token) => fallback.record_read(db, key, Some(token)),
-                                // MGET answers nil for a key of another type too: unknown,
-                                // not absent.
-                                _ => fallback.forget(db, &key),
-                            }
-                        }
-                    }
-                    Ok(Some((Frame::Bulk(token), _))) => {
-                        if let Some(key) = keys.into_iter().next() {
-                            fallback.record_read(db, key, Some(token));
-                        }
-                    }
-                    Ok(Some((Frame::NullBulk | Frame::Null, _))) => {
-                        if let Some(key) = keys.into_iter().next() {
-                            fallback.record_read(db, key, None);
-                        }
-                    }
-                    _ => {}
+                if !is_error {
+                    learn_read(fallback, db, keys, frame, limits);
                 }
             }
             Learning::Absent { keys } => {
@@ -281,6 +264,38 @@ impl Learning {
             Learning::Absent { keys } => keys.iter().for_each(|k| fallback.forget(db, k)),
             Learning::Expire { key, .. } | Learning::Persist { key } => fallback.forget(db, key),
         }
+    }
+}
+
+/// GET / MGET: what the reply says the keys hold.
+fn learn_read(
+    fallback: &Fallback,
+    db: u32,
+    keys: Vec<Bytes>,
+    frame: &Bytes,
+    limits: &resp::Limits,
+) {
+    match Frame::parse(frame, limits) {
+        Ok(Some((Frame::Array(items), _))) => {
+            for (key, item) in keys.into_iter().zip(items) {
+                match item {
+                    Frame::Bulk(token) => fallback.record_read(db, key, Some(token)),
+                    // MGET answers nil for a key of another type too: unknown, not absent.
+                    _ => fallback.forget(db, &key),
+                }
+            }
+        }
+        Ok(Some((Frame::Bulk(token), _))) => {
+            if let Some(key) = keys.into_iter().next() {
+                fallback.record_read(db, key, Some(token));
+            }
+        }
+        Ok(Some((Frame::NullBulk | Frame::Null, _))) => {
+            if let Some(key) = keys.into_iter().next() {
+                fallback.record_read(db, key, None);
+            }
+        }
+        _ => {}
     }
 }
 

@@ -16,4 +16,4 @@ pub(crate) mod replay;
 pub(crate) mod serve;
 mod store;
 
-pub(crate) use store::{now_ms, Entry, Fallback, JournalError};
+pub(crate) use store::{now_ms, Entry, Fallback, JournalError, Ttl};

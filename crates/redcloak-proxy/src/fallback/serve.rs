@@ -18,7 +18,7 @@ use redcloak_commands::resp::Frame;
 use redcloak_commands::table::CacheOp;
 use redcloak_commands::words;
 
-use super::learn::SetOptions;
+use super::learn::{Expire, SetOptions};
 use super::store::{Entry, Ttl};
 
 /// What to do with one command while Redis is down.
@@ -73,17 +73,49 @@ pub(crate) fn decide(
         CacheOp::Exists => d.exists(&args[1..]),
         CacheOp::Type => d.kind(&args[1]),
         CacheOp::Ttl(unit) => d.ttl(&args[1], unit),
-        CacheOp::Set => d.set(&args[1], &args[2], &args[3..]),
-        CacheOp::SetNx => d.set(&args[1], &args[2], &[Bytes::from_static(b"NX")]),
-        CacheOp::SetEx(unit) => {
-            let unit = if unit == 1000 { "EX" } else { "PX" };
-            d.set(
-                &args[1],
-                &args[3],
-                &[Bytes::from_static(unit.as_bytes()), args[2].clone()],
-            )
-        }
-        CacheOp::GetSet => d.set(&args[1], &args[2], &[Bytes::from_static(b"GET")]),
+        CacheOp::Set => match SetOptions::parse(&args[3..]) {
+            Some(opts) => d.set(&args[1], &args[2], opts),
+            None => Decision::Error("ERR syntax error"),
+        },
+        CacheOp::SetNx => d.set(
+            &args[1],
+            &args[2],
+            SetOptions {
+                nx: true,
+                ..SetOptions::default()
+            },
+        ),
+        CacheOp::SetEx(unit) => match words::int(&args[2]) {
+            None => Decision::Error("ERR value is not an integer or out of range"),
+            Some(n) if n <= 0 => Decision::Error(if unit == 1000 {
+                "ERR invalid expire time in 'setex' command"
+            } else {
+                "ERR invalid expire time in 'psetex' command"
+            }),
+            Some(n) => match (n as u64).checked_mul(unit) {
+                Some(ms) => d.set(
+                    &args[1],
+                    &args[3],
+                    SetOptions {
+                        expire: Some(Expire::In(ms)),
+                        ..SetOptions::default()
+                    },
+                ),
+                None => Decision::Error(if unit == 1000 {
+                    "ERR invalid expire time in 'setex' command"
+                } else {
+                    "ERR invalid expire time in 'psetex' command"
+                }),
+            },
+        },
+        CacheOp::GetSet => d.set(
+            &args[1],
+            &args[2],
+            SetOptions {
+                get: true,
+                ..SetOptions::default()
+            },
+        ),
         CacheOp::MSet => d.mset(&args[1..], false),
         CacheOp::MSetNx => d.mset(&args[1..], true),
         CacheOp::GetDel => d.getdel(&args[1]),
@@ -174,10 +206,7 @@ impl Decide<'_> {
     }
 
     /// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]`, applied locally.
-    fn set(&self, key: &Bytes, value: &Bytes, options: &[Bytes]) -> Decision {
-        let Some(opts) = SetOptions::parse(options) else {
-            return Decision::Error("ERR syntax error");
-        };
+    fn set(&self, key: &Bytes, value: &Bytes, opts: SetOptions) -> Decision {
         let needs_state = opts.nx || opts.xx || opts.get || opts.keep_ttl;
         let entry = self.entry(key);
         if needs_state && entry.is_none() {

@@ -234,54 +234,8 @@ impl Reader<'_> {
                 // phase (a new connection, or the fallback) rather than failing them.
                 return Err(ReaderEnd::WriterGone);
             }
-            let ring = self.shared.key_ring();
-            loop {
-                match input.next() {
-                    Ok(Some(request)) => {
-                        self.carry_out(request, st, &ring, &mut batch);
-                        if batch.closing || batch.secret {
-                            break;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        batch.owed.push(Pending::Local(Local2 {
-                            answer: Answer::Error(e),
-                            pubsub_name: None,
-                        }));
-                        batch.owed.push(Pending::Close);
-                        batch.closing = true;
-                        break;
-                    }
-                }
-            }
-            self.busy
-                .owed
-                .fetch_add(batch.owed.len(), Ordering::Relaxed);
-            let mut owed = batch.owed.drain(..);
-            for pending in owed.by_ref() {
-                if let Err(mpsc::error::SendError(p)) = self.tx.send(pending).await {
-                    // The writer is gone; these were never sent to Redis.
-                    leftover.push(p);
-                    leftover.extend(owed);
-                    return Err(ReaderEnd::WriterGone);
-                }
-            }
-            drop(owed);
-            if !batch.out.is_empty() {
-                let written = upstream.send(&batch.out).await;
-                if batch.secret {
-                    // The batch re-authenticated (RESET): wipe the password from the buffer.
-                    batch.out.iter_mut().for_each(|b| *b = 0);
-                }
-                batch.out.clear();
-                if written.is_err() {
-                    return Err(ReaderEnd::UpstreamFailed);
-                }
-                if batch.out.capacity() > OUT_KEEP {
-                    batch.out = BytesMut::with_capacity(super::READ_CHUNK);
-                }
-            }
+            self.fill(input, st, &mut batch);
+            self.flush(upstream, &mut batch, leftover).await?;
             if batch.closing {
                 return Ok(ReaderEnd::ClientDone);
             }
@@ -306,7 +260,8 @@ impl Reader<'_> {
                     return Ok(ReaderEnd::Outage);
                 }
                 read = input.read(client) => match read {
-                    Ok(0) | Err(ReadError::Gone) => return Ok(ReaderEnd::ClientDone), // the writer still answers what was read
+                    // The writer still answers what was read.
+                    Ok(0) | Err(ReadError::Gone) => return Ok(ReaderEnd::ClientDone),
                     Ok(_) => {}
                     Err(ReadError::Budget(e)) => close_with(&mut batch, e),
                 },
@@ -318,6 +273,54 @@ impl Reader<'_> {
                 }
             }
         }
+    }
+
+    /// Plans and carries out every complete request read so far (up to a QUIT, a protocol
+    /// error, or a re-authentication that must be sent alone).
+    fn fill(&mut self, input: &mut Input, st: &mut ConnState, batch: &mut Batch) {
+        let ring = self.shared.key_ring();
+        while !batch.closing && !batch.secret {
+            match input.next() {
+                Ok(Some(request)) => self.carry_out(request, st, &ring, batch),
+                Ok(None) => break,
+                Err(e) => close_with(batch, e),
+            }
+        }
+    }
+
+    /// Hands the batch's entries to the writer, then sends its bytes to Redis.
+    async fn flush<T: LinkTx>(
+        &mut self,
+        upstream: &mut T,
+        batch: &mut Batch,
+        leftover: &mut Vec<Pending>,
+    ) -> Result<(), ReaderEnd> {
+        self.busy
+            .owed
+            .fetch_add(batch.owed.len(), Ordering::Relaxed);
+        let mut owed = batch.owed.drain(..);
+        for pending in owed.by_ref() {
+            if let Err(mpsc::error::SendError(p)) = self.tx.send(pending).await {
+                // The writer is gone; these were never sent to Redis.
+                leftover.push(p);
+                leftover.extend(owed);
+                return Err(ReaderEnd::WriterGone);
+            }
+        }
+        drop(owed);
+        if batch.out.is_empty() {
+            return Ok(());
+        }
+        let written = upstream.send(&batch.out).await;
+        if batch.secret {
+            // The batch re-authenticated (RESET): wipe the password from the buffer.
+            batch.out.iter_mut().for_each(|b| *b = 0);
+        }
+        batch.out.clear();
+        if batch.out.capacity() > OUT_KEEP {
+            batch.out = BytesMut::with_capacity(super::READ_CHUNK);
+        }
+        written.map_err(|_| ReaderEnd::UpstreamFailed)
     }
 
     /// Whether the client is idle in Redis's sense: nothing owed, not subscribed.
@@ -467,13 +470,15 @@ fn put_back(pops: Pops, args: &[Bytes], keys: &table::KeyUse) -> PutBack {
     }
 }
 
-/// Answers a refusal read from the client's side (too large, over the budget), then closes.
+/// Answers an error about the client's input (malformed, too large, over the budget), then
+/// closes the connection.
 fn close_with(batch: &mut Batch, e: DataError) {
     batch.owed.push(Pending::Local(Local2 {
         answer: Answer::Error(e),
         pubsub_name: None,
     }));
     batch.owed.push(Pending::Close);
+    batch.closing = true;
 }
 
 /// The reply for a command that was taken from the client but never sent to Redis.
@@ -626,6 +631,26 @@ where
     (client, replies.state, lost)
 }
 
+/// The writer's state across its loop.
+struct Writer<'a, X, W> {
+    rx: &'a mut mpsc::Receiver<Pending>,
+    upstream: &'a mut X,
+    client: &'a mut W,
+    env: &'a WriterEnv,
+    replies: &'a mut Replies,
+    busy: &'a Busy,
+    out: BytesMut,
+    rx_open: bool,
+}
+
+/// What the writer does next.
+enum Flow {
+    /// Wait for more.
+    Wait,
+    /// Stop: the session is over (`None`) or the upstream connection is gone (why).
+    Done(Option<String>),
+}
+
 async fn deliver_until_done<X, W>(
     rx: &mut mpsc::Receiver<Pending>,
     upstream: &mut X,
@@ -638,79 +663,90 @@ where
     X: LinkRx,
     W: AsyncWrite + Unpin,
 {
-    let shared = &env.shared;
-    let mut out = BytesMut::with_capacity(super::READ_CHUNK);
-    let mut rx_open = true;
-    let forget = |learning: &Learning, db: u32| learning.forget_keys(&shared.fallback, db);
+    let mut w = Writer {
+        rx,
+        upstream,
+        client,
+        env,
+        replies,
+        busy,
+        out: BytesMut::with_capacity(super::READ_CHUNK),
+        rx_open: true,
+    };
     loop {
-        // Answer everything that can be answered now.
+        if let Flow::Done(lost) = w.answer_ready().await {
+            return lost;
+        }
+        if let Flow::Done(lost) = w.wait().await {
+            return lost;
+        }
+    }
+}
+
+impl<X: LinkRx, W: AsyncWrite + Unpin> Writer<'_, X, W> {
+    /// Answers everything that can be answered now: local answers, and replies already read.
+    async fn answer_ready(&mut self) -> Flow {
         loop {
-            while let Ok(p) = rx.try_recv() {
-                replies.queue.push_back(p);
+            while let Ok(p) = self.rx.try_recv() {
+                self.replies.queue.push_back(p);
             }
-            if replies.drain_local(&mut out) == Front::Close {
-                let _ = client.write_all(&out).await;
-                let _ = client.shutdown().await;
-                return None;
+            if self.replies.drain_local(&mut self.out) == Front::Close {
+                let _ = self.client.write_all(&self.out).await;
+                let _ = self.client.shutdown().await;
+                return Flow::Done(None);
             }
-            let frame = match upstream.try_frame() {
+            let frame = match self.upstream.try_frame() {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
                 Err(e) => {
                     warn!(error = %e, "closing the session");
-                    return fail(
-                        replies,
-                        rx,
-                        env,
-                        &forget,
-                        &mut out,
-                        client,
-                        "Redis sent a reply redcloak cannot parse",
-                    )
-                    .await;
+                    return self.fail("Redis sent a reply redcloak cannot parse").await;
                 }
             };
-            if let Err(e) = replies.deliver(frame, env, &mut out) {
+            if let Err(e) = self.replies.deliver(frame, self.env, &mut self.out) {
                 // Never hand a reply to the wrong command: every command still owed gets an
                 // error, then the session ends.
-                return fail(replies, rx, env, &forget, &mut out, client, desync(&e)).await;
+                return self.fail(desync(&e)).await;
             }
-            if out.len() >= WRITE_HIGH_WATER {
-                if client.write_all(&out).await.is_err() {
-                    return None; // the client is gone; dropping rx stops the reader
-                }
-                out.clear();
+            if self.out.len() >= WRITE_HIGH_WATER && !self.write_out().await {
+                return Flow::Done(None); // the client is gone; dropping rx stops the reader
             }
         }
-        busy.subscribed
-            .store(replies.state.subscribed(), Ordering::Relaxed);
-        busy.db.store(replies.state.db, Ordering::Relaxed);
-        if !out.is_empty() {
-            if client.write_all(&out).await.is_err() {
-                return None;
-            }
-            out.clear();
+        self.busy
+            .subscribed
+            .store(self.replies.state.subscribed(), Ordering::Relaxed);
+        self.busy.db.store(self.replies.state.db, Ordering::Relaxed);
+        if !self.write_out().await {
+            return Flow::Done(None);
         }
-        if replies.queue.is_empty() && !rx_open {
-            if busy.leaving.load(Ordering::Acquire) {
+        if self.replies.queue.is_empty() && !self.rx_open {
+            if self.busy.leaving.load(Ordering::Acquire) {
                 // Everything owed is answered; the session goes on without this connection.
-                return Some("left Redis for the fallback (outage)".to_owned());
+                return Flow::Done(Some("left Redis for the fallback (outage)".to_owned()));
             }
-            let _ = client.shutdown().await;
-            return None;
+            let _ = self.client.shutdown().await;
+            return Flow::Done(None);
         }
-        busy.owed.store(replies.queue.len(), Ordering::Relaxed);
-        let deadline = reply_deadline(replies.queue.front(), shared.operations.reply_timeout);
+        self.busy
+            .owed
+            .store(self.replies.queue.len(), Ordering::Relaxed);
+        Flow::Wait
+    }
+
+    /// Waits for a new entry, an upstream frame, or the front's reply deadline.
+    async fn wait(&mut self) -> Flow {
+        let shared = &self.env.shared;
+        let deadline = reply_deadline(self.replies.queue.front(), shared.operations.reply_timeout);
         tokio::select! {
             biased;
-            p = rx.recv(), if rx_open => match p {
-                Some(p) => replies.queue.push_back(p),
-                None => rx_open = false,
+            p = self.rx.recv(), if self.rx_open => match p {
+                Some(p) => self.replies.queue.push_back(p),
+                None => self.rx_open = false,
             },
-            frame = upstream.next_frame() => match frame {
+            frame = self.upstream.next_frame() => match frame {
                 Ok(Some(frame)) => {
-                    if let Err(e) = replies.deliver(frame, env, &mut out) {
-                        return fail(replies, rx, env, &forget, &mut out, client, desync(&e)).await;
+                    if let Err(e) = self.replies.deliver(frame, self.env, &mut self.out) {
+                        return self.fail(desync(&e)).await;
                     }
                 }
                 Ok(None) | Err(_) => {
@@ -720,12 +756,12 @@ where
                     };
                     // Every command still owed a reply gets an error saying its outcome is
                     // unknown. Redis may be down: a probe finds out (at once if it refuses).
-                    let _ = fail_owed(replies, rx, env, &forget, &mut out, "the connection to Redis was lost").await;
-                    let _ = client.write_all(&out).await;
-                    if !busy.leaving.load(Ordering::Acquire) {
+                    self.fail_owed("the connection to Redis was lost").await;
+                    let _ = self.client.write_all(&self.out).await;
+                    if !self.busy.leaving.load(Ordering::Acquire) {
                         health::suspect(shared, &lost);
                     }
-                    return Some(lost);
+                    return Flow::Done(Some(lost));
                 }
             },
             _ = sleep_until(deadline) => {
@@ -735,12 +771,42 @@ where
                 let timeout = shared.operations.reply_timeout.unwrap_or_default();
                 warn!(timeout_secs = timeout.as_secs_f64(), "Redis did not answer in time; giving up the connection");
                 let why = "Redis did not answer within REDCLOAK_REPLY_TIMEOUT";
-                fail_owed(replies, rx, env, &forget, &mut out, why).await;
-                let _ = client.write_all(&out).await;
+                self.fail_owed(why).await;
+                let _ = self.client.write_all(&self.out).await;
                 health::suspect(shared, why);
-                return Some(why.to_owned());
+                return Flow::Done(Some(why.to_owned()));
             }
         }
+        Flow::Wait
+    }
+
+    /// Writes what is buffered for the client; false if the client is gone.
+    async fn write_out(&mut self) -> bool {
+        if self.out.is_empty() {
+            return true;
+        }
+        let ok = self.client.write_all(&self.out).await.is_ok();
+        self.out.clear();
+        ok
+    }
+
+    /// Fails everything owed, writes it, and closes the client.
+    async fn fail(&mut self, why: &'static str) -> Flow {
+        self.fail_owed(why).await;
+        let _ = self.client.write_all(&self.out).await;
+        let _ = self.client.shutdown().await;
+        Flow::Done(None)
+    }
+
+    /// Gives every command still owed a reply an error saying its outcome is unknown.
+    async fn fail_owed(&mut self, why: &'static str) {
+        self.rx.close();
+        while let Some(p) = self.rx.recv().await {
+            self.replies.queue.push_back(p);
+        }
+        let fallback = &self.env.shared.fallback;
+        let forget = |learning: &Learning, db: u32| learning.forget_keys(fallback, db);
+        self.replies.fail_all(why, self.env, &forget, &mut self.out);
     }
 }
 
@@ -751,38 +817,6 @@ fn desync(e: &DataError) -> &'static str {
         DataError::Desync(why) => why,
         _ => "redcloak could not match a reply from Redis to its command",
     }
-}
-
-/// Fails everything owed, writes it, and closes the client.
-async fn fail<W: AsyncWrite + Unpin>(
-    replies: &mut Replies,
-    rx: &mut mpsc::Receiver<Pending>,
-    env: &WriterEnv,
-    forget: &(dyn Fn(&Learning, u32) + Sync),
-    out: &mut BytesMut,
-    client: &mut W,
-    why: &'static str,
-) -> Option<String> {
-    fail_owed(replies, rx, env, forget, out, why).await;
-    let _ = client.write_all(out).await;
-    let _ = client.shutdown().await;
-    None
-}
-
-/// Gives every command still owed a reply an error saying its outcome is unknown.
-async fn fail_owed(
-    replies: &mut Replies,
-    rx: &mut mpsc::Receiver<Pending>,
-    env: &WriterEnv,
-    forget: &(dyn Fn(&Learning, u32) + Sync),
-    out: &mut BytesMut,
-    why: &'static str,
-) {
-    rx.close();
-    while let Some(p) = rx.recv().await {
-        replies.queue.push_back(p);
-    }
-    replies.fail_all(why, env, forget, out);
 }
 
 /// When the reply owed by the front entry is overdue: never for commands that may block

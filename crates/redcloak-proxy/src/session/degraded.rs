@@ -19,7 +19,7 @@ use super::state::ConnState;
 use super::{idle_timer, End, Input, ReadError};
 use crate::error::DataError;
 use crate::fallback::serve::{self, Cached, Decision};
-use crate::fallback::{now_ms, Entry, JournalError};
+use crate::fallback::{now_ms, Entry, JournalError, Ttl};
 use crate::health::Mode;
 use crate::metrics::Outcome;
 use crate::Shared;
@@ -132,6 +132,45 @@ async fn close<W: AsyncWrite + Unpin>(client_w: &mut W, out: &mut BytesMut, e: D
     End::ClientDone
 }
 
+/// Journals a write (encrypted by the transform layer, like any request) and records what
+/// its keys now hold.
+fn journal(
+    command: Vec<Bytes>,
+    cache: Vec<(Bytes, Cached, Ttl)>,
+    db: u32,
+    shared: &Shared,
+) -> Result<(), (DataError, Outcome)> {
+    let fallback = &shared.fallback;
+    let Resolved::Known { spec, .. } = table::resolve(&command) else {
+        unreachable!("the fallback journals only commands of the table")
+    };
+    let encrypted = transform::encrypt_args(spec, &command, &shared.key_ring())
+        .map_err(|text| (DataError::Refused(text), Outcome::Refused))?;
+    fallback.journal(db, encrypted.clone()).map_err(|e| {
+        let e = match e {
+            JournalError::Full { entries } => DataError::JournalFull { entries },
+            JournalError::Disabled => DataError::JournalDisabled,
+            JournalError::Recovered => DataError::Recovered,
+        };
+        (e, Outcome::Unavailable)
+    })?;
+    for (key, cached, ttl) in cache {
+        match cached {
+            Cached::Arg(i) => fallback.record(
+                db,
+                key,
+                Entry {
+                    value: Some(encrypted[i].clone()),
+                    ttl,
+                },
+            ),
+            Cached::Absent => fallback.record(db, key, Entry::ABSENT),
+            Cached::Same => fallback.set_ttl(db, &key, ttl),
+        }
+    }
+    Ok(())
+}
+
 /// Serves one forwarded request from the fallback; returns how it ended.
 fn from_fallback(f: &Forward, st: &ConnState, shared: &Shared, out: &mut BytesMut) -> Outcome {
     let fallback = &shared.fallback;
@@ -156,43 +195,13 @@ fn from_fallback(f: &Forward, st: &ConnState, shared: &Shared, out: &mut BytesMu
             command,
             cache,
             reply,
-        } => {
-            // The journaled write is encrypted by the transform layer, like any request.
-            let Resolved::Known { spec, .. } = table::resolve(&command) else {
-                unreachable!("the fallback journals only commands of the table")
-            };
-            let encrypted = match transform::encrypt_args(spec, &command, &ring) {
-                Ok(encrypted) => encrypted,
-                Err(text) => {
-                    DataError::Refused(text).answer(out, &shared.metrics);
-                    return Outcome::Refused;
-                }
-            };
-            if let Err(e) = fallback.journal(db, encrypted.clone()) {
-                match e {
-                    JournalError::Full { entries } => DataError::JournalFull { entries },
-                    JournalError::Disabled => DataError::JournalDisabled,
-                    JournalError::Recovered => DataError::Recovered,
-                }
-                .answer(out, &shared.metrics);
-                return Outcome::Unavailable;
+        } => match journal(command, cache, db, shared) {
+            Ok(()) => reply,
+            Err((e, outcome)) => {
+                e.answer(out, &shared.metrics);
+                return outcome;
             }
-            for (key, cached, ttl) in cache {
-                match cached {
-                    Cached::Arg(i) => fallback.record(
-                        db,
-                        key,
-                        Entry {
-                            value: Some(encrypted[i].clone()),
-                            ttl,
-                        },
-                    ),
-                    Cached::Absent => fallback.record(db, key, Entry::ABSENT),
-                    Cached::Same => fallback.set_ttl(db, &key, ttl),
-                }
-            }
-            reply
-        }
+        },
     };
     // What Redis would have replied, decoded like any reply.
     let mut encoded = BytesMut::new();

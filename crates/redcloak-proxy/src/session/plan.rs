@@ -308,21 +308,36 @@ fn plan_down(
     }
     Planned {
         step: Step::Forward(Box::new(Forward {
+            encrypt: true,
+            ..Forward::new(spec, parent, label, args)
+        })),
+        then: Transition::None,
+        label,
+    }
+}
+
+impl Forward {
+    /// `args` for Redis as they are, expecting one reply passed on unchanged.
+    fn new(
+        spec: &'static CommandSpec,
+        parent: Option<&'static CommandSpec>,
+        name: &'static str,
+        args: Vec<Bytes>,
+    ) -> Forward {
+        Forward {
             spec,
             parent,
-            name: label,
+            name,
             keys: KeyUse::default(),
             args,
-            encrypt: true,
+            encrypt: false,
             expect: Expect::One,
             plan: Plan::Shape(&Shape::Pass),
             replace: None,
             on_reply: OnReply::None,
             learn: false,
             reauth: false,
-        })),
-        then: Transition::None,
-        label,
+        }
     }
 }
 
@@ -334,65 +349,108 @@ fn plan_forward(
     ctx: &Ctx,
     label: &'static str,
 ) -> Planned {
-    let in_multi = st.tx.in_multi;
-    let mut f = Forward {
-        spec,
-        parent,
-        name: label,
-        keys: KeyUse::default(),
-        args,
-        encrypt: false,
-        expect: Expect::One,
-        plan: Plan::Shape(&Shape::Pass),
-        replace: None,
-        on_reply: OnReply::None,
-        learn: false,
-        reauth: false,
-    };
+    if st.tx.in_multi {
+        if let Some(refused) = refused_in_multi(spec, label) {
+            return refused;
+        }
+    }
+    let mut f = Forward::new(spec, parent, label, args);
     let then = match spec.effect {
-        Effect::None => {
-            let shape = spec.reply.shape(&f.args);
-            f.keys = table::keys_of(spec, parent, &f.args);
-            f.encrypt = true;
-            if in_multi {
-                // Redis answers +QUEUED now; the value comes in EXEC's reply.
-                Transition::Queue(shape)
-            } else {
-                f.plan = Plan::Shape(shape);
-                f.learn = parent.is_none() && learn::follows(spec.cache);
+        Effect::None => plain(&mut f, st),
+        Effect::Exec => exec(&mut f, st),
+        Effect::Hello => match strip_hello_auth(&f.args) {
+            Ok(stripped) => {
+                // The protocol changes only if Redis accepts it (the reply side learns that).
+                let version = stripped.get(1).and_then(|v| words::int(v));
+                f.on_reply = OnReply::Hello(version.map(|v| v == 3));
+                f.args = stripped;
                 Transition::None
             }
-        }
+            Err(text) => return refuse(text, label),
+        },
+        effect => state_change(effect, &mut f, st, ctx),
+    };
+    Planned {
+        step: Step::Forward(Box::new(f)),
+        then,
+        label,
+    }
+}
+
+/// What Redis (or redcloak) refuses inside MULTI.
+fn refused_in_multi(spec: &CommandSpec, label: &'static str) -> Option<Planned> {
+    Some(match spec.effect {
         // Redis refuses it without queueing it or aborting the transaction.
-        Effect::Watch if in_multi => {
-            return answer(
-                Answer::Error(DataError::Refused(
-                    "ERR WATCH inside MULTI is not allowed".into(),
-                )),
-                Transition::None,
-                label,
-            )
-        }
+        Effect::Watch => answer(
+            Answer::Error(DataError::Refused(
+                "ERR WATCH inside MULTI is not allowed".into(),
+            )),
+            Transition::None,
+            label,
+        ),
         // Which database the connection is in after EXEC would depend on the transaction's
         // outcome; redcloak must know it (reconnects, the cache).
-        Effect::Select if in_multi => {
-            return refuse(
-                "ERR redcloak: SELECT inside MULTI is not supported; SELECT before MULTI".into(),
-                label,
-            )
+        Effect::Select => refuse(
+            "ERR redcloak: SELECT inside MULTI is not supported; SELECT before MULTI".into(),
+            label,
+        ),
+        Effect::Hello => refuse(
+            "ERR redcloak: HELLO inside MULTI is not supported".into(),
+            label,
+        ),
+        Effect::Subscribe(_) | Effect::Unsubscribe(_) => refuse(
+            format!("ERR redcloak: {} inside MULTI is not supported", spec.name),
+            label,
+        ),
+        _ => return None,
+    })
+}
+
+/// A command without session effect: its values encrypted, its reply decoded by its row (or
+/// queued, inside MULTI).
+fn plain(f: &mut Forward, st: &ConnState) -> Transition {
+    let shape = f.spec.reply.shape(&f.args);
+    f.keys = table::keys_of(f.spec, f.parent, &f.args);
+    f.encrypt = true;
+    if st.tx.in_multi {
+        // Redis answers +QUEUED now; the value comes in EXEC's reply.
+        return Transition::Queue(shape);
+    }
+    f.plan = Plan::Shape(shape);
+    f.learn = f.parent.is_none() && learn::follows(f.spec.cache);
+    Transition::None
+}
+
+/// `EXEC`: decoded by the queued commands' rules — or, for a transaction that must not run,
+/// a DISCARD whose reply is replaced by what Redis would have answered.
+fn exec(f: &mut Forward, st: &ConnState) -> Transition {
+    if !st.tx.in_multi {
+        return Transition::None; // Redis answers "EXEC without MULTI"
+    }
+    let abort = if st.tx.poisoned {
+        Some(Answer::Error(DataError::Refused(
+            "EXECABORT Transaction discarded because of previous errors.".into(),
+        )))
+    } else if st.tx.watch_lost {
+        // As if a watched key had changed: the transaction does not run.
+        Some(Answer::NilArray)
+    } else {
+        None
+    };
+    match abort {
+        Some(reply) => {
+            f.args = vec![Bytes::from_static(b"DISCARD")];
+            f.replace = Some(reply);
         }
-        Effect::Hello if in_multi => {
-            return refuse(
-                "ERR redcloak: HELLO inside MULTI is not supported".into(),
-                label,
-            )
-        }
-        Effect::Subscribe(_) | Effect::Unsubscribe(_) if in_multi => {
-            return refuse(
-                format!("ERR redcloak: {} inside MULTI is not supported", spec.name),
-                label,
-            )
-        }
+        None => f.plan = Plan::Exec(st.tx.queued.clone()),
+    }
+    Transition::EndTx
+}
+
+/// The other effects on the connection's state.
+fn state_change(effect: Effect, f: &mut Forward, st: &ConnState, ctx: &Ctx) -> Transition {
+    let in_multi = st.tx.in_multi;
+    match effect {
         Effect::Watch => Transition::Watch,
         Effect::Unwatch => Transition::Unwatch,
         Effect::Select => match words::int(&f.args[1]).and_then(|n| u32::try_from(n).ok()) {
@@ -404,40 +462,7 @@ fn plan_forward(
         },
         Effect::Multi if in_multi => Transition::None, // "MULTI calls can not be nested"
         Effect::Multi => Transition::Multi,
-        Effect::Exec if !in_multi => Transition::None, // "EXEC without MULTI"
-        Effect::Exec => {
-            let abort = if st.tx.poisoned {
-                Some(Answer::Error(DataError::Refused(
-                    "EXECABORT Transaction discarded because of previous errors.".into(),
-                )))
-            } else if st.tx.watch_lost {
-                // As if a watched key had changed: the transaction does not run.
-                Some(Answer::NilArray)
-            } else {
-                None
-            };
-            match abort {
-                Some(reply) => {
-                    // Redis never runs it: drop the queue there, answer as Redis would.
-                    f.args = vec![Bytes::from_static(b"DISCARD")];
-                    f.replace = Some(reply);
-                }
-                None => f.plan = Plan::Exec(st.tx.queued.clone()),
-            }
-            Transition::EndTx
-        }
         Effect::Discard if in_multi => Transition::EndTx,
-        Effect::Discard => Transition::None,
-        Effect::Hello => match strip_hello_auth(&f.args) {
-            Ok(stripped) => {
-                // The protocol changes only if Redis accepts it (the reply side learns that).
-                f.on_reply =
-                    OnReply::Hello(stripped.get(1).and_then(|v| words::int(v)).map(|v| v == 3));
-                f.args = stripped;
-                Transition::None
-            }
-            Err(text) => return refuse(text, label),
-        },
         Effect::Reset => {
             f.on_reply = OnReply::Reset;
             f.reauth = true;
@@ -459,11 +484,7 @@ fn plan_forward(
             };
             Transition::None
         }
-    };
-    Planned {
-        step: Step::Forward(Box::new(f)),
-        then,
-        label,
+        Effect::Discard | Effect::None | Effect::Exec | Effect::Hello => Transition::None,
     }
 }
 

@@ -249,29 +249,8 @@ impl Replies {
                         name,
                     },
                 ) if got == kind => {
-                    let set = &mut self.state.subs[ReplyState::kind(kind)];
-                    let left = self
-                        .state
-                        .left
-                        .unwrap_or_else(|| names.unwrap_or_else(|| set.len().max(1)));
-                    match (subscribe, name) {
-                        (true, Some(name)) => {
-                            set.insert(name);
-                        }
-                        (false, Some(name)) => {
-                            set.remove(&name);
-                        }
-                        _ => {}
-                    }
                     out.extend_from_slice(&frame);
-                    if left <= 1 {
-                        self.state.left = None;
-                        let (name, started) = (owed.name, owed.started);
-                        self.queue.pop_front();
-                        env.done(name, Outcome::Ok, started);
-                    } else {
-                        self.state.left = Some(left - 1);
-                    }
+                    self.confirm(kind, names, subscribe, name, env);
                     Ok(())
                 }
                 (Expect::Confirmations { .. }, _) => Err(DataError::Desync(
@@ -281,6 +260,42 @@ impl Replies {
             Pending::Local(_) | Pending::Close => Err(DataError::Desync(
                 "reply bookkeeping out of order (a local answer was not drained)",
             )),
+        }
+    }
+
+    /// One confirmation owed to the (un)subscribe command at the front: the subscriptions
+    /// change as Redis says; the command is done when all its confirmations came.
+    fn confirm(
+        &mut self,
+        kind: Channels,
+        names: Option<usize>,
+        subscribe: bool,
+        name: Option<Bytes>,
+        env: &dyn Env,
+    ) {
+        let set = &mut self.state.subs[ReplyState::kind(kind)];
+        // Without names: one per subscription of the kind *when Redis gets to the command*,
+        // which is now (every earlier reply has been delivered), and at least one.
+        let left = self
+            .state
+            .left
+            .unwrap_or_else(|| names.unwrap_or_else(|| set.len().max(1)));
+        match (subscribe, name) {
+            (true, Some(name)) => {
+                set.insert(name);
+            }
+            (false, Some(name)) => {
+                set.remove(&name);
+            }
+            _ => {}
+        }
+        if left > 1 {
+            self.state.left = Some(left - 1);
+            return;
+        }
+        self.state.left = None;
+        if let Some(Pending::Upstream(owed)) = self.queue.pop_front() {
+            env.done(owed.name, Outcome::Ok, owed.started);
         }
     }
 
