@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod emulate;
 pub mod resp;
 pub mod table;
 pub mod transform;
