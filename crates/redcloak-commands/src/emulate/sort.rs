@@ -15,8 +15,11 @@
 //!   leaves them in its `qsort`'s order (glibc: stable for lists; sets and sorted sets
 //!   start from hash order) or, with LIMIT, its partial quicksort's. Here they keep the
 //!   order they were read in. Numeric sorting breaks ties by the element, so it is exact.
-//! - Refused: a LIMIT whose offset + count overflows a 64-bit integer (Redis 7.0 then sends a
-//!   malformed reply).
+//! - Redis 7.0 checks `errno` after `strtod` without clearing it first: once any command has
+//!   left `errno` at ERANGE in the server process (a SORT on a score like `1e-400` does),
+//!   later numeric SORTs answer "One or more scores can't be converted into double" until
+//!   something clears it. That is a Redis bug that depends on server history; redcloak
+//!   answers as a Redis with a clean `errno` does.
 //! - Called from a script, Redis sorts a set even with `BY nosort`; this module does not know
 //!   its caller (see the open point in the crate's notes).
 
@@ -197,6 +200,78 @@ fn value_of<'a>(
     }
 }
 
+/// The elements `start..=end` (none if `end < start`).
+fn in_range<'v, 'a>(vector: &'v [&'a [u8]], start: i64, end: i64) -> &'v [&'a [u8]] {
+    if end >= start && start >= 0 && (end as usize) < vector.len() {
+        &vector[start as usize..=end as usize]
+    } else {
+        &[]
+    }
+}
+
+/// `sortCompare` over the elements, with `byval` giving each element's BY value (the element
+/// itself without a BY pattern; `None` for a missing key). Numeric scores are read with
+/// `strtod`; any that cannot be is the error reply.
+fn sort_vector<'a>(
+    spec: &Spec,
+    vector: Vec<&'a [u8]>,
+    byval: impl Fn(&'a [u8]) -> Option<&'a [u8]>,
+) -> Result<Vec<&'a [u8]>, Frame> {
+    struct Item<'a> {
+        element: &'a [u8],
+        score: f64,
+        cmp: Option<&'a [u8]>,
+    }
+    let by = spec.by.is_some();
+    let mut items = Vec::with_capacity(vector.len());
+    for element in vector {
+        let mut item = Item {
+            element,
+            score: 0.0,
+            cmp: None,
+        };
+        if let Some(value) = byval(element) {
+            if spec.alpha {
+                if by {
+                    item.cmp = Some(value);
+                }
+            } else {
+                item.score = sort_score(value).ok_or_else(|| {
+                    error("ERR One or more scores can't be converted into double")
+                })?;
+            }
+        }
+        items.push(item);
+    }
+    let store = spec.store.is_some();
+    items.sort_by(|a, b| {
+        let cmp = if !spec.alpha {
+            a.score
+                .partial_cmp(&b.score)
+                .unwrap_or(Ordering::Equal)
+                .then_with(|| a.element.cmp(b.element))
+        } else if by {
+            match (a.cmp, b.cmp) {
+                (None, None) => Ordering::Equal,
+                (None, Some(_)) => Ordering::Less,
+                (Some(_), None) => Ordering::Greater,
+                (Some(x), Some(y)) if store => x.cmp(y),
+                (Some(x), Some(y)) => collate(x, y),
+            }
+        } else if store {
+            a.element.cmp(b.element)
+        } else {
+            collate(a.element, b.element)
+        };
+        if spec.desc {
+            cmp.reverse()
+        } else {
+            cmp
+        }
+    });
+    Ok(items.into_iter().map(|item| item.element).collect())
+}
+
 /// `strcoll` in the C / C.UTF-8 locale: `strcmp` on the C strings.
 fn collate(a: &[u8], b: &[u8]) -> Ordering {
     c_str(a).cmp(c_str(b))
@@ -233,13 +308,14 @@ pub(super) fn sort(call: &Call<'_>) -> Step {
             vector.sort_by_key(|m| parse_ll(m).unwrap_or(0));
         }
     }
-    // === LIMIT (C arithmetic on longs) ===
+    // === LIMIT: inputs bounded by the collection's size first (no overflow) ===
     let vectorlen = vector.len() as i64;
-    let mut start = spec.limit_start.max(0);
-    let mut end = if spec.limit_count < 0 {
+    let mut start = spec.limit_start.clamp(0, vectorlen);
+    let limit_count = spec.limit_count.clamp(-1, vectorlen);
+    let mut end = if limit_count < 0 {
         vectorlen - 1
     } else {
-        start.wrapping_add(spec.limit_count).wrapping_sub(1)
+        start + limit_count - 1
     };
     if start >= vectorlen {
         start = vectorlen - 1;
@@ -247,12 +323,6 @@ pub(super) fn sort(call: &Call<'_>) -> Step {
     }
     if end >= vectorlen {
         end = vectorlen - 1;
-    }
-    if end.wrapping_sub(start).wrapping_add(1) < 0 {
-        return done(error(
-            "ERR redcloak: SORT with a LIMIT whose offset plus count overflows cannot be emulated \
-             (Redis 7.0 answers it with a malformed reply); use a smaller count",
-        ));
     }
     // Lists and sorted sets that are not sorted are read in their own order (reversed by
     // DESC), from the LIMIT offset.
@@ -272,24 +342,30 @@ pub(super) fn sort(call: &Call<'_>) -> Step {
             vector.clear();
         }
     }
-    // === reads for the patterns ===
+    // === sort and read ===
+    // Without a BY pattern the order needs no reads: sort first, then read the GET keys of
+    // the LIMIT range only. With one, read the BY keys and the GET keys of every element in
+    // one batch, then sort.
     let sorting_by = !spec.dontsort && spec.by.is_some();
+    if !spec.dontsort && !sorting_by {
+        match sort_vector(&spec, vector, |element| Some(element)) {
+            Ok(sorted) => vector = sorted,
+            Err(reply) => return done(reply),
+        }
+    }
     let mut reads = Reads::default();
-    if sorting_by {
-        if let Some(by) = &spec.by {
-            for element in &vector {
-                if let Lookup::Key(read) = lookup(by, element) {
-                    reads.add(read);
-                }
+    if let (true, Some(by)) = (sorting_by, &spec.by) {
+        for element in &vector {
+            if let Lookup::Key(read) = lookup(by, element) {
+                reads.add(read);
             }
         }
     }
-    let output: &[&[u8]] = if end >= start && !vector.is_empty() {
-        &vector[start as usize..=end as usize]
+    let get_targets: &[&[u8]] = if sorting_by {
+        &vector
     } else {
-        &[]
+        in_range(&vector, start, end)
     };
-    let get_targets: &[&[u8]] = if sorting_by { &vector } else { output };
     for pattern in &spec.gets {
         for element in get_targets {
             if let Lookup::Key(read) = lookup(pattern, element) {
@@ -302,79 +378,16 @@ pub(super) fn sort(call: &Call<'_>) -> Step {
         n if n == 1 + reads.list.len() => &call.found[1..],
         _ => return executor_bug(),
     };
-    // === sort ===
-    if !spec.dontsort {
-        struct Item<'a> {
-            element: &'a [u8],
-            score: f64,
-            cmp: Option<&'a [u8]>,
+    if let (true, Some(by)) = (sorting_by, &spec.by) {
+        match sort_vector(&spec, vector, |element| {
+            value_of(by, element, &reads, found)
+        }) {
+            Ok(sorted) => vector = sorted,
+            Err(reply) => return done(reply),
         }
-        let mut conversion_error = false;
-        let mut items: Vec<Item<'_>> = Vec::with_capacity(vector.len());
-        for &element in &vector {
-            let mut item = Item {
-                element,
-                score: 0.0,
-                cmp: None,
-            };
-            let byval = match &spec.by {
-                Some(by) => value_of(by, element, &reads, found),
-                None => Some(element),
-            };
-            if let Some(byval) = byval {
-                if spec.alpha {
-                    if spec.by.is_some() {
-                        item.cmp = Some(byval);
-                    }
-                } else {
-                    match sort_score(byval) {
-                        Some(score) => item.score = score,
-                        None => conversion_error = true,
-                    }
-                }
-            }
-            items.push(item);
-        }
-        if conversion_error {
-            return done(error(
-                "ERR One or more scores can't be converted into double",
-            ));
-        }
-        let store = spec.store.is_some();
-        let by = spec.by.is_some();
-        items.sort_by(|a, b| {
-            let cmp = if !spec.alpha {
-                a.score
-                    .partial_cmp(&b.score)
-                    .unwrap_or(Ordering::Equal)
-                    .then_with(|| a.element.cmp(b.element))
-            } else if by {
-                match (a.cmp, b.cmp) {
-                    (None, None) => Ordering::Equal,
-                    (None, Some(_)) => Ordering::Less,
-                    (Some(_), None) => Ordering::Greater,
-                    (Some(x), Some(y)) if store => x.cmp(y),
-                    (Some(x), Some(y)) => collate(x, y),
-                }
-            } else if store {
-                a.element.cmp(b.element)
-            } else {
-                collate(a.element, b.element)
-            };
-            if spec.desc {
-                cmp.reverse()
-            } else {
-                cmp
-            }
-        });
-        vector = items.into_iter().map(|item| item.element).collect();
     }
     // === output ===
-    let range: &[&[u8]] = if end >= start && !vector.is_empty() {
-        &vector[start as usize..=end as usize]
-    } else {
-        &[]
-    };
+    let range = in_range(&vector, start, end);
     match &spec.store {
         None => {
             let mut out = Vec::new();
