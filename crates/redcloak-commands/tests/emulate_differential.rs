@@ -274,6 +274,9 @@ struct Harness {
     resp2: Conn,
     resp3: Conn,
     cases: usize,
+    /// Cases whose reply was an error, and cases that wrote something.
+    errors: usize,
+    wrote: usize,
 }
 
 fn show(args: &[Vec<u8>]) -> String {
@@ -284,6 +287,18 @@ fn show(args: &[Vec<u8>]) -> String {
 }
 
 impl Harness {
+    /// One line for the test log: how many cases, errors and writes.
+    fn report(&self, name: &str) {
+        eprintln!(
+            "{name}: {} cases ({} error replies, {} with writes)",
+            self.cases, self.errors, self.wrote
+        );
+        assert!(
+            self.errors < self.cases,
+            "{name}: only errors were exercised"
+        );
+    }
+
     fn new() -> Harness {
         let server = Server::start();
         let admin = Conn::open(&server, false);
@@ -295,6 +310,8 @@ impl Harness {
             resp2,
             resp3,
             cases: 0,
+            errors: 0,
+            wrote: 0,
         }
     }
 
@@ -344,6 +361,8 @@ impl Harness {
             }
         };
         let expected_state = apply(before.clone(), &writes, &found, &reads);
+        self.errors += usize::from(matches!(ours, Frame::Error(_)));
+        self.wrote += usize::from(!writes.is_empty());
         // The real thing.
         let conn = if resp3 {
             &mut self.resp3
@@ -680,7 +699,7 @@ fn hand_picked() {
         let setup: Vec<Vec<Vec<u8>>> = setup.iter().map(|c| parse_line(c)).collect();
         h.check(&setup, &parse_line(command));
     }
-    eprintln!("hand-picked: {} cases", h.cases);
+    h.report("hand-picked");
 }
 
 /// Splits a line on spaces; `''` is an empty argument and `'a b'` keeps its space.
@@ -714,7 +733,7 @@ fn parse_line(line: &str) -> Vec<Vec<u8>> {
 fn random_incrbyfloat() {
     let mut h = Harness::new();
     let mut rng = Rng(0x1234_5678_9abc_def1);
-    for i in 0..2500 {
+    for i in 0..20_000 {
         let resp3 = i % 2 == 1;
         let start = float_text(&mut rng);
         let by = float_text(&mut rng);
@@ -736,7 +755,7 @@ fn random_incrbyfloat() {
     }
     // Chains: repeated increments accumulate rounding exactly as the x87 does.
     let mut value = b"0".to_vec();
-    for i in 0..500 {
+    for i in 0..2000 {
         let by = float_text(&mut rng);
         h.check_one(
             &[v(&[b"SET", b"k", &value])],
@@ -747,7 +766,7 @@ fn random_incrbyfloat() {
             value = b.to_vec();
         }
     }
-    eprintln!("incrbyfloat: {} cases", h.cases);
+    h.report("incrbyfloat");
 }
 
 #[test]
@@ -767,7 +786,7 @@ fn random_strings_and_counters() {
         "+3",
         " 1",
     ];
-    for i in 0..1500 {
+    for i in 0..4000 {
         let resp3 = i % 2 == 0;
         let mut setup = Vec::new();
         match rng.below(5) {
@@ -805,14 +824,14 @@ fn random_strings_and_counters() {
         };
         h.check_one(&setup, &command, resp3);
     }
-    eprintln!("strings: {} cases", h.cases);
+    h.report("strings");
 }
 
 #[test]
 fn random_bits() {
     let mut h = Harness::new();
     let mut rng = Rng(0xdead_beef_cafe_f00d);
-    for i in 0..3000 {
+    for i in 0..6000 {
         let resp3 = i % 2 == 0;
         let mut setup = Vec::new();
         for key in [&b"k"[..], b"a", b"b"] {
@@ -900,7 +919,7 @@ fn random_bits() {
         }
         h.check_one(&setup, &command, resp3);
     }
-    eprintln!("bits: {} cases", h.cases);
+    h.report("bits");
 }
 
 fn bitfield_program(rng: &mut Rng) -> Vec<Vec<u8>> {
@@ -965,7 +984,7 @@ fn bitfield_program(rng: &mut Rng) -> Vec<Vec<u8>> {
 fn random_lcs() {
     let mut h = Harness::new();
     let mut rng = Rng(0x0123_4567_89ab_cdef);
-    for i in 0..800 {
+    for i in 0..2000 {
         let resp3 = i % 2 == 0;
         let alphabet: &[u8] = rng.pick(&[&b"ab"[..], b"abc", b"abcdefgh", b"a\x00"]);
         let mut setup = Vec::new();
@@ -995,14 +1014,14 @@ fn random_lcs() {
         }
         h.check_one(&setup, &c, resp3);
     }
-    eprintln!("lcs: {} cases", h.cases);
+    h.report("lcs");
 }
 
 #[test]
 fn random_lists() {
     let mut h = Harness::new();
     let mut rng = Rng(0x5555_aaaa_3333_cccc);
-    for i in 0..2000 {
+    for i in 0..4000 {
         let resp3 = i % 2 == 0;
         let mut setup = Vec::new();
         match rng.below(8) {
@@ -1059,7 +1078,7 @@ fn random_lists() {
         };
         h.check_one(&setup, &command, resp3);
     }
-    eprintln!("lists: {} cases", h.cases);
+    h.report("lists");
 }
 
 #[test]
@@ -1070,7 +1089,7 @@ fn random_sort() {
         b"1", b"2", b"3", b"10", b"-1", b"1.5", b"a", b"b", b"B", b"1e2", b"x\x00y", b"", b"007",
         b"inf",
     ];
-    for i in 0..2500 {
+    for i in 0..5000 {
         let resp3 = i % 2 == 0;
         let mut setup = Vec::new();
         let kind = rng.below(5);
@@ -1190,5 +1209,47 @@ fn random_sort() {
         }
         h.check_one(&setup, &c, resp3);
     }
-    eprintln!("sort: {} cases", h.cases);
+    h.report("sort");
+}
+
+#[test]
+fn random_bitfield() {
+    let mut h = Harness::new();
+    let mut rng = Rng(0x0bad_cafe_1234_4321);
+    for i in 0..5000 {
+        let mut setup = Vec::new();
+        match rng.below(8) {
+            0 => {}
+            1 => setup.push(s("SADD k x")),
+            _ => {
+                let n = rng.below(12);
+                let value: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
+                setup.push(v(&[b"SET", b"k", &value]));
+            }
+        }
+        if rng.chance(20) {
+            setup.push(s("PEXPIRE k 100000"));
+        }
+        h.check_one(&setup, &bitfield_program(&mut rng), i % 2 == 0);
+    }
+    h.report("bitfield");
+}
+
+#[test]
+fn long_float_strings() {
+    // string2ld refuses 5120 characters or more (MAX_LONG_DOUBLE_CHARS), whatever they say.
+    let mut h = Harness::new();
+    for len in [5118usize, 5119, 5120, 6000] {
+        let long_int = format!("1{}", "0".repeat(len - 1));
+        let long_frac = format!("0.{}1", "0".repeat(len - 3));
+        let long_exp = format!("{}e-5000", "9".repeat(len - 6));
+        for text in [long_int, long_frac, long_exp] {
+            let t = text.as_bytes();
+            h.check(&[v(&[b"SET", b"k", t])], &s("INCRBYFLOAT k 1"));
+            h.check(&[s("SET k 1")], &v(&[b"INCRBYFLOAT", b"k", t]));
+            h.check(&[v(&[b"HSET", b"h", b"f", t])], &s("HINCRBYFLOAT h f 1"));
+            h.check(&[], &v(&[b"HINCRBYFLOAT", b"h", b"f", t]));
+        }
+    }
+    h.report("long floats");
 }

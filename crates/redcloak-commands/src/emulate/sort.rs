@@ -348,7 +348,7 @@ pub(super) fn sort(call: &Call<'_>) -> Step {
     // one batch, then sort.
     let sorting_by = !spec.dontsort && spec.by.is_some();
     if !spec.dontsort && !sorting_by {
-        match sort_vector(&spec, vector, |element| Some(element)) {
+        match sort_vector(&spec, vector, Some) {
             Ok(sorted) => vector = sorted,
             Err(reply) => return done(reply),
         }
