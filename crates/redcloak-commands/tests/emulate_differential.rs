@@ -1102,11 +1102,10 @@ fn random_sort() {
             None
         };
         let limit = rng.chance(30);
-        // ALPHA BY leaves equal BY values in qsort's order: stable (glibc's merge sort) for
-        // a list without LIMIT, which is what redcloak does; hash order for sets and sorted
-        // sets, and pqsort's order with LIMIT, which redcloak does not reproduce
-        // (documented). Elsewhere BY values are made unique.
-        let unique = alpha && by.is_some() && (kind != 0 || limit);
+        // ALPHA BY leaves equal BY values where the sort puts them, starting from the
+        // collection's order: the order read for lists and sets (SMEMBERS iterates like
+        // SORT), but a sorted set's hash order is unknowable: unique BY values there.
+        let unique = alpha && by.is_some() && kind == 2;
         // ("w_*->" names keys that do not exist: every BY value is missing, all tie.)
         let by = if unique && by == Some("w_*->") {
             Some("w_*")
@@ -1114,7 +1113,8 @@ fn random_sort() {
             by
         };
         let mut members: Vec<Vec<u8>> = Vec::new();
-        for _ in 0..rng.below(9) {
+        let size = if rng.chance(20) { 60 } else { 9 };
+        for _ in 0..rng.below(size) {
             let e = if rng.chance(50) {
                 rng.range(-20, 20).to_string().into_bytes()
             } else {
@@ -1183,8 +1183,8 @@ fn random_sort() {
             opts.push(s(rng.pick(&["DESC", "ASC", "desc"])));
         }
         if limit {
-            let offset = rng.range(-1, 6).to_string();
-            let count = rng.range(-1, 6).to_string();
+            let offset = rng.range(-1, 12).to_string();
+            let count = rng.range(-1, 12).to_string();
             opts.push(v(&[b"LIMIT", offset.as_bytes(), count.as_bytes()]));
         }
         if let Some(pattern) = by {

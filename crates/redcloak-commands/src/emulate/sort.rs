@@ -12,9 +12,13 @@
 //!   `set-max-intset-entries` = 512) iterates in ascending order, which is reproduced;
 //!   otherwise the order read from Redis is used.
 //! - `ALPHA` with a `BY` pattern does not order elements whose BY values are equal: Redis
-//!   leaves them in its `qsort`'s order (glibc: stable for lists; sets and sorted sets
-//!   start from hash order) or, with LIMIT, its partial quicksort's. Here they keep the
-//!   order they were read in. Numeric sorting breaks ties by the element, so it is exact.
+//!   leaves them where its sort puts them: glibc's `qsort` (a stable merge sort in glibc
+//!   2.36, as here), or Redis's own `pqsort` when a LIMIT leaves elements out (ported here
+//!   step for step). Both start from the collection's order: exact for lists, and for sets
+//!   when the executor reads members in Redis's order; a sorted set starts from its hash
+//!   table's order, which cannot be known, so ties among its members may come out in
+//!   another order. (A Redis built on glibc ≥ 2.37 or musl has an unstable `qsort`.)
+//!   Numeric sorting breaks ties by the element, so it is exact everywhere.
 //! - Redis 7.0 checks `errno` after `strtod` without clearing it first: once any command has
 //!   left `errno` at ERANGE in the server process (a SORT on a score like `1e-400` does),
 //!   later numeric SORTs answer "One or more scores can't be converted into double" until
@@ -216,6 +220,7 @@ fn sort_vector<'a>(
     spec: &Spec,
     vector: Vec<&'a [u8]>,
     byval: impl Fn(&'a [u8]) -> Option<&'a [u8]>,
+    partial: Option<(usize, usize)>,
 ) -> Result<Vec<&'a [u8]>, Frame> {
     struct Item<'a> {
         element: &'a [u8],
@@ -244,7 +249,7 @@ fn sort_vector<'a>(
         items.push(item);
     }
     let store = spec.store.is_some();
-    items.sort_by(|a, b| {
+    let compare = |a: &Item<'_>, b: &Item<'_>| {
         let cmp = if !spec.alpha {
             a.score
                 .partial_cmp(&b.score)
@@ -268,8 +273,142 @@ fn sort_vector<'a>(
         } else {
             cmp
         }
-    });
+    };
+    match partial {
+        // glibc's qsort is a merge sort: stable.
+        None => items.sort_by(compare),
+        Some((lrange, rrange)) => pqsort(&mut items, &compare, lrange, rrange),
+    }
     Ok(items.into_iter().map(|item| item.element).collect())
+}
+
+/// Redis's `pqsort` (`pqsort.c`: Bentley & McIlroy's quicksort that only recurses into
+/// partitions overlapping `lrange..=rrange`), step for step, so that elements that compare
+/// equal end up where Redis puts them.
+fn pqsort<T>(v: &mut [T], cmp: &impl Fn(&T, &T) -> Ordering, lrange: usize, rrange: usize) {
+    // A partition [base, base + n) is skipped when the range lies entirely on one side.
+    let overlaps = |base: usize, n: usize| {
+        !((lrange < base && rrange < base) || (lrange >= base + n && rrange >= base + n))
+    };
+    let med3 = |v: &[T], a: usize, b: usize, c: usize| -> usize {
+        if cmp(&v[a], &v[b]).is_lt() {
+            if cmp(&v[b], &v[c]).is_lt() {
+                b
+            } else if cmp(&v[a], &v[c]).is_lt() {
+                c
+            } else {
+                a
+            }
+        } else if cmp(&v[b], &v[c]).is_gt() {
+            b
+        } else if cmp(&v[a], &v[c]).is_lt() {
+            a
+        } else {
+            c
+        }
+    };
+    let insertion = |v: &mut [T], a: usize, n: usize| {
+        for pm in a + 1..a + n {
+            let mut pl = pm;
+            while pl > a && cmp(&v[pl - 1], &v[pl]).is_gt() {
+                v.swap(pl, pl - 1);
+                pl -= 1;
+            }
+        }
+    };
+    let vecswap = |v: &mut [T], a: usize, b: usize, n: usize| {
+        for i in 0..n {
+            v.swap(a + i, b + i);
+        }
+    };
+    // (start, length) of the partitions still to sort; the C recursion's first call is
+    // made before its loop continues with the second, which this stack reproduces.
+    let mut stack = vec![(0usize, v.len())];
+    while let Some((mut a, mut n)) = stack.pop() {
+        loop {
+            if n < 7 {
+                insertion(v, a, n);
+                break;
+            }
+            let mut pm = a + n / 2;
+            if n > 7 {
+                let mut pl = a;
+                let mut pn = a + n - 1;
+                if n > 40 {
+                    let d = n / 8;
+                    pl = med3(v, pl, pl + d, pl + 2 * d);
+                    pm = med3(v, pm - d, pm, pm + d);
+                    pn = med3(v, pn - 2 * d, pn - d, pn);
+                }
+                pm = med3(v, pl, pm, pn);
+            }
+            v.swap(a, pm);
+            let (mut pa, mut pb) = (a + 1, a + 1);
+            // pc and pd may go one below `a + 1`; kept as isize.
+            let (mut pc, mut pd) = ((a + n - 1) as isize, (a + n - 1) as isize);
+            let mut swapped = false;
+            loop {
+                while pb as isize <= pc {
+                    let c = cmp(&v[pb], &v[a]);
+                    if c.is_gt() {
+                        break;
+                    }
+                    if c.is_eq() {
+                        swapped = true;
+                        v.swap(pa, pb);
+                        pa += 1;
+                    }
+                    pb += 1;
+                }
+                while pb as isize <= pc {
+                    let c = cmp(&v[pc as usize], &v[a]);
+                    if c.is_lt() {
+                        break;
+                    }
+                    if c.is_eq() {
+                        swapped = true;
+                        v.swap(pc as usize, pd as usize);
+                        pd -= 1;
+                    }
+                    pc -= 1;
+                }
+                if pb as isize > pc {
+                    break;
+                }
+                v.swap(pb, pc as usize);
+                swapped = true;
+                pb += 1;
+                pc -= 1;
+            }
+            if !swapped {
+                insertion(v, a, n);
+                break;
+            }
+            let pn = a + n;
+            let r = (pa - a).min(pb - pa);
+            vecswap(v, a, pb - r, r);
+            let r = ((pd - pc) as usize).min(pn - pd as usize - 1);
+            vecswap(v, pb, pn - r, r);
+            let left = pb - pa;
+            let right = (pd - pc) as usize;
+            let right_start = pn - right;
+            let go_right = right > 1 && overlaps(right_start, right);
+            if left > 1 && overlaps(a, left) {
+                // C recurses into the left part first, then loops on the right part.
+                if go_right {
+                    stack.push((right_start, right));
+                }
+                n = left;
+                continue;
+            }
+            if go_right {
+                a = right_start;
+                n = right;
+                continue;
+            }
+            break;
+        }
+    }
 }
 
 /// `strcoll` in the C / C.UTF-8 locale: `strcmp` on the C strings.
@@ -348,7 +487,7 @@ pub(super) fn sort(call: &Call<'_>) -> Step {
     // one batch, then sort.
     let sorting_by = !spec.dontsort && spec.by.is_some();
     if !spec.dontsort && !sorting_by {
-        match sort_vector(&spec, vector, Some) {
+        match sort_vector(&spec, vector, Some, None) {
             Ok(sorted) => vector = sorted,
             Err(reply) => return done(reply),
         }
@@ -379,9 +518,11 @@ pub(super) fn sort(call: &Call<'_>) -> Step {
         _ => return executor_bug(),
     };
     if let (true, Some(by)) = (sorting_by, &spec.by) {
-        match sort_vector(&spec, vector, |element| {
-            value_of(by, element, &reads, found)
-        }) {
+        // With BY and a LIMIT that leaves elements out, Redis sorts partially (pqsort).
+        let partial = (start != 0 || end != vector.len() as i64 - 1)
+            .then_some((start.max(0) as usize, end.max(0) as usize));
+        let byval = |element| value_of(by, element, &reads, found);
+        match sort_vector(&spec, vector, byval, partial) {
             Ok(sorted) => vector = sorted,
             Err(reply) => return done(reply),
         }
