@@ -21,6 +21,22 @@
 //! # Table
 //! One [`Emulated`] row per command in [`COMMANDS`]; nothing else matches command names.
 //!
+//! | command | reads | writes (TTL rule) | round trips |
+//! |---|---|---|---|
+//! | INCR, DECR, INCRBY, DECRBY, INCRBYFLOAT, APPEND | `String` | `SetString` (Keep) | 2 |
+//! | SETRANGE, SETBIT, BITFIELD | `String` | `SetString` (Keep), none if unchanged | 2 |
+//! | GETRANGE, SUBSTR, STRLEN, GETBIT, BITCOUNT, BITPOS, BITFIELD_RO | `String` | — | 1 |
+//! | LCS | `String` ×2 | — | 1 |
+//! | BITOP | `String` per source | `SetString` (Clear) on dest, or `Delete` dest | 2 |
+//! | HINCRBY, HINCRBYFLOAT | `HashField` | `HSetField` (hash TTL untouched) | 2 |
+//! | HSTRLEN | `HashField` | — | 1 |
+//! | LPOS | `List` | — | 1 |
+//! | LREM, LINSERT | `List` | `ReplaceList` (Keep) or `Delete` | 2 |
+//! | SORT, SORT_RO | `Collection`, then BY/GET keys (`String`, `HashField`) | STORE: `ReplaceList` (Clear) or `Delete` | 1 (2 with STORE), +1 with patterns |
+//!
+//! Errors write nothing, and a command that ends up writing nothing needs no MULTI/EXEC (an
+//! UNWATCH, pipelined, is enough).
+//!
 //! # Layout
 //! - `cfloat`: C `long double`/`double` parsing and formatting, exactly as Redis does.
 //! - `strings`: INCR family, INCRBYFLOAT, APPEND, SETRANGE, GETRANGE/SUBSTR, STRLEN, LCS.
@@ -185,8 +201,10 @@ pub enum Write {
         value: Vec<u8>,
     },
     /// The key becomes a list of exactly these items, head to tail (never empty: an empty
-    /// result is a [`Write::Delete`]). For [`Ttl::Keep`] the list existed and keeps its TTL;
-    /// for [`Ttl::Clear`] the key (of any type) is replaced and has no TTL.
+    /// result is a [`Write::Delete`]). For [`Ttl::Keep`] the list existed and keeps its TTL
+    /// (e.g. read `PEXPIRETIME` with the list under the same WATCH, rewrite with `DEL` +
+    /// `RPUSH`, then `PEXPIREAT` if it had one); for [`Ttl::Clear`] the key (of any type) is
+    /// replaced and has no TTL.
     ReplaceList {
         /// The key.
         key: Bytes,
@@ -266,7 +284,8 @@ pub struct Emulated {
     pub access: Access,
     /// Round trips to Redis in the common case, without conflicts: 1 for a read-only command
     /// (its reads, in one MULTI/EXEC when there are several keys), 2 for one that writes
-    /// (WATCH + reads, then MULTI/writes/EXEC). SORT with BY/GET patterns needs one more.
+    /// (WATCH + reads, then MULTI/writes/EXEC). SORT without STORE writes nothing and costs
+    /// 1; BY/GET patterns that name keys add one more (see the table in the module docs).
     pub round_trips: u8,
     plan: fn(&[Bytes]) -> Result<Vec<Read>, Frame>,
     run: fn(&Call<'_>) -> Step,
@@ -608,6 +627,101 @@ mod tests {
             compute(&args(&["INCR", "k"]), &[], false),
             done(error(EXECUTOR))
         );
+    }
+
+    /// Any arguments and any values read: a reply, never a panic (the executor passes
+    /// whatever Redis held, the client whatever it likes).
+    #[test]
+    fn never_panics() {
+        let words: &[&[u8]] = &[
+            b"0",
+            b"1",
+            b"-1",
+            b"7",
+            b"63",
+            b"64",
+            b"#2",
+            b"x",
+            b"",
+            b"-9223372036854775808",
+            b"9223372036854775807",
+            b"1e3",
+            b"inf",
+            b"BIT",
+            b"BYTE",
+            b"GET",
+            b"SET",
+            b"INCRBY",
+            b"OVERFLOW",
+            b"FAIL",
+            b"SAT",
+            b"i8",
+            b"u63",
+            b"i64",
+            b"IDX",
+            b"LEN",
+            b"WITHMATCHLEN",
+            b"MINMATCHLEN",
+            b"RANK",
+            b"COUNT",
+            b"MAXLEN",
+            b"BEFORE",
+            b"AFTER",
+            b"BY",
+            b"w_*",
+            b"h_*->f",
+            b"*->",
+            b"#",
+            b"LIMIT",
+            b"ALPHA",
+            b"DESC",
+            b"STORE",
+            b"AND",
+            b"NOT",
+            b"nosort",
+            b"a\0*",
+        ];
+        let values: &[&[u8]] = &[
+            b"",
+            b"0",
+            b"12",
+            b"-3.5",
+            b"abc",
+            b"\xff\x00\x81",
+            b"1e4000",
+        ];
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        for _ in 0..20_000 {
+            let row = &COMMANDS[next(COMMANDS.len())];
+            let mut args = vec![Bytes::from_static(row.name.as_bytes())];
+            for _ in 0..next(7) {
+                args.push(Bytes::from_static(words[next(words.len())]));
+            }
+            let mut found = Vec::new();
+            for _ in 0..next(4) {
+                let value = values[next(values.len())].to_vec();
+                found.push(match next(8) {
+                    0 => Found::Missing,
+                    1 => Found::WrongType,
+                    2 => Found::String(value),
+                    3 => Found::Field(value),
+                    4 => Found::List(vec![value.clone(), b"1".to_vec(), value]),
+                    5 => Found::Set(vec![value, b"2".to_vec()]),
+                    6 => Found::ZSet(vec![(value, 1.5), (b"z".to_vec(), -1.0)]),
+                    _ => Found::List(Vec::new()),
+                });
+            }
+            let _ = start(&args);
+            for resp3 in [false, true] {
+                let _ = compute(&args, &found, resp3);
+            }
+        }
     }
 
     #[test]
