@@ -608,6 +608,16 @@ fn hand_picked() {
         (&[], "BITFIELD k GET u8 #-1"),
         (&[], "BITFIELD k SET i8 #536870912 1"),
         (&[], "BITFIELD k GET i64 #67108863"),
+        (&["SET k abcd"], "BITFIELD k GET i8 #1152921504606846977"),
+        (&["SET k abcd"], "BITFIELD k GET i8 #2305843009213693953"),
+        (&["SET k abcd"], "BITFIELD k GET i8 #-0"),
+        (&["SET k abcd"], "BITFIELD k GET i8 #"),
+        (&["SET k abcd"], "BITFIELD k GET i8 ''"),
+        (&["SET k abcd"], "BITFIELD k GET u8\u{0}x 0"),
+        (
+            &["SET k abcd"],
+            "BITFIELD k SET i8 0 -129 GET u4 0 INCRBY u4 0 -1 INCRBY i64 0 1",
+        ),
         (&[], "BITFIELD k OVERFLOW FAIL SET u8 100 256"),
         (&[], "BITFIELD k OVERFLOW SAT SET i8 0 -9223372036854775808"),
         (
