@@ -10,6 +10,7 @@
 //!
 //! This crate does no I/O and has no async runtime, so it can be unit-tested and fuzzed alone.
 
+pub mod emulate;
 pub mod resp;
 pub mod table;
 pub mod transform;
