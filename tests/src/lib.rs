@@ -12,6 +12,7 @@
 //!   with its own ports and temporary directory).
 
 pub mod audit;
+pub mod plain;
 pub mod scripts;
 
 use std::io::{Read, Write};

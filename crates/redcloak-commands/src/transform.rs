@@ -91,6 +91,23 @@ pub fn encrypt_args(
         .collect())
 }
 
+/// Encrypts one value for Redis (a value redcloak computed itself, e.g. an emulated INCR's
+/// result): the one place such values are sealed.
+pub fn seal_value(ring: &KeyRing, plain: &[u8]) -> Bytes {
+    Bytes::from(ring.encrypt(plain))
+}
+
+/// Decrypts one stored value redcloak reads for its own computation (an emulated command's
+/// input): the one place such values are opened.
+pub fn open_value(ring: &KeyRing, stored: &[u8]) -> Result<Vec<u8>, DecryptError> {
+    ring.decrypt(stored)
+}
+
+/// Decrypts one stored member (set, sorted set, geo): deterministic encryption.
+pub fn open_member(ring: &KeyRing, stored: &[u8]) -> Result<Vec<u8>, DecryptError> {
+    ring.decrypt_member(stored).map(|m| m.plaintext.into_vec())
+}
+
 /// How to decode one upstream reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Plan {
@@ -1091,12 +1108,12 @@ mod tests {
             },
         );
         assert!(several.contains("one of the keys 'a', 'b'"), "{several}");
-        let incr = lookup(b"INCR").unwrap();
-        let Action::Refuse(refusal) = incr.action else {
+        let monitor = lookup(b"MONITOR").unwrap();
+        let Action::Refuse(refusal) = monitor.action else {
             panic!()
         };
-        let msg = refusal_message("INCR", &refusal);
-        assert!(msg.contains("INCR") && msg.contains("instead"), "{msg}");
+        let msg = refusal_message("MONITOR", &refusal);
+        assert!(msg.contains("MONITOR") && msg.contains("instead"), "{msg}");
         assert_eq!(
             arity_message(lookup(b"GET").unwrap(), None),
             "ERR wrong number of arguments for 'get' command"
