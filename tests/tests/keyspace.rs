@@ -88,7 +88,6 @@ fn operator_and_member_commands_are_refused_with_reasons() {
         (vec!["SADD", "s", "member"], "deterministic encryption"),
         (vec!["ZADD", "z", "1", "member"], "deterministic encryption"),
         (vec!["EVAL", "return 1", "0"], "scripts"),
-        (vec!["SORT", "l"], "sort"),
         (vec!["OBJECT", "ENCODING", "k"], "ciphertext"),
         (vec!["CLUSTER", "INFO"], "cluster"),
     ] {

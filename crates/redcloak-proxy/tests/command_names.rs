@@ -25,7 +25,21 @@ const OWN: &[(&str, &str)] = &[
     ("PEXPIREAT", "journaled expiries"),
     ("PERSIST", "journaled expiry removal"),
     ("LPUSH", "putting back an undecryptable list element"),
-    ("RPUSH", "putting back an undecryptable list element"),
+    (
+        "RPUSH",
+        "putting back an undecryptable list element and rewriting a list (emulation)",
+    ),
+    ("WATCH", "emulated commands read under WATCH"),
+    ("UNWATCH", "an emulation that writes nothing"),
+    ("EXEC", "emulated commands write in MULTI/EXEC"),
+    ("GET", "emulated commands read strings"),
+    ("HGET", "emulated commands read hash fields"),
+    ("HSET", "emulated commands write hash fields"),
+    ("LRANGE", "emulated commands read lists"),
+    ("PEXPIRETIME", "a rewritten list keeps its expiry"),
+    ("TYPE", "SORT reads a collection of any type"),
+    ("SMEMBERS", "SORT reads a set"),
+    ("ZRANGE", "SORT reads a sorted set"),
 ];
 
 /// String literals in `code`, except option words compared with `words::is(arg, "WORD")`
