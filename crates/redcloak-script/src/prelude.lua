@@ -2,7 +2,7 @@
 -- "=redcloak" (frames of this chunk are hidden from error positions, see error handling).
 -- It makes the globals and the libraries read-only the way Redis 7.0 does: user code sees
 -- proxies (empty tables whose metatable reads through to the real table and refuses writes).
-local real_G, unwrap = ...
+local real_G, unwrap, check_killed = ...
 local error, type, tostring, select = error, type, tostring, select
 local base_rawget, base_rawset, base_next, base_pairs = rawget, rawset, next, pairs
 local base_setmetatable, base_getmetatable = setmetatable, getmetatable
@@ -85,6 +85,7 @@ end
 -- Redis's pcall gives the `err` string of an error table instead of the table.
 local function pcall_result(ok, ...)
   if ok then return true, ... end
+  check_killed()
   local e = unwrap((...))
   if type(e) == "table" then
     local s = base_rawget(e, "err")
@@ -96,11 +97,16 @@ function real_G.pcall(...)
   if select("#", ...) == 0 then return false, "attempt to call a boolean value" end
   return pcall_result(base_pcall(...))
 end
+local function xpcall_result(ok, ...)
+  if not ok then check_killed() end
+  return ok, ...
+end
 function real_G.xpcall(f, handler)
-  return base_xpcall(f, function(e) return handler(unwrap(e)) end)
+  return xpcall_result(base_xpcall(f, function(e) return handler(unwrap(e)) end))
 end
 local function resume_result(ok, ...)
   if ok then return true, ... end
+  check_killed()
   return false, unwrap((...))
 end
 real_of[proxies.coroutine].resume = function(co, ...)

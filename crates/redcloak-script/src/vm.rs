@@ -173,6 +173,12 @@ impl Vm {
         crate::libs::install(&lua, &real_g)?;
         let redis = lua.create_table()?;
         install_redis_api(&lua, &redis, version)?;
+        if kind == Kind::Functions {
+            // Functions see no debugger entry points and no replicate_commands.
+            for name in ["breakpoint", "debug", "replicate_commands"] {
+                redis.raw_set(name, Value::Nil)?;
+            }
+        }
         real_g.raw_set("redis", redis.clone())?;
 
         let handler = lua.create_function(error_handler)?;
@@ -181,11 +187,19 @@ impl Vm {
         }
 
         let unwrap = lua.create_function(|lua, v: Value| unwrap_error(lua, v))?;
+        // A script that ran out of time stays dead: a caught error is raised again.
+        let check_killed = lua.create_function(|lua, ()| {
+            let killed = lua.app_data_ref::<RunCtx>().is_some_and(|c| c.killed);
+            if killed {
+                return raise(Raise::Killed);
+            }
+            Ok(())
+        })?;
         let prelude: (Table, Function) = lua
             .load(include_str!("prelude.lua"))
             .set_name(INTERNAL_CHUNK)
             .set_mode(ChunkMode::Text)
-            .call((real_g.clone(), unwrap))?;
+            .call((real_g.clone(), unwrap, check_killed))?;
         let (globals, protect) = prelude;
         let globals_mt = globals
             .metatable()
@@ -207,6 +221,8 @@ impl Vm {
                 load_redis.raw_set(name, redis.raw_get::<Value>(name)?)?;
             }
             load_redis.raw_set("register_function", lua.create_function(register_function)?)?;
+            // A missing field of the load-time `redis` reads as a missing global, as in Redis.
+            load_redis.set_metatable(real_g.metatable())?;
             let load_g = lua.create_table()?;
             load_g.raw_set("redis", protect.call::<Table>(load_redis)?)?;
             load_g.set_metatable(real_g.metatable())?;
@@ -420,9 +436,14 @@ fn make_runner(lua: &Lua, real_g: &Table) -> mlua::Result<Function> {
         Value::Function(f) => f,
         _ => real_g.raw_get::<Function>("xpcall")?,
     };
-    lua.load("local xpcall, h = ... return function(f, ...) return xpcall(f, h, ...) end")
-        .set_name(INTERNAL_CHUNK)
-        .call((xpcall, handler))
+    // Function callbacks take (KEYS, ARGV); Lua 5.1's xpcall passes no arguments.
+    lua.load(
+        "local xpcall, h = ... return function(f, k, a) \
+           if k == nil then return xpcall(f, h) end \
+           return xpcall(function() return f(k, a) end, h) end",
+    )
+    .set_name(INTERNAL_CHUNK)
+    .call((xpcall, handler))
 }
 
 /// Redis's `__redis__err__handler`: turns any error into an error table and records where
@@ -915,12 +936,12 @@ fn register_function(lua: &Lua, args: Variadic<Value>) -> mlua::Result<()> {
                 };
                 match key.as_slice() {
                     b"function_name" => match lua_tostring(&v) {
-                        Some(s) if matches!(v, Value::String(_)) => name = Some(s),
-                        _ => return raise_table("function_name argument given to redis.register_function must be a string"),
+                        Some(s) => name = Some(s),
+                        None => return raise_table("function_name argument given to redis.register_function must be a string"),
                     },
-                    b"description" => match &v {
-                        Value::String(s) => description = Some(s.as_bytes().to_vec()),
-                        _ => return raise_table("description argument given to redis.register_function must be a string"),
+                    b"description" => match lua_tostring(&v) {
+                        Some(s) => description = Some(s),
+                        None => return raise_table("description argument given to redis.register_function must be a string"),
                     },
                     b"callback" => match v {
                         Value::Function(f) => callback = Some(f),

@@ -340,3 +340,76 @@ impl SideBySide {
         eprintln!("{} replies identical to Redis", self.checked);
     }
 }
+
+impl SideBySide {
+    /// A FUNCTION subcommand on B (RESP2 or RESP3) next to the engine's answer.
+    pub fn compare(
+        &mut self,
+        what: &str,
+        resp: u8,
+        ours: &redcloak_commands::resp::Frame,
+        args: &[&[u8]],
+    ) {
+        let mut ours_bytes = BytesMut::new();
+        ours.encode(&mut ours_bytes);
+        let theirs = if resp == 3 {
+            self.b3.cmd(args)
+        } else {
+            self.b2.cmd(args)
+        };
+        self.checked += 1;
+        if ours_bytes[..] != theirs[..] {
+            self.mismatches.push(format!(
+                "RESP{resp} {what}\n   redis:     {:?}\n   redcloak:  {:?}",
+                String::from_utf8_lossy(&theirs),
+                String::from_utf8_lossy(&ours_bytes)
+            ));
+        }
+    }
+
+    /// FUNCTION LOAD [REPLACE] on both sides.
+    pub fn load(&mut self, code: &str, replace: bool) {
+        let ours = match self.engine.function_load(code.as_bytes(), replace) {
+            Ok(name) => Frame::Bulk(Bytes::from(name)),
+            Err(e) => e,
+        };
+        let mut args: Vec<&[u8]> = vec![b"FUNCTION", b"LOAD"];
+        if replace {
+            args.push(b"REPLACE");
+        }
+        args.push(code.as_bytes());
+        self.compare(&format!("FUNCTION LOAD {code:?}"), 2, &ours, &args);
+    }
+
+    /// FCALL / FCALL_RO on both sides, RESP2 and RESP3.
+    pub fn fcall(&mut self, name: &str, keys: &[&str], argv: &[&str], ro: bool) {
+        for resp in [2u8, 3] {
+            let k = Self::bytes(keys);
+            let a = Self::bytes(argv);
+            let ours = self.engine.fcall(
+                name.as_bytes(),
+                &k,
+                &a,
+                RunOptions {
+                    client_resp: resp,
+                    read_only: ro,
+                },
+                &mut self.backend,
+            );
+            let numkeys = keys.len().to_string();
+            let mut args: Vec<&[u8]> = vec![
+                if ro { b"FCALL_RO" } else { b"FCALL" },
+                name.as_bytes(),
+                numkeys.as_bytes(),
+            ];
+            args.extend(keys.iter().map(|s| s.as_bytes()));
+            args.extend(argv.iter().map(|s| s.as_bytes()));
+            self.compare(
+                &format!("FCALL {name} {keys:?} {argv:?}"),
+                resp,
+                &ours,
+                &args,
+            );
+        }
+    }
+}
