@@ -13,8 +13,10 @@ use redcloak_commands::resp::Frame;
 use crate::numfmt::{c_cast_i64, format_g};
 
 /// Deepest table nesting converted into a reply. Redis stops at Lua's C stack limit
-/// (`reached lua stack limit`); a self-referencing table must not recurse forever.
-const MAX_REPLY_DEPTH: usize = 1000;
+/// (`reached lua stack limit`, after thousands of levels, and then sends a broken reply); we
+/// stop earlier because the conversion and `Frame::encode` recurse on the proxy's small
+/// thread stacks (redcloak-commands bounds frames at 512 levels).
+pub(crate) const MAX_REPLY_DEPTH: usize = 256;
 
 /// Redis's `luaPushErrorBuff`: `-CODE msg` keeps its code, anything else gets `ERR`; the
 /// message is trimmed of CR/LF at both ends; the result is `CODE msg`.

@@ -269,7 +269,13 @@ impl Engine {
     fn compile_script(&mut self, body: &[u8], sha: &str) -> Result<(), Frame> {
         let (flags, code) = parse_eval_shebang(body)?;
         let function = self.eval_vm.compile(&code, "@user_script").map_err(|e| {
-            err_owned(format!("ERR Error compiling script (new function): {e}").into_bytes())
+            err_owned(
+                [
+                    b"ERR Error compiling script (new function): ".as_slice(),
+                    &e,
+                ]
+                .concat(),
+            )
         })?;
         self.scripts
             .insert(sha.to_owned(), Script { function, flags });
@@ -336,7 +342,7 @@ impl Engine {
         let chunk = self
             .func_vm
             .compile(&body, "@user_function")
-            .map_err(|e| err_owned(format!("ERR Error compiling function: {e}").into_bytes()))?;
+            .map_err(|e| err_owned([b"ERR Error compiling function: ".as_slice(), &e].concat()))?;
         let regs = self
             .func_vm
             .load_library(&chunk, self.limits.load_time_limit)

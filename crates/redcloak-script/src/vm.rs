@@ -263,7 +263,7 @@ impl Vm {
 
     /// Compiles a chunk in the sandbox. Text only: a chunk starting with ESC is a syntax
     /// error, as in Redis (which never loads bytecode).
-    pub(crate) fn compile(&self, code: &[u8], chunk_name: &str) -> Result<Function, String> {
+    pub(crate) fn compile(&self, code: &[u8], chunk_name: &str) -> Result<Function, Vec<u8>> {
         if code.first() == Some(&27) {
             let e = match self
                 .lua
@@ -274,19 +274,22 @@ impl Vm {
                 Err(mlua::Error::SyntaxError { message, .. }) => message,
                 _ => String::new(),
             };
-            return Err(e.replace("'char(1)'", "'char(27)'"));
+            return Err(e.replace("'char(1)'", "'char(27)'").into_bytes());
         }
-        match self
+        // Lua's own loadstring keeps the message's bytes (mlua's errors are UTF-8 strings).
+        let loadstring: Function = self
             .lua
-            .load(code)
-            .set_name(chunk_name)
-            .set_mode(ChunkMode::Text)
-            .into_function()
-        {
-            Ok(f) => Ok(f),
-            Err(mlua::Error::SyntaxError { message, .. }) => Err(message),
-            Err(e) if is_memory_error(&e) => Err("not enough memory".to_owned()),
-            Err(e) => Err(e.to_string()),
+            .named_registry_value("redcloak.loadstring")
+            .map_err(|e| e.to_string().into_bytes())?;
+        let code = self
+            .lua
+            .create_string(code)
+            .map_err(|_| b"not enough memory".to_vec())?;
+        match loadstring.call::<(Value, Value)>((code, chunk_name)) {
+            Ok((Value::Function(f), _)) => Ok(f),
+            Ok((_, msg)) => Err(lua_tostring(&msg).unwrap_or_default()),
+            Err(e) if is_memory_error(&e) => Err(b"not enough memory".to_vec()),
+            Err(e) => Err(e.to_string().into_bytes()),
         }
     }
 
@@ -650,6 +653,11 @@ fn install_math(lua: &Lua, real_g: &Table, rng: Arc<AtomicU64>) -> mlua::Result<
     lua.set_named_registry_value(
         "redcloak.base_xpcall",
         real_g.raw_get::<Function>("xpcall")?,
+    )?;
+    // Compiling through Lua's own loadstring keeps error messages byte for byte.
+    lua.set_named_registry_value(
+        "redcloak.loadstring",
+        real_g.raw_get::<Function>("loadstring")?,
     )?;
     Ok(())
 }

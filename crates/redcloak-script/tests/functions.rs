@@ -140,7 +140,7 @@ fn list_and_stats() {
     let mut s = SideBySide::new();
     flush(&mut s);
     s.load("#!lua name=alpha\nredis.register_function{function_name='a1', callback=function() return 1 end, flags={'no-writes','allow-oom','allow-stale','no-cluster','allow-cross-slot-keys'}, description='all flags'}", false);
-    let mut check = |s: &mut SideBySide| {
+    let check = |s: &mut SideBySide| {
         for resp in [2u8, 3] {
             let ours = s.engine.function_list(None, false, resp);
             s.compare("FUNCTION LIST", resp, &ours, &[b"FUNCTION", b"LIST"]);
