@@ -213,8 +213,38 @@ pub(crate) fn error_frame(mut text: Vec<u8>) -> Frame {
 /// The script's result to the client's reply (Redis's `luaReplyToRedisReply`). `client_resp`
 /// is the client's protocol, `script_resp` what the script chose with `redis.setresp` (it
 /// decides how booleans are sent).
-pub(crate) fn lua_to_reply(v: &Value, client_resp: u8, script_resp: u8) -> Frame {
-    match to_reply(v, client_resp, script_resp, 0) {
+/// The field names of special reply tables, interned once per state (looking a field up by
+/// a Rust `&str` would intern the name again on every lookup).
+pub(crate) struct ReplyKeys {
+    err: mlua::String,
+    ok: mlua::String,
+    double: mlua::String,
+    big_number: mlua::String,
+    verbatim_string: mlua::String,
+    map: mlua::String,
+    set: mlua::String,
+    format: mlua::String,
+    string: mlua::String,
+}
+
+impl ReplyKeys {
+    pub(crate) fn new(lua: &Lua) -> mlua::Result<ReplyKeys> {
+        Ok(ReplyKeys {
+            err: lua.create_string("err")?,
+            ok: lua.create_string("ok")?,
+            double: lua.create_string("double")?,
+            big_number: lua.create_string("big_number")?,
+            verbatim_string: lua.create_string("verbatim_string")?,
+            map: lua.create_string("map")?,
+            set: lua.create_string("set")?,
+            format: lua.create_string("format")?,
+            string: lua.create_string("string")?,
+        })
+    }
+}
+
+pub(crate) fn lua_to_reply(k: &ReplyKeys, v: &Value, client_resp: u8, script_resp: u8) -> Frame {
+    match to_reply(k, v, client_resp, script_resp, 0) {
         Ok(f) => f,
         Err(Deep) => Frame::Error(Bytes::from_static(b"ERR reached lua stack limit")),
     }
@@ -230,7 +260,7 @@ fn null(resp: u8) -> Frame {
     }
 }
 
-fn to_reply(v: &Value, resp: u8, sresp: u8, depth: usize) -> Result<Frame, Deep> {
+fn to_reply(k: &ReplyKeys, v: &Value, resp: u8, sresp: u8, depth: usize) -> Result<Frame, Deep> {
     if depth > MAX_REPLY_DEPTH {
         return Err(Deep);
     }
@@ -251,22 +281,22 @@ fn to_reply(v: &Value, resp: u8, sresp: u8, depth: usize) -> Result<Frame, Deep>
         }
         Value::Number(n) => Frame::Integer(c_cast_i64(*n)),
         Value::Integer(n) => Frame::Integer(*n),
-        Value::Table(t) => table_reply(t, resp, sresp, depth)?,
+        Value::Table(t) => table_reply(k, t, resp, sresp, depth)?,
         _ => null(resp),
     })
 }
 
-fn raw_field(t: &Table, name: &str) -> Value {
+fn raw_field(t: &Table, name: &mlua::String) -> Value {
     t.raw_get::<Value>(name).unwrap_or(Value::Nil)
 }
 
-fn table_reply(t: &Table, resp: u8, sresp: u8, depth: usize) -> Result<Frame, Deep> {
-    if let Value::String(e) = raw_field(t, "err") {
+fn table_reply(k: &ReplyKeys, t: &Table, resp: u8, sresp: u8, depth: usize) -> Result<Frame, Deep> {
+    if let Value::String(e) = raw_field(t, &k.err) {
         let mut text = Vec::with_capacity(e.as_bytes().len());
         text.extend_from_slice(&e.as_bytes());
         return Ok(error_frame(text));
     }
-    if let Value::String(s) = raw_field(t, "ok") {
+    if let Value::String(s) = raw_field(t, &k.ok) {
         let mut text = s.as_bytes().to_vec();
         for b in text.iter_mut() {
             if *b == b'\r' || *b == b'\n' {
@@ -275,12 +305,12 @@ fn table_reply(t: &Table, resp: u8, sresp: u8, depth: usize) -> Result<Frame, De
         }
         return Ok(Frame::Simple(Bytes::from(text)));
     }
-    match raw_field(t, "double") {
+    match raw_field(t, &k.double) {
         Value::Number(d) => return Ok(double_reply(d, resp)),
         Value::Integer(d) => return Ok(double_reply(d as f64, resp)),
         _ => {}
     }
-    if let Value::String(s) = raw_field(t, "big_number") {
+    if let Value::String(s) = raw_field(t, &k.big_number) {
         let b = Bytes::copy_from_slice(&s.as_bytes());
         return Ok(if resp == 3 {
             Frame::BigNumber(b)
@@ -288,9 +318,9 @@ fn table_reply(t: &Table, resp: u8, sresp: u8, depth: usize) -> Result<Frame, De
             Frame::Bulk(b)
         });
     }
-    if let Value::Table(vs) = raw_field(t, "verbatim_string") {
+    if let Value::Table(vs) = raw_field(t, &k.verbatim_string) {
         if let (Value::String(format), Value::String(s)) =
-            (raw_field(&vs, "format"), raw_field(&vs, "string"))
+            (raw_field(&vs, &k.format), raw_field(&vs, &k.string))
         {
             let data = Bytes::copy_from_slice(&s.as_bytes());
             if resp == 3 {
@@ -304,13 +334,13 @@ fn table_reply(t: &Table, resp: u8, sresp: u8, depth: usize) -> Result<Frame, De
             return Ok(Frame::Bulk(data));
         }
     }
-    if let Value::Table(m) = raw_field(t, "map") {
+    if let Value::Table(m) = raw_field(t, &k.map) {
         let mut pairs = Vec::new();
         for pair in m.pairs::<Value, Value>() {
-            let Ok((k, v)) = pair else { break };
+            let Ok((key, v)) = pair else { break };
             pairs.push((
-                to_reply(&k, resp, sresp, depth + 1)?,
-                to_reply(&v, resp, sresp, depth + 1)?,
+                to_reply(k, &key, resp, sresp, depth + 1)?,
+                to_reply(k, &v, resp, sresp, depth + 1)?,
             ));
         }
         return Ok(if resp == 3 {
@@ -319,11 +349,11 @@ fn table_reply(t: &Table, resp: u8, sresp: u8, depth: usize) -> Result<Frame, De
             Frame::Array(pairs.into_iter().flat_map(|(k, v)| [k, v]).collect())
         });
     }
-    if let Value::Table(s) = raw_field(t, "set") {
+    if let Value::Table(s) = raw_field(t, &k.set) {
         let mut items = Vec::new();
         for pair in s.pairs::<Value, Value>() {
-            let Ok((k, _)) = pair else { break };
-            items.push(to_reply(&k, resp, sresp, depth + 1)?);
+            let Ok((key, _)) = pair else { break };
+            items.push(to_reply(k, &key, resp, sresp, depth + 1)?);
         }
         return Ok(if resp == 3 {
             Frame::Set(items)
@@ -338,7 +368,7 @@ fn table_reply(t: &Table, resp: u8, sresp: u8, depth: usize) -> Result<Frame, De
         if v.is_nil() {
             break;
         }
-        items.push(to_reply(&v, resp, sresp, depth + 1)?);
+        items.push(to_reply(k, &v, resp, sresp, depth + 1)?);
         i += 1;
     }
     Ok(Frame::Array(items))

@@ -1,6 +1,7 @@
 //! The engine: EVAL / EVALSHA / SCRIPT, and FUNCTION / FCALL.
 
 use std::collections::{BTreeMap, HashMap};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
@@ -308,16 +309,25 @@ impl Engine {
         }
         self.eval_vm.ctx(|c| c.read_only = read_only);
         let limits = &self.limits;
-        let result = self.eval_vm.run(
-            &function,
-            MultiValue::new(),
-            backend,
-            limits.time_limit,
-            |lua, outcome| finish(lua, outcome, sha, opts.client_resp, limits),
-        );
+        let vm = &self.eval_vm;
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            vm.run(
+                &function,
+                MultiValue::new(),
+                backend,
+                limits.time_limit,
+                |lua, outcome| finish(lua, outcome, sha, opts.client_resp, limits),
+            )
+        }));
         match result {
-            Ok(frame) => frame,
-            Err(e) => self.internal_error(&e),
+            Err(_) => {
+                // A bug (ours or mlua's) panicked mid-script: start a fresh state rather
+                // than trust this one.
+                self.script_flush();
+                err("ERR redcloak script engine: internal error (the script cache was reset)")
+            }
+            Ok(Ok(frame)) => frame,
+            Ok(Err(e)) => self.internal_error(&e),
         }
     }
 
@@ -598,16 +608,28 @@ impl Engine {
         };
         self.func_vm.ctx(|c| c.read_only = read_only);
         let limits = &self.limits;
-        let result = self.func_vm.run(
-            &callback,
-            args,
-            backend,
-            limits.time_limit,
-            |lua, outcome| finish(lua, outcome, &fname, opts.client_resp, limits),
-        );
+        let vm = &self.func_vm;
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            vm.run(
+                &callback,
+                args,
+                backend,
+                limits.time_limit,
+                |lua, outcome| finish(lua, outcome, &fname, opts.client_resp, limits),
+            )
+        }));
         match result {
-            Ok(frame) => frame,
-            Err(e) => self.internal_error(&e),
+            Err(_) => {
+                // As for scripts: a fresh state, with the libraries loaded again.
+                let saved = self.libraries_code();
+                self.function_flush();
+                for (_, code) in &saved {
+                    let _ = self.function_load(code, true);
+                }
+                err("ERR redcloak script engine: internal error (the function state was reset)")
+            }
+            Ok(Ok(frame)) => frame,
+            Ok(Err(e)) => self.internal_error(&e),
         }
     }
 }
@@ -645,7 +667,10 @@ fn finish(
     match outcome {
         Ok(values) => {
             let v = values.into_iter().next().unwrap_or(Value::Nil);
-            lua_to_reply(&v, client_resp, script_resp)
+            match lua.app_data_ref::<crate::convert::ReplyKeys>() {
+                Some(keys) => lua_to_reply(&keys, &v, client_resp, script_resp),
+                None => err("ERR redcloak script engine: internal error"),
+            }
         }
         Err(Value::Table(t)) => script_error_reply(&t, funcname),
         Err(Value::String(s)) if s.as_bytes().as_ref() == b"not enough memory" => {
@@ -788,12 +813,10 @@ pub(crate) fn glob_match(pattern: &[u8], s: &[u8]) -> bool {
                             }
                         }
                     }
-                    b'\\' if pi + 1 < p.len() => {
-                        if p[pi + 1] == s[si] {
-                            pi += 2;
-                            si += 1;
-                            continue;
-                        }
+                    b'\\' if pi + 1 < p.len() && p[pi + 1] == s[si] => {
+                        pi += 2;
+                        si += 1;
+                        continue;
                     }
                     c if c == s[si] => {
                         pi += 1;
@@ -848,7 +871,9 @@ pub fn parse_numkeys(numkeys: &[u8], args_after: usize) -> Result<usize, Frame> 
     let n = std::str::from_utf8(numkeys)
         .ok()
         .and_then(|s| s.parse::<i64>().ok())
-        .filter(|_| !numkeys.starts_with(b"+") && !(numkeys.len() > 1 && numkeys.starts_with(b"0")))
+        .filter(|_| {
+            !(numkeys.starts_with(b"+") || (numkeys.len() > 1 && numkeys.starts_with(b"0")))
+        })
         .ok_or_else(|| err("ERR value is not an integer or out of range"))?;
     if n > args_after as i64 {
         return Err(err(

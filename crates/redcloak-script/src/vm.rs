@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use mlua::{
-    ChunkMode, Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, Variadic,
-    VmState,
+    ChunkMode, Function, HookTriggers, LightUserData, Lua, LuaOptions, MultiValue, StdLib, Table,
+    Value, Variadic, VmState,
 };
 use sha1::{Digest, Sha1};
 
@@ -123,7 +123,14 @@ pub(crate) struct RunCtx {
     pub(crate) killed: bool,
     /// While a library loads: what it registered, or the first registration error.
     pub(crate) registrations: Option<Vec<Registration>>,
+    /// A run is in progress: redis.pcall is the run's, wired to its backend.
+    pub(crate) in_run: bool,
 }
+
+/// First argument of redis.pcall meaning "this is redis.log" / "redis.acl_check_cmd" (a
+/// light userdata: scripts can make none but cjson.null, the null pointer).
+const BRIDGE_LOG: LightUserData = LightUserData(std::ptr::without_provenance_mut(1));
+const BRIDGE_ACL: LightUserData = LightUserData(std::ptr::without_provenance_mut(2));
 
 /// The version Redis reports to scripts (`redis.REDIS_VERSION`, `redis.REDIS_VERSION_NUM`).
 #[derive(Debug, Clone)]
@@ -144,6 +151,8 @@ pub(crate) struct Vm {
     load_g: Option<Table>,
     /// `xpcall(f, handler, ...)` with Redis's message handler.
     runner: Function,
+    key_call: mlua::String,
+    key_pcall: mlua::String,
 }
 
 impl Vm {
@@ -163,6 +172,7 @@ impl Vm {
             deadline: None,
             killed: false,
             registrations: None,
+            in_run: false,
         });
         let real_g = lua.globals();
         for name in REMOVED_GLOBALS {
@@ -251,7 +261,12 @@ impl Vm {
             },
         )?;
 
+        lua.set_app_data(crate::convert::ReplyKeys::new(&lua)?);
+        let key_call = lua.create_string("call")?;
+        let key_pcall = lua.create_string("pcall")?;
         Ok(Vm {
+            key_call,
+            key_pcall,
             lua,
             real_g,
             redis,
@@ -315,33 +330,36 @@ impl Vm {
         self.ctx(|c| {
             c.resp = 2;
             c.killed = false;
+            c.in_run = true;
             c.deadline = Instant::now().checked_add(time_limit);
         });
         let backend = RefCell::new(backend);
         let out = self.lua.scope(|scope| {
             let b = &backend;
+            // Only redis.call and redis.pcall are made per run (they need the backend);
+            // redis.log and redis.acl_check_cmd reach the backend through redis.pcall with
+            // a first argument no script can forge (see `BRIDGE_LOG`).
             self.redis.raw_set(
-                "call",
+                self.key_call.clone(),
                 scope.create_function_mut(move |lua, args: MultiValue| {
                     redis_call(lua, args, true, &mut **b.borrow_mut())
                 })?,
             )?;
             self.redis.raw_set(
-                "pcall",
-                scope.create_function_mut(move |lua, args: MultiValue| {
-                    redis_call(lua, args, false, &mut **b.borrow_mut())
-                })?,
-            )?;
-            self.redis.raw_set(
-                "log",
-                scope.create_function_mut(move |lua, args: MultiValue| {
-                    redis_log(lua, args, Some(&mut **b.borrow_mut()))
-                })?,
-            )?;
-            self.redis.raw_set(
-                "acl_check_cmd",
-                scope.create_function_mut(move |lua, args: MultiValue| {
-                    acl_check_cmd(lua, args, &mut **b.borrow_mut())
+                self.key_pcall.clone(),
+                scope.create_function_mut(move |lua, mut args: MultiValue| {
+                    let backend = &mut **b.borrow_mut();
+                    match args.front() {
+                        Some(Value::LightUserData(p)) if p.0 == BRIDGE_LOG.0 => {
+                            args.pop_front();
+                            redis_log(lua, args, Some(backend)).map(|()| Value::Nil)
+                        }
+                        Some(Value::LightUserData(p)) if p.0 == BRIDGE_ACL.0 => {
+                            args.pop_front();
+                            acl_check_cmd(lua, args, backend).map(Value::Boolean)
+                        }
+                        _ => redis_call(lua, args, false, backend),
+                    }
                 })?,
             )?;
             let mut call_args = MultiValue::with_capacity(args.len() + 1);
@@ -358,7 +376,10 @@ impl Vm {
             };
             Ok(finish(&self.lua, outcome))
         });
-        self.ctx(|c| c.deadline = None);
+        self.ctx(|c| {
+            c.deadline = None;
+            c.in_run = false;
+        });
         out
     }
 
@@ -654,6 +675,7 @@ fn install_math(lua: &Lua, real_g: &Table, rng: Arc<AtomicU64>) -> mlua::Result<
         "redcloak.base_xpcall",
         real_g.raw_get::<Function>("xpcall")?,
     )?;
+    lua.set_named_registry_value("redcloak.next", real_g.raw_get::<Function>("next")?)?;
     // Compiling through Lua's own loadstring keeps error messages byte for byte.
     lua.set_named_registry_value(
         "redcloak.loadstring",
@@ -687,10 +709,30 @@ fn install_redis_api(lua: &Lua, redis: &Table, version: &Version) -> mlua::Resul
     };
     redis.raw_set("call", lua.create_function(outside)?)?;
     redis.raw_set("pcall", lua.create_function(outside)?)?;
-    redis.raw_set("acl_check_cmd", lua.create_function(outside)?)?;
+    let r = redis.clone();
+    redis.raw_set(
+        "acl_check_cmd",
+        lua.create_function(move |lua, mut args: MultiValue| {
+            if !lua.app_data_ref::<RunCtx>().is_some_and(|c| c.in_run) {
+                return outside(lua, args);
+            }
+            let pcall: Function = r.raw_get("pcall")?;
+            args.push_front(Value::LightUserData(BRIDGE_ACL));
+            pcall.call::<Value>(args)
+        })?,
+    )?;
+    let r = redis.clone();
     redis.raw_set(
         "log",
-        lua.create_function(|lua, args: MultiValue| redis_log(lua, args, None))?,
+        lua.create_function(move |lua, mut args: MultiValue| {
+            if !lua.app_data_ref::<RunCtx>().is_some_and(|c| c.in_run) {
+                // No backend (FUNCTION LOAD): the arguments are checked, the line dropped.
+                return redis_log(lua, args, None);
+            }
+            let pcall: Function = r.raw_get("pcall")?;
+            args.push_front(Value::LightUserData(BRIDGE_LOG));
+            pcall.call::<()>(args)
+        })?,
     )?;
     redis.raw_set(
         "sha1hex",
@@ -772,11 +814,12 @@ fn install_redis_api(lua: &Lua, redis: &Table, version: &Version) -> mlua::Resul
 }
 
 pub(crate) fn sha1_hex(data: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha1::digest(data);
     let mut out = String::with_capacity(40);
     for b in digest {
-        use std::fmt::Write;
-        let _ = write!(out, "{b:02x}");
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
     }
     out
 }

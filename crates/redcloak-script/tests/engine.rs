@@ -302,3 +302,101 @@ fn functions_dump_restore_round_trip() {
     // nothing changed by the failed restores
     assert_eq!(e.libraries_code(), vec![("mylib".to_owned(), lib.to_vec())]);
 }
+
+/// Behaviours that differ from Redis on purpose (docs/scripting.md, "Differences from
+/// Redis"): what redcloak answers instead.
+#[test]
+fn documented_differences() {
+    let mut e = Engine::new(Limits::default());
+    let mut b = MemBackend::default();
+    // Redis 7.0.15 crashes on an error table without `err`.
+    assert_eq!(
+        eval(&mut e, &mut b, "error({})"),
+        "-ERR Error running script: the error object has no 'err' field\r\n"
+    );
+    // Redis sends a broken reply for a self-referencing table; we stop at 256 levels.
+    assert_eq!(
+        eval(&mut e, &mut b, "local t = {} t[1] = t return t"),
+        "-ERR reached lua stack limit\r\n"
+    );
+    let deep = eval(
+        &mut e,
+        &mut b,
+        "local t = {} local c = t for i = 1, 255 do c[1] = {} c = c[1] end return t",
+    );
+    assert!(deep.starts_with("*1\r\n*1\r\n"), "{deep}");
+    // A runaway script is ended (Redis only starts accepting SCRIPT KILL).
+    let mut short = Engine::new(Limits {
+        time_limit: std::time::Duration::from_millis(50),
+        ..Limits::default()
+    });
+    assert_eq!(
+        eval(
+            &mut short,
+            &mut b,
+            "local i = 0 while true do i = i + 1 end"
+        ),
+        "-ERR Script killed by redcloak: exceeded the script time limit (50 ms)\r\n"
+    );
+    // FUNCTION LOAD's redis.log lines have no backend to go to: accepted and dropped.
+    assert_eq!(
+        e.function_load(b"#!lua name=logs\nredis.log(redis.LOG_WARNING, 'at load') redis.register_function('f', function() redis.log(redis.LOG_WARNING, 'at run') return 1 end)", false),
+        Ok("logs".to_owned())
+    );
+    assert!(b.logs.is_empty());
+    e.fcall(b"f", &[], &[], RunOptions::default(), &mut b);
+    assert_eq!(b.logs, vec![(LogLevel::Warning, b"at run".to_vec())]);
+    // Library functions return at most 6000 strings or tables at once (Redis: up to its Lua
+    // stack, 7999 values), so that mlua's reference stack cannot run out.
+    let r = eval(
+        &mut e,
+        &mut b,
+        "return select('#', cmsgpack.unpack(string.rep('\\161a', 7000)))",
+    );
+    assert!(
+        r.starts_with("-ERR user_script:1: stack overflow (too many return values at once;"),
+        "{r}"
+    );
+    let r = eval(
+        &mut e,
+        &mut b,
+        "return select('#', struct.unpack(string.rep('c1', 7000), string.rep('x', 7000)))",
+    );
+    assert!(
+        r.starts_with("-ERR user_script:1: stack overflow (too many results)"),
+        "{r}"
+    );
+    // ... and at most 7900 values of any kind (Redis: 7999 and 7997).
+    let r = eval(
+        &mut e,
+        &mut b,
+        "return select('#', cmsgpack.unpack(string.rep('\\1', 7901)))",
+    );
+    assert!(
+        r.starts_with("-ERR user_script:1: stack overflow (too many return values at once;"),
+        "{r}"
+    );
+    let r = eval(
+        &mut e,
+        &mut b,
+        "return select('#', struct.unpack(string.rep('b', 7901), string.rep('x', 7901)))",
+    );
+    assert!(
+        r.starts_with("-ERR user_script:1: stack overflow (too many results)"),
+        "{r}"
+    );
+    assert_eq!(
+        eval(
+            &mut e,
+            &mut b,
+            "return select('#', cmsgpack.unpack(string.rep('\\1', 7899)))"
+        ),
+        ":7899\r\n"
+    );
+}
+
+#[test]
+fn engine_is_send() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Engine>();
+}

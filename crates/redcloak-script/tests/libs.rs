@@ -227,6 +227,16 @@ fn cjson() {
         "return cjson.decode('[true,false]')",
         "return cjson.decode('\"\\t\"')",
         "local t = cjson.decode('{\"b\":2,\"a\":1,\"c\":[1,2,{\"d\":null}]}') return cjson.encode(t)",
+        // Lua stack limits, past the configured depths
+        "cjson.decode_max_depth(100000) local ok, e = pcall(cjson.decode, string.rep('[', 7998) .. '1' .. string.rep(']', 7998)) cjson.decode_max_depth(1000) return {tostring(ok), type(e)}",
+        "cjson.decode_max_depth(100000) local ok, e = pcall(cjson.decode, string.rep('[', 7999) .. '1' .. string.rep(']', 7999)) cjson.decode_max_depth(1000) return {tostring(ok), e}",
+        "cjson.decode_max_depth(100000) local ok, e = pcall(cjson.decode, string.rep('{\"a\":', 3999) .. '1' .. string.rep('}', 3999)) cjson.decode_max_depth(1000) return {tostring(ok), type(e)}",
+        "cjson.decode_max_depth(100000) local ok, e = pcall(cjson.decode, string.rep('{\"a\":', 4000) .. '1' .. string.rep('}', 4000)) cjson.decode_max_depth(1000) return {tostring(ok), e}",
+        "cjson.encode_max_depth(100000) local t = {} local c = t for i = 1, 7997 do c[1] = {} c = c[1] end local ok, e = pcall(cjson.encode, t) cjson.encode_max_depth(1000) return {tostring(ok), #e}",
+        "cjson.encode_max_depth(100000) local t = {} local c = t for i = 1, 7998 do c[1] = {} c = c[1] end local ok, e = pcall(cjson.encode, t) cjson.encode_max_depth(1000) return {tostring(ok), e}",
+        "local t = {} for i = 1, 10000 do t[i] = 'v' .. i end return #cjson.encode(t)",
+        "local t = {} for i = 1, 10000 do t['k' .. i] = i end return #cjson.encode(t)",
+        "local t = {} for i = 1, 10000 do t[i] = i end return #cjson.encode(cjson.decode(cjson.encode(t)))",
     ]);
     s.eval("return cjson.encode({KEYS, ARGV})", &["k"], &["v", "w"]);
     let mut r = Rng(0x5eed_0002);
@@ -296,6 +306,16 @@ fn cmsgpack() {
         "return cmsgpack.unpack_one('\\1', -1)",
         "return {cmsgpack.unpack_one('\\1\\2', 5)}",
         "return {cmsgpack.unpack_one('\\1\\2', 2)}",
+        // Lua stack limits
+        "local ok, e = pcall(cmsgpack.unpack, string.rep('\\145', 3999) .. '\\1') return {tostring(ok), type(e)}",
+        "local ok, e = pcall(cmsgpack.unpack, string.rep('\\145', 4000) .. '\\1') return {tostring(ok), e}",
+        "local ok, e = pcall(cmsgpack.unpack, string.rep('\\129\\1', 3999) .. '\\1') return {tostring(ok), type(e)}",
+        "local ok, e = pcall(cmsgpack.unpack, string.rep('\\129\\1', 4000) .. '\\1') return {tostring(ok), e}",
+        "return cmsgpack.unpack(string.rep('\\145', 4000) .. '\\1')",
+        "return select('#', cmsgpack.unpack(string.rep('\\1', 7899)))",
+        "return select('#', cmsgpack.unpack(string.rep('\\161a', 5000)))",
+        "local t = {} for i = 1, 10000 do t[i] = 'v' .. i end return #cmsgpack.pack(t)",
+        "local t = {} for i = 1, 10000 do t['k' .. i] = i end return #cmsgpack.pack(t)",
     ]);
     let mut r = Rng(0x5eed_0003);
     for _ in 0..300 {
@@ -382,6 +402,8 @@ fn structlib() {
         "return struct.size('>!2 bi')",
         "return struct.size('i99')",
         "return struct.size('i99999999999')",
+        "return select('#', struct.unpack(string.rep('b', 7899), string.rep('x', 7899)))",
+        "return select('#', struct.unpack(string.rep('c1', 5000), string.rep('x', 5000)))",
     ]);
     let mut r = Rng(0x5eed_0004);
     let opts = [

@@ -30,6 +30,7 @@ pub(crate) fn create(lua: &Lua) -> mlua::Result<Table> {
     }
     macro_rules! fold {
         ($name:literal, $op:tt) => {
+            #[allow(clippy::assign_op_pattern)]
             t.raw_set(
                 $name,
                 lua.create_function(|lua, args: Variadic<Value>| {

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use mlua::{LightUserData, Lua, Table, Value, Variadic};
 
+use super::RefStack;
 use crate::numfmt::push_g;
 use crate::vm::{arg_error, lua_error, type_name};
 
@@ -65,7 +66,7 @@ pub(crate) fn create(lua: &Lua) -> mlua::Result<Table> {
             }
             let cfg = c.lock().map(|g| g.clone()).unwrap_or_default();
             let mut out = Vec::new();
-            match encode_value(&mut out, &args[0], &cfg, 0) {
+            match encode_value(lua, &mut out, &args[0], &cfg, 0) {
                 Ok(()) => lua.create_string(&out),
                 Err(msg) => lua_error(lua, &msg),
             }
@@ -92,6 +93,7 @@ pub(crate) fn create(lua: &Lua) -> mlua::Result<Table> {
                 pos: 0,
                 cfg: &cfg,
                 depth: 0,
+                slots: 0,
             };
             match d.decode_top() {
                 Ok(v) => Ok(v),
@@ -270,42 +272,35 @@ pub(crate) fn encode_string(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
 }
 
-/// What is left to write, innermost last (an explicit stack: nesting may be 1000 deep and
-/// the proxy's threads have small stacks).
-enum Work {
-    Value(Value, i64),
-    Key(Value),
-    Raw(&'static [u8]),
+/// An open container while encoding (its table, and an object's last key, live in
+/// [`RefStack`]s: nesting may be thousands deep).
+enum Open {
+    Array { next: i64, len: i64 },
+    Object { first: bool },
 }
 
-fn encode_value(out: &mut Vec<u8>, v: &Value, cfg: &Config, depth: i64) -> Result<(), String> {
-    let mut stack = vec![Work::Value(v.clone(), depth)];
-    while let Some(work) = stack.pop() {
-        match work {
-            Work::Raw(r) => out.extend_from_slice(r),
-            Work::Key(k) => match &k {
-                Value::String(s) => {
-                    encode_string(out, &s.as_bytes());
-                    out.push(b':');
-                }
-                Value::Number(_) | Value::Integer(_) => {
-                    let n = match k {
-                        Value::Number(n) => n,
-                        Value::Integer(n) => n as f64,
-                        _ => 0.0,
-                    };
-                    out.push(b'"');
-                    encode_number(out, n, cfg)?;
-                    out.extend_from_slice(b"\":");
-                }
-                other => {
-                    return Err(format!(
-                        "Cannot serialise {}: table key must be a number or string",
-                        type_name(other)
-                    ))
-                }
-            },
-            Work::Value(v, depth) => match &v {
+/// Lua stack slots Redis's cjson may use for nesting (arrays take one per level, objects
+/// two): beyond them it reports excessive nesting whatever the configured depth.
+const MAX_SLOTS: i64 = 7997;
+
+fn encode_value(
+    lua: &Lua,
+    out: &mut Vec<u8>,
+    v: &Value,
+    cfg: &Config,
+    depth: i64,
+) -> Result<(), String> {
+    let le = |e: mlua::Error| e.to_string();
+    let next_fn: mlua::Function = lua.named_registry_value("redcloak.next").map_err(le)?;
+    let mut open: Vec<Open> = Vec::new();
+    let mut tables = RefStack::new(lua).map_err(le)?;
+    let mut keys = RefStack::new(lua).map_err(le)?;
+    let mut slots = 0i64;
+    let mut pending = Some(v.clone());
+    let mut depth = depth;
+    loop {
+        if let Some(v) = pending.take() {
+            match &v {
                 Value::Nil => out.extend_from_slice(b"null"),
                 Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
                 Value::Number(n) => encode_number(out, *n, cfg)?,
@@ -313,31 +308,23 @@ fn encode_value(out: &mut Vec<u8>, v: &Value, cfg: &Config, depth: i64) -> Resul
                 Value::String(s) => encode_string(out, &s.as_bytes()),
                 Value::LightUserData(p) if p.0.is_null() => out.extend_from_slice(b"null"),
                 Value::Table(t) => {
-                    let depth = depth + 1;
-                    if depth > cfg.encode_max_depth {
+                    depth += 1;
+                    let array = array_length(t, cfg)?;
+                    let need = if array.is_some() { 1 } else { 2 };
+                    if depth > cfg.encode_max_depth || slots + need > MAX_SLOTS {
                         return Err(format!("Cannot serialise, excessive nesting ({depth})"));
                     }
-                    if let Some(len) = array_length(t, cfg)? {
-                        out.push(b'[');
-                        stack.push(Work::Raw(b"]"));
-                        for i in (1..=len).rev() {
-                            let item: Value = t.raw_get(i).unwrap_or(Value::Nil);
-                            stack.push(Work::Value(item, depth));
-                            if i > 1 {
-                                stack.push(Work::Raw(b","));
-                            }
+                    slots += need;
+                    tables.push(t.clone()).map_err(le)?;
+                    keys.push(Value::Nil).map_err(le)?;
+                    match array {
+                        Some(len) => {
+                            out.push(b'[');
+                            open.push(Open::Array { next: 1, len });
                         }
-                    } else {
-                        out.push(b'{');
-                        let pairs: Vec<(Value, Value)> =
-                            t.pairs::<Value, Value>().filter_map(Result::ok).collect();
-                        stack.push(Work::Raw(b"}"));
-                        for (i, (k, item)) in pairs.into_iter().enumerate().rev() {
-                            stack.push(Work::Value(item, depth));
-                            stack.push(Work::Key(k));
-                            if i > 0 {
-                                stack.push(Work::Raw(b","));
-                            }
+                        None => {
+                            out.push(b'{');
+                            open.push(Open::Object { first: true });
                         }
                     }
                 }
@@ -347,9 +334,76 @@ fn encode_value(out: &mut Vec<u8>, v: &Value, cfg: &Config, depth: i64) -> Resul
                         type_name(other)
                     ))
                 }
-            },
+            }
+        }
+        // The next item of the innermost open container, or close it.
+        let Some(top) = open.last_mut() else {
+            return Ok(());
+        };
+        let table: Table = tables.top().map_err(le)?;
+        match top {
+            Open::Array { next, len } => {
+                if *next > *len {
+                    out.push(b']');
+                } else {
+                    if *next > 1 {
+                        out.push(b',');
+                    }
+                    pending = Some(table.raw_get(*next).map_err(le)?);
+                    *next += 1;
+                    continue;
+                }
+            }
+            Open::Object { first } => {
+                let last: Value = keys.top().map_err(le)?;
+                let (k, item): (Value, Value) = next_fn.call((table, last)).map_err(le)?;
+                if k.is_nil() {
+                    out.push(b'}');
+                } else {
+                    if !*first {
+                        out.push(b',');
+                    }
+                    *first = false;
+                    encode_key(out, &k, cfg)?;
+                    keys.set_top(k).map_err(le)?;
+                    pending = Some(item);
+                    continue;
+                }
+            }
+        }
+        let closed = open.pop();
+        slots -= if matches!(closed, Some(Open::Array { .. })) {
+            1
+        } else {
+            2
+        };
+        let _: Value = tables.pop().map_err(le)?;
+        let _: Value = keys.pop().map_err(le)?;
+        depth -= 1;
+    }
+}
+
+fn encode_key(out: &mut Vec<u8>, k: &Value, cfg: &Config) -> Result<(), String> {
+    match k {
+        Value::String(s) => encode_string(out, &s.as_bytes()),
+        Value::Number(_) | Value::Integer(_) => {
+            let n = match k {
+                Value::Number(n) => *n,
+                Value::Integer(n) => *n as f64,
+                _ => 0.0,
+            };
+            out.push(b'"');
+            encode_number(out, n, cfg)?;
+            out.push(b'"');
+        }
+        other => {
+            return Err(format!(
+                "Cannot serialise {}: table key must be a number or string",
+                type_name(other)
+            ))
         }
     }
+    out.push(b':');
     Ok(())
 }
 
@@ -434,6 +488,7 @@ struct Decoder<'a> {
     pos: usize,
     cfg: &'a Config,
     depth: i64,
+    slots: i64,
 }
 
 /// C's `strtod` on the start of `s`: the number and how many bytes it used.
@@ -679,6 +734,11 @@ impl Decoder<'_> {
         Some(())
     }
 
+    fn leave(&mut self, slots: i64) {
+        self.depth -= 1;
+        self.slots -= slots;
+    }
+
     fn error(&self, expected: &str, tok: Tok, at: usize) -> DecodeError {
         DecodeError::Msg(format!(
             "Expected {expected} but found {} at character {}",
@@ -690,12 +750,15 @@ impl Decoder<'_> {
     /// Decodes the whole text. Iterative (an explicit stack of open containers), so 1000
     /// levels of nesting need no deep native stack.
     fn decode_top(&mut self) -> Result<Value, DecodeError> {
+        // Open containers: kind here, table and pending key in RefStacks (see RefStack).
         enum Open {
-            Obj(Table, mlua::String),
-            Arr(Table, i64),
+            Obj,
+            Arr(i64),
         }
         let mut text = Vec::new();
-        let mut stack: Vec<Open> = Vec::new();
+        let mut open: Vec<Open> = Vec::new();
+        let mut tables = RefStack::new(self.lua)?;
+        let mut keys = RefStack::new(self.lua)?;
         let (mut tok, mut at) = self.next(&mut text);
         loop {
             let mut value = match tok {
@@ -704,28 +767,32 @@ impl Decoder<'_> {
                 Tok::Bool(b) => Value::Boolean(b),
                 Tok::Null => null(),
                 Tok::ObjBegin => {
-                    self.enter(at)?;
+                    self.enter(at, 2)?;
                     let t = self.lua.create_table()?;
                     let (first, fat) = self.next(&mut text);
                     if first == Tok::ObjEnd {
-                        self.depth -= 1;
+                        self.leave(2);
                         Value::Table(t)
                     } else {
                         let key = self.key(first, fat, &mut text)?;
-                        stack.push(Open::Obj(t, key));
+                        tables.push(t)?;
+                        keys.push(key)?;
+                        open.push(Open::Obj);
                         (tok, at) = self.next(&mut text);
                         continue;
                     }
                 }
                 Tok::ArrBegin => {
-                    self.enter(at)?;
+                    self.enter(at, 1)?;
                     let t = self.lua.create_table()?;
                     let (first, fat) = self.next(&mut text);
                     if first == Tok::ArrEnd {
-                        self.depth -= 1;
+                        self.leave(1);
                         Value::Table(t)
                     } else {
-                        stack.push(Open::Arr(t, 1));
+                        tables.push(t)?;
+                        keys.push(Value::Nil)?;
+                        open.push(Open::Arr(1));
                         (tok, at) = (first, fat);
                         continue;
                     }
@@ -734,26 +801,21 @@ impl Decoder<'_> {
             };
             // A value is complete: store it in the open container, closing those that end.
             loop {
-                match stack.last_mut() {
-                    None => {
-                        let (end, eat) = self.next(&mut text);
-                        if end != Tok::End {
-                            return Err(self.error("the end", end, eat));
-                        }
-                        return Ok(value);
+                let Some(top) = open.last_mut() else {
+                    let (end, eat) = self.next(&mut text);
+                    if end != Tok::End {
+                        return Err(self.error("the end", end, eat));
                     }
-                    Some(Open::Arr(t, i)) => {
+                    return Ok(value);
+                };
+                let t: Table = tables.top()?;
+                let closing = match top {
+                    Open::Arr(i) => {
                         t.raw_set(*i, value)?;
                         *i += 1;
                         let (sep, sat) = self.next(&mut text);
                         match sep {
-                            Tok::ArrEnd => {
-                                let Some(Open::Arr(t, _)) = stack.pop() else {
-                                    unreachable!()
-                                };
-                                self.depth -= 1;
-                                value = Value::Table(t);
-                            }
+                            Tok::ArrEnd => 1,
                             Tok::Comma => {
                                 (tok, at) = self.next(&mut text);
                                 break;
@@ -761,27 +823,26 @@ impl Decoder<'_> {
                             other => return Err(self.error("comma or array end", other, sat)),
                         }
                     }
-                    Some(Open::Obj(t, key)) => {
-                        t.raw_set(key.clone(), value)?;
+                    Open::Obj => {
+                        let key: mlua::String = keys.top()?;
+                        t.raw_set(key, value)?;
                         let (sep, sat) = self.next(&mut text);
                         match sep {
-                            Tok::ObjEnd => {
-                                let Some(Open::Obj(t, _)) = stack.pop() else {
-                                    unreachable!()
-                                };
-                                self.depth -= 1;
-                                value = Value::Table(t);
-                            }
+                            Tok::ObjEnd => 2,
                             Tok::Comma => {
                                 let (k, kat) = self.next(&mut text);
-                                *key = self.key(k, kat, &mut text)?;
+                                keys.set_top(self.key(k, kat, &mut text)?)?;
                                 (tok, at) = self.next(&mut text);
                                 break;
                             }
                             other => return Err(self.error("comma or object end", other, sat)),
                         }
                     }
-                }
+                };
+                open.pop();
+                let _: Value = keys.pop()?;
+                value = Value::Table(tables.pop()?);
+                self.leave(closing);
             }
         }
     }
@@ -804,9 +865,11 @@ impl Decoder<'_> {
         Ok(key)
     }
 
-    fn enter(&mut self, at: usize) -> Result<(), DecodeError> {
+    /// Opens a container taking `slots` of Redis's Lua stack (arrays 1, objects 2).
+    fn enter(&mut self, at: usize, slots: i64) -> Result<(), DecodeError> {
         self.depth += 1;
-        if self.depth > self.cfg.decode_max_depth {
+        self.slots += slots;
+        if self.depth > self.cfg.decode_max_depth || self.slots > 7998 {
             return Err(DecodeError::Msg(format!(
                 "Found too many nested data structures ({}) at character {}",
                 self.depth,

@@ -10,6 +10,7 @@
 
 use mlua::{Lua, Table, Value, Variadic};
 
+use super::{is_ref, RefStack, MAX_REF_RESULTS, MAX_RESULTS};
 use crate::vm::{arg_error, lua_error, type_name, Raise};
 
 const MAX_NESTING: u32 = 16;
@@ -162,22 +163,28 @@ fn pack_value(out: &mut Vec<u8>, v: &Value, level: u32) {
             out.extend_from_slice(&s);
         }
         Value::Table(t) if level < MAX_NESTING => {
-            let pairs: Vec<(Value, Value)> =
-                t.pairs::<Value, Value>().filter_map(Result::ok).collect();
+            // Two passes over `next` (nothing collected: every value held from Rust takes a
+            // slot of mlua's limited reference stack).
             let mut max = 0f64;
-            let is_array = pairs.iter().all(|(k, _)| {
+            let mut count = 0usize;
+            let mut is_array = true;
+            for pair in t.pairs::<Value, Value>() {
+                let Ok((k, _)) = pair else { break };
+                count += 1;
                 let n = match k {
-                    Value::Number(n) => *n,
-                    Value::Integer(i) => *i as f64,
-                    _ => return false,
+                    Value::Number(n) => n,
+                    Value::Integer(i) => i as f64,
+                    _ => {
+                        is_array = false;
+                        continue;
+                    }
                 };
-                if n <= 0.0 || (n as i32) as f64 != n {
-                    return false;
+                if n <= 0.0 || f64::from(n as i32) != n {
+                    is_array = false;
                 }
                 max = max.max(n);
-                true
-            }) && max as usize == pairs.len();
-            if is_array {
+            }
+            if is_array && max as usize == count {
                 let len = t.raw_len();
                 pack_len(out, len, 0x90, 16, 0xdc, 0xdd);
                 for i in 1..=len {
@@ -185,10 +192,11 @@ fn pack_value(out: &mut Vec<u8>, v: &Value, level: u32) {
                     pack_value(out, &item, level + 1);
                 }
             } else {
-                pack_len(out, pairs.len(), 0x80, 16, 0xde, 0xdf);
-                for (k, item) in &pairs {
-                    pack_value(out, k, level + 1);
-                    pack_value(out, item, level + 1);
+                pack_len(out, count, 0x80, 16, 0xde, 0xdf);
+                for pair in t.pairs::<Value, Value>() {
+                    let Ok((k, item)) = pair else { break };
+                    pack_value(out, &k, level + 1);
+                    pack_value(out, &item, level + 1);
                 }
             }
         }
@@ -235,19 +243,22 @@ impl Cursor<'_> {
     }
 }
 
-/// An open container while unpacking: its table, how many items are left, and (maps) the
-/// key read and waiting for its value.
+/// An open container while unpacking (its table and pending key live in [`RefStack`]s).
 struct Open {
-    table: Table,
     left: usize,
     next_index: i64,
     map: bool,
-    key: Option<Value>,
+    has_key: bool,
 }
+
+/// Redis's Lua stack allows 3999 nested containers (each holds two stack slots).
+const MAX_OPEN: usize = 3999;
 
 /// One complete top-level value.
 fn unpack_value(lua: &Lua, c: &mut Cursor<'_>) -> Result<Value, Fail> {
-    let mut stack: Vec<Open> = Vec::new();
+    let mut open: Vec<Open> = Vec::new();
+    let mut tables = RefStack::new(lua)?;
+    let mut keys = RefStack::new(lua)?;
     loop {
         // Read one item; containers are pushed and filled by the following items.
         let op = c.take(1)?[0];
@@ -278,6 +289,20 @@ fn unpack_value(lua: &Lua, c: &mut Cursor<'_>) -> Result<Value, Fail> {
             }
             0x90..=0x9f | 0xdc | 0xdd | 0x80..=0x8f | 0xde | 0xdf => {
                 let map = matches!(op, 0x80..=0x8f | 0xde | 0xdf);
+                if open.len() >= MAX_OPEN {
+                    return Err(Fail::Raise(mlua::Error::external(Raise::Str(
+                        format!(
+                            "{}{}",
+                            crate::vm::lua_where(lua),
+                            if map {
+                                "stack overflow (too many return values at once; use unpack_one or unpack_limit instead.)"
+                            } else {
+                                "stack overflow (in function mp_decode_to_lua_array)"
+                            }
+                        )
+                        .into_bytes(),
+                    ))));
+                }
                 let len = match op {
                     0xdc | 0xde => c.be(2)?,
                     0xdd | 0xdf => c.be(4)?,
@@ -285,12 +310,13 @@ fn unpack_value(lua: &Lua, c: &mut Cursor<'_>) -> Result<Value, Fail> {
                 } as usize;
                 let table = lua.create_table()?;
                 if len > 0 {
-                    stack.push(Open {
-                        table,
+                    tables.push(table)?;
+                    keys.push(Value::Nil)?;
+                    open.push(Open {
                         left: len,
                         next_index: 1,
                         map,
-                        key: None,
+                        has_key: false,
                     });
                     continue;
                 }
@@ -300,38 +326,37 @@ fn unpack_value(lua: &Lua, c: &mut Cursor<'_>) -> Result<Value, Fail> {
         };
         // Store the value in the open container(s); close those that are full.
         loop {
-            let Some(top) = stack.last_mut() else {
+            let Some(top) = open.last_mut() else {
                 return Ok(value);
             };
+            let table: Table = tables.top()?;
             if top.map {
-                match top.key.take() {
-                    None => {
-                        top.key = Some(value);
-                        break;
-                    }
-                    Some(k) => {
-                        match &k {
-                            Value::Nil => {
-                                return Err(Fail::Raise(raise_err(b"table index is nil")))
-                            }
-                            Value::Number(n) if n.is_nan() => {
-                                return Err(Fail::Raise(raise_err(b"table index is NaN")))
-                            }
-                            _ => {}
-                        }
-                        top.table.raw_set(k, value)?;
-                    }
+                if !top.has_key {
+                    keys.set_top(value)?;
+                    top.has_key = true;
+                    break;
                 }
+                let k: Value = keys.top()?;
+                top.has_key = false;
+                match &k {
+                    Value::Nil => return Err(Fail::Raise(raise_err(b"table index is nil"))),
+                    Value::Number(n) if n.is_nan() => {
+                        return Err(Fail::Raise(raise_err(b"table index is NaN")))
+                    }
+                    _ => {}
+                }
+                table.raw_set(k, value)?;
             } else {
-                top.table.raw_set(top.next_index, value)?;
+                table.raw_set(top.next_index, value)?;
                 top.next_index += 1;
             }
             top.left -= 1;
             if top.left > 0 {
                 break;
             }
-            let done = stack.pop().map(|o| o.table);
-            value = done.map_or(Value::Nil, Value::Table);
+            open.pop();
+            let _: Value = keys.pop()?;
+            value = Value::Table(tables.pop()?);
         }
     }
 }
@@ -362,8 +387,19 @@ fn unpack_full(lua: &Lua, s: &[u8], limit: i64, offset: i64) -> mlua::Result<Var
     };
     let mut out = Variadic::new();
     let mut count = 0;
+    let mut refs = 0;
     while c.left() > 0 && count < limit {
+        if count >= MAX_RESULTS as i64 || refs >= MAX_REF_RESULTS {
+            return lua_error(
+                lua,
+                "stack overflow (too many return values at once; use unpack_one or unpack_limit instead.)",
+            );
+        }
         match unpack_value(lua, &mut c) {
+            Ok(v) if is_ref(&v) => {
+                refs += 1;
+                out.push(v)
+            }
             Ok(v) => out.push(v),
             Err(Fail::Eof) => return lua_error(lua, "Missing bytes in input."),
             Err(Fail::BadFormat) => return lua_error(lua, "Bad data format in input."),

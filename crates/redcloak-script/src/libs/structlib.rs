@@ -112,14 +112,17 @@ fn control(lua: &Lua, opt: u8, fmt: &[u8], i: &mut usize, h: &mut Header) -> mlu
     }
 }
 
+const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+const TWO_64: f64 = 18_446_744_073_709_551_616.0;
+
 /// C's conversion of a Lua number to the library's unsigned 64-bit integer.
 fn to_u64(n: f64) -> u64 {
     if n < 0.0 {
         crate::numfmt::c_cast_i64(n) as u64
-    } else if n < 9.223_372_036_854_775_808e18 {
+    } else if n < TWO_63 {
         n as u64
-    } else if n < 1.844_674_407_370_955_2e19 {
-        ((n - 9.223_372_036_854_775_808e18) as u64) | (1 << 63)
+    } else if n < TWO_64 {
+        ((n - TWO_63) as u64) | (1 << 63)
     } else {
         1 << 63
     }
@@ -237,6 +240,7 @@ fn unpack(lua: &Lua, args: Variadic<Value>) -> mlua::Result<Variadic<Value>> {
     let mut pos = (start - 1) as usize;
     let mut h = Header::new();
     let mut out: Variadic<Value> = Variadic::new();
+    let mut refs = 0;
     let mut i = 0;
     while i < fmt.len() {
         let opt = fmt[i];
@@ -245,6 +249,9 @@ fn unpack(lua: &Lua, args: Variadic<Value>) -> mlua::Result<Variadic<Value>> {
         pos += to_align(pos, &h, opt, size);
         if pos.saturating_add(size) > ld {
             return arg_error(lua, 2, "data string too short");
+        }
+        if out.len() >= super::MAX_RESULTS || refs >= super::MAX_REF_RESULTS {
+            return lua_error(lua, "stack overflow (too many results)");
         }
         match opt {
             b'b' | b'B' | b'h' | b'H' | b'l' | b'L' | b'T' | b'i' | b'I' => {
@@ -289,12 +296,14 @@ fn unpack(lua: &Lua, args: Variadic<Value>) -> mlua::Result<Variadic<Value>> {
                     }
                 }
                 out.push(Value::String(lua.create_string(&data[pos..pos + size])?));
+                refs += 1;
             }
             b's' => {
                 let Some(end) = data[pos..].iter().position(|&b| b == 0) else {
                     return lua_error(lua, "unfinished string in data");
                 };
                 out.push(Value::String(lua.create_string(&data[pos..pos + end])?));
+                refs += 1;
                 size = end + 1;
             }
             _ => control(lua, opt, &fmt, &mut i, &mut h)?,
