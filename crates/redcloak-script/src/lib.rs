@@ -7,6 +7,8 @@
 //! - [`backend`]: the [`Backend`] trait through which every `redis.call` leaves the engine.
 //! - `vm`: one sandboxed Lua state and the `redis` API inside it; `prelude.lua` makes the
 //!   globals read-only as Redis 7.0 does.
+//! - `sandbox`: the base functions that must see through (and refuse writes to) the
+//!   read-only proxies.
 //! - `convert`: Lua ↔ RESP conversions (RESP2 and RESP3).
 //! - `libs`: `bit`, `cjson`, `cmsgpack`, `struct`, written for redcloak.
 //! - `dump`: the FUNCTION DUMP payload.
@@ -29,6 +31,7 @@ mod dump;
 pub mod engine;
 mod libs;
 mod numfmt;
+mod sandbox;
 mod vm;
 
 pub use backend::{Backend, CallContext, CommandInfo, LogLevel};

@@ -205,12 +205,13 @@ impl Vm {
             }
             Ok(())
         })?;
-        let prelude: (Table, Function) = lua
+        let prelude: (Table, Function, Table, Table) = lua
             .load(include_str!("prelude.lua"))
             .set_name(INTERNAL_CHUNK)
             .set_mode(ChunkMode::Text)
             .call((real_g.clone(), unwrap, check_killed))?;
-        let (globals, protect) = prelude;
+        let (globals, protect, real_of, shown_mt) = prelude;
+        crate::sandbox::install(&lua, &real_g, &real_of, &shown_mt)?;
         let globals_mt = globals
             .metatable()
             .ok_or_else(|| mlua::Error::runtime("globals proxy without metatable"))?;
