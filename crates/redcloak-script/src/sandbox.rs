@@ -9,7 +9,7 @@ use crate::vm::{arg_error, lua_error, raise, type_name, unwrap_error, Raise, Run
 
 const READONLY: &[u8] = b"Attempt to modify a readonly table";
 
-fn arg<'a>(args: &'a [Value], n: usize) -> Option<&'a Value> {
+fn arg(args: &[Value], n: usize) -> Option<&Value> {
     args.get(n - 1)
 }
 
