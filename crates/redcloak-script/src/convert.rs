@@ -156,7 +156,7 @@ pub(crate) fn lua_tostring(v: &Value) -> Option<Vec<u8>> {
     match v {
         Value::String(s) => Some(s.as_bytes().to_vec()),
         Value::Number(n) => Some(format_g(*n, 14).into_bytes()),
-        Value::Integer(n) => Some(n.to_string().into_bytes()),
+        Value::Integer(n) => Some(format_g(*n as f64, 14).into_bytes()),
         _ => None,
     }
 }

@@ -832,7 +832,7 @@ fn command_args(args: &MultiValue) -> Option<Vec<Bytes>> {
         out.push(match a {
             Value::String(s) => Bytes::copy_from_slice(&s.as_bytes()),
             Value::Number(n) => Bytes::from(format_g(*n, 17)),
-            Value::Integer(n) => Bytes::from(n.to_string()),
+            Value::Integer(n) => Bytes::from(format_g(*n as f64, 17)),
             _ => return None,
         });
     }

@@ -432,3 +432,27 @@ fn structlib() {
     }
     s.assert_clean();
 }
+
+/// Random Lua values returned as replies (RESP2 and RESP3, with and without setresp(3)),
+/// and written then read back through Redis commands.
+#[test]
+fn random_replies() {
+    let mut s = SideBySide::new();
+    let mut r = Rng(0x5eed_0005);
+    for i in 0..250 {
+        let v = random_value(&mut r, 3);
+        s.eval(&format!("return {v}"), &[], &[]);
+        if i % 5 == 0 {
+            s.eval(&format!("redis.setresp(3) return {v}"), &[], &[]);
+            s.eval(&format!("return {{map = {v}, double = nil}}"), &[], &[]);
+        }
+        let n = random_number(&mut r);
+        s.eval(
+            &format!("redis.call('set', 'k', {n}) return redis.call('get', 'k')"),
+            &[],
+            &[],
+        );
+        s.eval_as(2, &format!("return {{redis.sha1hex({n}), tostring({n}), cjson.encode({{[{n}] = 1}}), redis.call('echo', {n})}}"), &[], &[]);
+    }
+    s.assert_clean();
+}

@@ -420,7 +420,13 @@ fn array_length(t: &Table, cfg: &Config) -> Result<Option<i64>, String> {
             _ => return Ok(None),
         };
         if k > max as f64 {
-            max = k as i64;
+            // lua-cjson keeps the largest key in a C `int`: a key past i32::MAX becomes
+            // INT_MIN on x86-64, and the table then encodes as an object.
+            max = if k <= f64::from(i32::MAX) {
+                k as i64
+            } else {
+                i64::from(i32::MIN)
+            };
         }
         items += 1;
     }
