@@ -544,7 +544,7 @@ impl Engine {
         let Some(codes) = crate::dump::decode(payload) else {
             return err("ERR DUMP payload version or checksum are wrong");
         };
-        // Validate on a scratch engine's function state first, so a failure changes nothing.
+        // Check every header first; a library failing to load later rolls everything back.
         let mut names = Vec::with_capacity(codes.len());
         for code in &codes {
             match parse_library_shebang(code) {

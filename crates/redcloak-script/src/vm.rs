@@ -454,7 +454,7 @@ impl Vm {
 fn make_runner(lua: &Lua, real_g: &Table) -> mlua::Result<Function> {
     // `xpcall` in the real globals is the prelude's user-facing wrapper (it converts errors
     // for user handlers); the runner needs Redis's handler to see the raw error and the
-    // frames, so it is built over a fresh base xpcall captured from a bare environment.
+    // frames, so it uses the base xpcall, saved before the prelude ran.
     let handler = lua.create_function(error_handler)?;
     let base_xpcall: Value = lua.named_registry_value("redcloak.base_xpcall")?;
     let xpcall = match base_xpcall {
