@@ -49,7 +49,7 @@ fn trim_crlf(mut s: &[u8]) -> &[u8] {
 /// Builds the Lua error table `{err = <text>}` (plus `ignore_error_stats_update = true` for
 /// errors of commands, as Redis marks them).
 pub(crate) fn new_error_table(lua: &Lua, err: &[u8], ignore_stats: bool) -> mlua::Result<Table> {
-    let t = lua.create_table_with_capacity(0, 2)?;
+    let t = lua.create_table()?;
     t.raw_set("err", lua.create_string(err)?)?;
     if ignore_stats {
         t.raw_set("ignore_error_stats_update", true)?;
@@ -58,6 +58,8 @@ pub(crate) fn new_error_table(lua: &Lua, err: &[u8], ignore_stats: bool) -> mlua
 }
 
 /// A command's reply to the Lua value `redis.call` returns (Redis's `redisProtocolToLuaType`).
+/// Tables are created without size hints and filled in reply order, as Redis does: a table's
+/// layout, and so the order `pairs` visits its keys, depends on both.
 /// `Err(text)` for an error reply: the text for [`new_error_table`].
 pub(crate) fn frame_to_lua(lua: &Lua, frame: &Frame) -> mlua::Result<Result<Value, Vec<u8>>> {
     Ok(Ok(match frame {
@@ -75,7 +77,7 @@ pub(crate) fn frame_to_lua(lua: &Lua, frame: &Frame) -> mlua::Result<Result<Valu
 fn value_of(lua: &Lua, frame: &Frame) -> mlua::Result<Value> {
     Ok(match frame {
         Frame::Simple(s) => {
-            let t = lua.create_table_with_capacity(0, 1)?;
+            let t = lua.create_table()?;
             t.raw_set("ok", lua.create_string(s)?)?;
             Value::Table(t)
         }
@@ -91,14 +93,14 @@ fn value_of(lua: &Lua, frame: &Frame) -> mlua::Result<Value> {
         Frame::Null => Value::Nil,
         Frame::Boolean(b) => Value::Boolean(*b),
         Frame::Array(items) | Frame::Push(items) => {
-            let t = lua.create_table_with_capacity(items.len(), 0)?;
+            let t = lua.create_table()?;
             for (i, item) in items.iter().enumerate() {
                 t.raw_set(i + 1, value_of(lua, item)?)?;
             }
             Value::Table(t)
         }
         Frame::Double(d) => {
-            let t = lua.create_table_with_capacity(0, 1)?;
+            let t = lua.create_table()?;
             let s = std::str::from_utf8(d).unwrap_or("0");
             let n: f64 = match s {
                 "inf" => f64::INFINITY,
@@ -110,33 +112,33 @@ fn value_of(lua: &Lua, frame: &Frame) -> mlua::Result<Value> {
             Value::Table(t)
         }
         Frame::BigNumber(b) => {
-            let t = lua.create_table_with_capacity(0, 1)?;
+            let t = lua.create_table()?;
             t.raw_set("big_number", lua.create_string(b)?)?;
             Value::Table(t)
         }
         Frame::Verbatim { format, data } => {
-            let inner = lua.create_table_with_capacity(0, 2)?;
+            let inner = lua.create_table()?;
             inner.raw_set("string", lua.create_string(data)?)?;
             inner.raw_set("format", lua.create_string(format)?)?;
-            let t = lua.create_table_with_capacity(0, 1)?;
+            let t = lua.create_table()?;
             t.raw_set("verbatim_string", inner)?;
             Value::Table(t)
         }
         Frame::Map(pairs) => {
-            let inner = lua.create_table_with_capacity(0, pairs.len())?;
+            let inner = lua.create_table()?;
             for (k, v) in pairs {
                 inner.raw_set(value_of(lua, k)?, value_of(lua, v)?)?;
             }
-            let t = lua.create_table_with_capacity(0, 1)?;
+            let t = lua.create_table()?;
             t.raw_set("map", inner)?;
             Value::Table(t)
         }
         Frame::Set(items) => {
-            let inner = lua.create_table_with_capacity(0, items.len())?;
+            let inner = lua.create_table()?;
             for item in items {
                 inner.raw_set(value_of(lua, item)?, true)?;
             }
-            let t = lua.create_table_with_capacity(0, 1)?;
+            let t = lua.create_table()?;
             t.raw_set("set", inner)?;
             Value::Table(t)
         }

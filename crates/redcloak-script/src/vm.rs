@@ -443,7 +443,7 @@ impl Vm {
     }
 
     pub(crate) fn array(&self, items: &[Bytes]) -> mlua::Result<Table> {
-        let t = self.lua.create_table_with_capacity(items.len(), 0)?;
+        let t = self.lua.create_table()?;
         for (i, item) in items.iter().enumerate() {
             t.raw_set(i + 1, self.lua.create_string(item)?)?;
         }
@@ -764,7 +764,7 @@ fn install_redis_api(lua: &Lua, redis: &Table, version: &Version) -> mlua::Resul
         "status_reply",
         lua.create_function(|lua, args: Variadic<Value>| match args.as_slice() {
             [Value::String(s)] => {
-                let t = lua.create_table_with_capacity(0, 1)?;
+                let t = lua.create_table()?;
                 t.raw_set("ok", s.clone())?;
                 Ok(t)
             }
