@@ -866,15 +866,25 @@ pub(crate) fn glob_match(pattern: &[u8], s: &[u8]) -> bool {
     m(pattern, s)
 }
 
+/// Redis's `string2ll`: an optional `-`, digits, no leading zero (but `0`), no `-0`, no
+/// spaces or `+`, within i64.
+fn string2ll(s: &[u8]) -> Option<i64> {
+    let digits = s.strip_prefix(b"-").unwrap_or(s);
+    let valid = match digits {
+        [] => false,
+        [b'0'] => s.len() == 1,
+        [b'0', ..] => false,
+        _ => digits.iter().all(u8::is_ascii_digit),
+    };
+    if !valid {
+        return None;
+    }
+    std::str::from_utf8(s).ok()?.parse().ok()
+}
+
 /// Parses EVAL's `numkeys` against the number of arguments after it, with Redis's errors.
 pub fn parse_numkeys(numkeys: &[u8], args_after: usize) -> Result<usize, Frame> {
-    let n = std::str::from_utf8(numkeys)
-        .ok()
-        .and_then(|s| s.parse::<i64>().ok())
-        .filter(|_| {
-            !(numkeys.starts_with(b"+") || (numkeys.len() > 1 && numkeys.starts_with(b"0")))
-        })
-        .ok_or_else(|| err("ERR value is not an integer or out of range"))?;
+    let n = string2ll(numkeys).ok_or_else(|| err("ERR value is not an integer or out of range"))?;
     if n > args_after as i64 {
         return Err(err(
             "ERR Number of keys can't be greater than number of args",

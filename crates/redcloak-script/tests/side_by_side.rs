@@ -482,3 +482,36 @@ fn errors() {
     }
     s.assert_clean();
 }
+
+/// EVAL's numkeys errors, from `parse_numkeys`, next to Redis's.
+#[test]
+fn numkeys() {
+    let mut s = SideBySide::new();
+    for numkeys in [
+        "x",
+        "-1",
+        "3",
+        "2",
+        "0",
+        "+1",
+        "01",
+        "1.5",
+        "",
+        " 1",
+        "99999999999999999999",
+        "-0",
+    ] {
+        let ours = match redcloak_script::parse_numkeys(numkeys.as_bytes(), 2) {
+            Ok(n) => redcloak_commands::resp::Frame::Integer(n as i64),
+            Err(e) => e,
+        };
+        let theirs_script: &[u8] = b"return #KEYS";
+        s.compare(
+            &format!("numkeys {numkeys:?}"),
+            2,
+            &ours,
+            &[b"EVAL", theirs_script, numkeys.as_bytes(), b"a", b"b"],
+        );
+    }
+    s.assert_clean();
+}
