@@ -239,6 +239,16 @@ fn cjson() {
         "local t = {} for i = 1, 10000 do t[i] = i end return #cjson.encode(cjson.decode(cjson.encode(t)))",
     ]);
     s.eval("return cjson.encode({KEYS, ARGV})", &["k"], &["v", "w"]);
+    // random JSON-ish text: the same values or the same error (message and position)
+    let alphabet = b"[]{}:,\"\\ 0123456789aeEtrufnlsxI-+.u/";
+    let mut r = Rng(0x5eed_0006);
+    for _ in 0..400 {
+        let len = r.below(14) as usize;
+        let text: Vec<u8> = (0..len)
+            .map(|_| alphabet[r.below(alphabet.len() as u64) as usize])
+            .collect();
+        s.eval_as(2, &format!("local ok, v = pcall(cjson.decode, {}) if not ok then return v end return {{pcall(cjson.encode, v)}}", lua_str(&text)), &[], &[]);
+    }
     let mut r = Rng(0x5eed_0002);
     for _ in 0..300 {
         let v = random_value(&mut r, 3);
@@ -332,7 +342,7 @@ fn cmsgpack() {
         );
     }
     // random bytes into unpack: same values or the same error
-    for _ in 0..200 {
+    for _ in 0..300 {
         let len = r.below(10) as usize;
         let bytes: Vec<u8> = (0..len).map(|_| r.below(256) as u8).collect();
         s.eval_as(
@@ -358,6 +368,7 @@ fn structlib() {
         "return struct.pack('>i3', -2)",
         "return struct.pack('i', 2^31)",
         "return struct.pack('I8', -1)",
+        "return {struct.pack('L', 0/0), struct.pack('L', 1/0), struct.pack('l', -1/0), struct.pack('L', 2^63), struct.pack('L', 2^64), struct.pack('i', 2^40)}",
         "return struct.pack('>I16', 1)",
         "return struct.pack('<i16', -1)",
         "return struct.pack('i33', 1)",
@@ -413,7 +424,7 @@ fn structlib() {
         "b", "B", "h", "H", "i", "I", "l", "L", "i3", "I5", "i7", "d", "f", "c4", ">", "<", "!4",
         "x",
     ];
-    for _ in 0..200 {
+    for _ in 0..400 {
         let n = r.below(5) + 1;
         let mut fmt = String::new();
         let mut vals = Vec::new();

@@ -497,6 +497,24 @@ struct Decoder<'a> {
     slots: i64,
 }
 
+/// lua-cjson's test for numbers JSON does not allow: a leading `+`, hex, leading zeros,
+/// Inf and NaN (any case).
+fn invalid_number(s: &[u8]) -> bool {
+    if s.first() == Some(&b'+') {
+        return true;
+    }
+    let p = s.strip_prefix(b"-").unwrap_or(s);
+    match p.first() {
+        Some(b'0') => matches!(p.get(1), Some(c) if (c | 0x20) == b'x' || c.is_ascii_digit()),
+        Some(c) if *c <= b'9' => false,
+        None => false,
+        _ => {
+            let head: Vec<u8> = p.iter().take(3).map(u8::to_ascii_lowercase).collect();
+            head == b"inf" || head == b"nan"
+        }
+    }
+}
+
 /// C's `strtod` on the start of `s`: the number and how many bytes it used.
 pub(crate) fn strtod_prefix(s: &[u8]) -> Option<(f64, usize)> {
     let mut i = 0;
@@ -627,7 +645,12 @@ impl Decoder<'_> {
                 single(Tok::Comma)
             }
             b'"' => self.string(text),
-            b'-' | b'0'..=b'9' => self.number(start),
+            b'-' | b'0'..=b'9' => {
+                if !self.cfg.decode_invalid && invalid_number(&self.s[start..]) {
+                    return single(Tok::Error("invalid number"));
+                }
+                self.number(start)
+            }
             b't' if self.s[start..].starts_with(b"true") => {
                 self.pos += 4;
                 single(Tok::Bool(true))
@@ -640,24 +663,20 @@ impl Decoder<'_> {
                 self.pos += 4;
                 single(Tok::Null)
             }
-            b'i' | b'I' | b'n' | b'N' if self.cfg.decode_invalid => self.number(start),
+            // Characters that may start an invalid JSON number (Inf, NaN, +1): read as numbers
+            // only when invalid numbers are accepted and the text is one of them.
+            b't' | b'f' | b'n' | b'i' | b'I' | b'N' | b'+'
+                if self.cfg.decode_invalid && invalid_number(&self.s[start..]) =>
+            {
+                self.number(start)
+            }
             _ => single(Tok::Error("invalid token")),
         }
     }
 
+    /// A number as C's `strtod` reads it from `start`.
     fn number(&mut self, start: usize) -> (Tok, usize) {
-        let rest = &self.s[start..];
-        let candidate = match rest.first() {
-            Some(b'-') => rest.get(1),
-            other => other,
-        };
-        let is_invalid_kind = matches!(candidate, Some(b'i' | b'I' | b'n' | b'N'))
-            || (rest.len() > 1 && matches!(rest.get(1), Some(b'x' | b'X')))
-            || (rest.len() > 2 && rest[0] == b'-' && matches!(rest.get(2), Some(b'x' | b'X')));
-        if is_invalid_kind && !self.cfg.decode_invalid {
-            return (Tok::Error("invalid number"), start);
-        }
-        match strtod_prefix(rest) {
+        match strtod_prefix(&self.s[start..]) {
             Some((v, used)) if used > 0 => {
                 self.pos = start + used;
                 (Tok::Number(v), start)

@@ -115,7 +115,9 @@ fn control(lua: &Lua, opt: u8, fmt: &[u8], i: &mut usize, h: &mut Header) -> mlu
 const TWO_63: f64 = 9_223_372_036_854_775_808.0;
 const TWO_64: f64 = 18_446_744_073_709_551_616.0;
 
-/// C's conversion of a Lua number to the library's unsigned 64-bit integer.
+/// C's conversion of a Lua number to the library's unsigned 64-bit integer, as gcc does it
+/// on x86-64: negative numbers through `int64_t`, 2^63..2^64 by offset, and 0 from 2^64 on
+/// (NaN and anything else out of range: 2^63).
 fn to_u64(n: f64) -> u64 {
     if n < 0.0 {
         crate::numfmt::c_cast_i64(n) as u64
@@ -123,8 +125,10 @@ fn to_u64(n: f64) -> u64 {
         n as u64
     } else if n < TWO_64 {
         ((n - TWO_63) as u64) | (1 << 63)
-    } else {
+    } else if n.is_nan() {
         1 << 63
+    } else {
+        0
     }
 }
 
