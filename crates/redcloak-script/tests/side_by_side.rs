@@ -280,6 +280,15 @@ fn conversions() {
         "redis.setresp(3) return {redis.call('lpos', 'l', 'zz')}",
         "redis.setresp(3) return redis.call('hrandfield', 'nokey')",
         "redis.setresp(3) return redis.call('config', 'get', 'maxmemory')",
+        "redis.call('zadd', 'zi', 'inf', 'a', '-inf', 'b', '0.1', 'c') redis.setresp(3) return {redis.call('zscore', 'zi', 'a'), redis.call('zscore', 'zi', 'b'), redis.call('zscore', 'zi', 'c')}",
+        "redis.setresp(3) local d = redis.call('zscore', 'zi', 'c') return tostring(d.double)",
+        "redis.setresp(3) return redis.call('zincrby', 'zi', 0.5, 'c')",
+        "redis.setresp(3) return redis.call('zrandmember', 'zi', 2, 'withscores') ~= nil",
+        "redis.setresp(3) return redis.call('hello')",
+        "return redis.call('time')[1] ~= nil",
+        "redis.setresp(3) return redis.call('xinfo', 'help')[1] ~= nil",
+        "redis.setresp(3) return redis.call('memory', 'doctor') ~= nil",
+        "redis.setresp(3) return redis.call('lolwut', 'version', '5') ~= nil",
     ]);
     s.eval(
         "return {KEYS[1], KEYS[2], ARGV[1], ARGV[2], #KEYS, #ARGV}",
