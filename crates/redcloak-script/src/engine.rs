@@ -430,8 +430,9 @@ impl Engine {
         }
     }
 
-    /// FUNCTION LIST [LIBRARYNAME pattern] [WITHCODE], in the protocol `resp`. Libraries are
-    /// listed by name (Redis lists them in its hash table's order).
+    /// FUNCTION LIST [LIBRARYNAME pattern] [WITHCODE], in the protocol `resp`; the pattern is
+    /// a glob matched without regard to case. Libraries are listed by name (Redis lists them
+    /// in its hash table's order).
     pub fn function_list(&self, pattern: Option<&[u8]>, with_code: bool, resp: u8) -> Frame {
         let bulk = |s: &[u8]| Frame::Bulk(Bytes::copy_from_slice(s));
         let pairs_frame = |pairs: Vec<(Frame, Frame)>| {
@@ -444,7 +445,9 @@ impl Engine {
         let mut libs = Vec::new();
         for (name, lib) in &self.libraries {
             if let Some(p) = pattern {
-                if !glob_match(p, name.as_bytes()) {
+                // Redis matches library names without regard to case.
+                let (p, n) = (p.to_ascii_lowercase(), name.to_ascii_lowercase());
+                if !glob_match(&p, n.as_bytes()) {
                     continue;
                 }
             }
@@ -534,7 +537,7 @@ impl Engine {
             .collect()
     }
 
-    /// FUNCTION DUMP, in redcloak's own format (see [`crate::dump`]).
+    /// FUNCTION DUMP, in redcloak's own format (docs/scripting.md, "Differences from Redis").
     pub fn function_dump(&self) -> Vec<u8> {
         crate::dump::encode(self.libraries.values().map(|l| l.code.as_slice()))
     }
@@ -784,7 +787,7 @@ fn parse_library_shebang(code: &[u8]) -> Result<(String, Vec<u8>), Frame> {
     ))
 }
 
-/// Redis's glob (`stringmatchlen`, case-sensitive): `*`, `?`, `[…]` with `^` and ranges,
+/// Redis's glob (`stringmatchlen`): `*`, `?`, `[…]` with `^` and ranges,
 /// and `\` escapes.
 pub(crate) fn glob_match(pattern: &[u8], s: &[u8]) -> bool {
     fn m(p: &[u8], s: &[u8]) -> bool {
