@@ -340,7 +340,7 @@ impl Engine {
 
     // === FUNCTION ===
 
-    /// FUNCTION LOAD [REPLACE]: the library's name, or Redis's error.
+    /// FUNCTION LOAD (with or without REPLACE): the library's name, or Redis's error.
     ///
     /// `redis.log` lines written by a library's top-level code are discarded (there is no
     /// backend at load time).
@@ -430,7 +430,7 @@ impl Engine {
         }
     }
 
-    /// FUNCTION LIST [LIBRARYNAME pattern] [WITHCODE], in the protocol `resp`; the pattern is
+    /// FUNCTION LIST (LIBRARYNAME pattern, WITHCODE), in the protocol `resp`; the pattern is
     /// a glob matched without regard to case. Libraries are listed by name (Redis lists them
     /// in its hash table's order).
     pub fn function_list(&self, pattern: Option<&[u8]>, with_code: bool, resp: u8) -> Frame {
