@@ -94,6 +94,10 @@ pub enum Effect {
     /// The `UNSUBSCRIBE`s: one confirmation per name, or (without names) one per current
     /// subscription of that kind, or a single one when there is none.
     Unsubscribe(Channels),
+    /// `PUBLISH` / `SPUBLISH`: an effect outside the keyspace. Forwarded as usual; inside an
+    /// execution redcloak carries out itself (a transaction with emulated commands, a
+    /// script), sent only when its changes are committed.
+    Publish,
 }
 
 /// The three kinds of pub/sub subscription.
@@ -265,11 +269,17 @@ pub enum Shape {
     /// The bulk reply is sealed (encrypted) for the client: `DUMP` payloads, which redcloak
     /// later accepts back in `RESTORE` and nothing else does.
     Seal,
+    /// Key names (`KEYS`, `SCAN`'s page): redcloak's own scratch keys (`redcloak:scratch:…`,
+    /// transient copies of a transaction or script it is carrying out) are left out.
+    Keys,
     /// `CONFIG GET`'s name/value pairs (a RESP3 map or a flat array) without the parameters
     /// that hold credentials or key material ([`SECRET_CONFIG`]), as an ACL-restricted user
     /// would see them.
     Config,
 }
+
+/// The prefix of redcloak's own scratch keys (see the proxy's `atomic/scratch.rs`).
+pub const SCRATCH_PREFIX: &[u8] = b"redcloak:scratch:";
 
 /// Redis configuration parameters that hold credentials or point at private keys: never
 /// shown through redcloak.
@@ -612,7 +622,7 @@ fn index() -> &'static [&'static CommandSpec] {
     })
 }
 
-pub use keypos::{flag_names, CommandKeys, KeyUse};
+pub use keypos::{flag_names, CommandKeys, KeyUse, K_RO};
 
 /// Redis 7.0's key specification of a command (see `keyspecs.rs`): where its keys are, and
 /// whether it writes or blocks.
@@ -849,6 +859,7 @@ fn effect_doc(effect: Effect) -> &'static str {
         Effect::Unsubscribe(_) => {
             "subscriptions: one confirmation per name, or per current subscription"
         }
+        Effect::Publish => "— (inside an execution redcloak carries out: sent at commit)",
     }
 }
 
@@ -889,6 +900,7 @@ fn shape_doc(shape: &Shape) -> String {
              tls-key-file…)"
                 .to_owned()
         }
+        Shape::Keys => "as Redis sent it, without redcloak's own scratch keys".to_owned(),
     }
 }
 

@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use redcloak_crypto::{DecryptError, KeyRing};
 
 use crate::resp::{self, Frame, Limits, ProtocolError};
-use crate::table::{CommandSpec, Refusal, Shape, ValueArgs, SECRET_CONFIG};
+use crate::table::{CommandSpec, Refusal, Shape, ValueArgs, SCRATCH_PREFIX, SECRET_CONFIG};
 use crate::words;
 
 /// Writes `args` as a RESP array for Redis, each value argument (per the row's
@@ -376,6 +376,11 @@ fn apply(
             Frame::Array(out)
         }
         (Shape::Seal, Frame::Bulk(data)) => Frame::Bulk(Bytes::from(ring.encrypt(&data))),
+        (Shape::Keys, Frame::Array(keys)) => Frame::Array(
+            keys.into_iter()
+                .filter(|k| !matches!(k, Frame::Bulk(name) if name.starts_with(SCRATCH_PREFIX)))
+                .collect(),
+        ),
         (Shape::Config, Frame::Map(pairs)) => Frame::Map(
             pairs
                 .into_iter()

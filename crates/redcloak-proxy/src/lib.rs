@@ -158,6 +158,7 @@ impl Shared {
     /// Starts the background tasks (the warm pool). Call once, inside the runtime.
     pub fn start(self: &Arc<Self>) {
         tokio::spawn(upstream::pool::keep_warm(self.clone()));
+        tokio::spawn(atomic::janitor::run(self.clone()));
     }
 
     /// Records that Redis could not be reached (at startup: serve degraded from the start).

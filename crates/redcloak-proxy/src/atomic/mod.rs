@@ -18,7 +18,9 @@
 //! receives a plaintext value. Nothing here logs values or arguments.
 
 pub(crate) mod exchange;
+pub(crate) mod janitor;
 pub(crate) mod rmw;
+pub(crate) mod scratch;
 
 use std::future::Future;
 use std::hash::{Hash, Hasher};

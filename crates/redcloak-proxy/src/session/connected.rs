@@ -25,12 +25,12 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tracing::{debug, warn, Instrument};
 
-use super::plan::{self, Answer, Ctx, Forward, Local2, Step};
+use super::plan::{self, Answer, Ctx, ExecBatch, Forward, Local2, Step, TxRun};
 use super::replies::{Env, Front, Owed, Pending, PutBack, Replies, ReplyState};
-use super::state::{ConnState, Transition};
+use super::state::{ConnState, Transition, TxItem};
 use super::{idle_timer, End, Input, ReadError};
 use crate::atomic::exchange::Side;
-use crate::atomic::{rmw, Exchange, ExchangeError, LinkState};
+use crate::atomic::{rmw, scratch, Exchange, ExchangeError, LinkState};
 use crate::error::DataError;
 use crate::fallback::learn::{self, Learning};
 use crate::health;
@@ -108,10 +108,6 @@ where
             &[Bytes::from_static(b"HELLO"), Bytes::from_static(b"3")],
             &mut restore,
         );
-        own += 1;
-    }
-    if st.tx.in_multi {
-        write_args(&[Bytes::from_static(b"MULTI")], &mut restore);
         own += 1;
     }
     let replies = Replies::new(ReplyState::new(st.db, default_db, st.resp3));
@@ -207,8 +203,15 @@ struct Batch {
     /// `out` holds redcloak's AUTH (after RESET): send it alone and wipe it.
     secret: bool,
     closing: bool,
-    /// A command redcloak computes itself, after everything before it is sent.
-    emulate: Option<Box<Forward>>,
+    /// What redcloak carries out itself (an emulated command, a transaction containing
+    /// one), after everything before it is sent.
+    atomic: Option<Atomic>,
+}
+
+/// Work redcloak carries out itself, atomically.
+enum Atomic {
+    Emulate(Box<Forward>),
+    Transaction(Box<TxRun>),
 }
 
 impl Reader<'_> {
@@ -247,8 +250,11 @@ impl Reader<'_> {
                 batch.secret = false;
                 continue; // requests after the RESET may already be buffered
             }
-            if let Some(f) = batch.emulate.take() {
-                let answer = self.emulate(*f, st, upstream).await?;
+            if let Some(work) = batch.atomic.take() {
+                let answer = match work {
+                    Atomic::Emulate(f) => self.emulate(*f, st, upstream).await?,
+                    Atomic::Transaction(run) => self.transaction(*run, st, upstream).await?,
+                };
                 batch.owed.push(Pending::Local(Local2 {
                     answer,
                     pubsub_name: None,
@@ -291,7 +297,7 @@ impl Reader<'_> {
     /// error, or a re-authentication that must be sent alone).
     fn fill(&mut self, input: &mut Input, st: &mut ConnState, batch: &mut Batch) {
         let ring = self.shared.key_ring();
-        while !batch.closing && !batch.secret && batch.emulate.is_none() {
+        while !batch.closing && !batch.secret && batch.atomic.is_none() {
             match input.next() {
                 Ok(Some(request)) => self.carry_out(request, st, &ring, batch),
                 Ok(None) => break,
@@ -373,7 +379,15 @@ impl Reader<'_> {
             }
             Step::Emulate(f) => {
                 st.apply(planned.then);
-                batch.emulate = Some(f);
+                batch.atomic = Some(Atomic::Emulate(f));
+            }
+            Step::Transaction(run) => {
+                st.apply(planned.then);
+                batch.atomic = Some(Atomic::Transaction(run));
+            }
+            Step::Exec(exec) => {
+                self.exec(*exec, ring, batch);
+                st.apply(planned.then);
             }
             Step::Forward(f) => match self.encode(*f, st, ring, batch) {
                 Ok(()) => st.apply(planned.then),
@@ -466,6 +480,116 @@ impl Reader<'_> {
                     },
                 }))
             }
+        }
+    }
+
+    /// A queued transaction for Redis: MULTI, the commands (values encrypted) and EXEC in one
+    /// write; redcloak already answered +QUEUED, so MULTI's and the commands' own replies are
+    /// consumed, and EXEC's is decoded by the queued commands' rules.
+    fn exec(&mut self, exec: ExecBatch, ring: &KeyRing, batch: &mut Batch) {
+        let started = Instant::now();
+        let mut out = BytesMut::new();
+        write_args(&[Bytes::from_static(b"MULTI")], &mut out);
+        let mut sent = 1;
+        for item in &exec.items {
+            let TxItem::Command(args) = item else {
+                continue;
+            };
+            let table::Resolved::Known { spec, .. } = table::resolve(args) else {
+                continue; // refused when it was queued
+            };
+            match transform::encode_request(spec, args, ring, &mut out) {
+                Ok(n) if n > 0 => self.shared.metrics.encrypted(n as u64),
+                Ok(_) => {}
+                Err(_) => {
+                    // Only a payload RESTORE cannot open is found this late: as if it had
+                    // been refused when it was queued.
+                    batch.owed.push(Pending::Local(Local2 {
+                        answer: Answer::Error(DataError::Refused(
+                            "EXECABORT Transaction discarded because of previous errors.".into(),
+                        )),
+                        pubsub_name: None,
+                    }));
+                    return;
+                }
+            }
+            sent += 1;
+        }
+        write_args(&[Bytes::from_static(b"EXEC")], &mut out);
+        batch.out.extend_from_slice(&out);
+        batch.owed.extend((0..sent).map(|_| Pending::Own));
+        batch.owed.push(Pending::Upstream(Box::new(Owed {
+            name: "EXEC",
+            expect: plan::Expect::One,
+            plan: exec.plan,
+            replace: None,
+            on_reply: plan::OnReply::None,
+            learning: Learning::None,
+            keys: Vec::new(),
+            put_back: PutBack::None,
+            started,
+            blocking: false,
+        })));
+    }
+
+    /// A transaction redcloak carries out itself (it contains emulated commands), on this
+    /// connection — which also holds the client's WATCH, so EXEC honours it.
+    async fn transaction<T: LinkTx>(
+        &mut self,
+        run: TxRun,
+        st: &ConnState,
+        upstream: &mut T,
+    ) -> Result<Answer, ReaderEnd> {
+        let shared = self.shared;
+        let started = Instant::now();
+        let ring = shared.key_ring();
+        let keys: Vec<Bytes> = run
+            .items
+            .iter()
+            .filter_map(|item| match item {
+                TxItem::Command(args) => Some(args),
+                TxItem::Local(_) => None,
+            })
+            .flat_map(|args| match table::resolve(args) {
+                table::Resolved::Known { spec, parent } => {
+                    let keys = table::keys_of(spec, parent, args);
+                    keys.positions().map(|i| args[i].clone()).collect()
+                }
+                _ => Vec::new(),
+            })
+            .collect();
+        let _turn = shared
+            .key_locks
+            .lock(st.db, keys.iter().map(|k| &k[..]))
+            .await;
+        let mut link = SessionLink {
+            tx: self.tx,
+            upstream,
+            busy: self.busy,
+            state: LinkState::default(),
+        };
+        let ctx = scratch::Ctx {
+            ring: &ring,
+            limits: &shared.reply_limits,
+        };
+        let result =
+            scratch::transaction(&mut link, &run.items, ctx, run.watching, &shared.metrics).await;
+        let outcome = match &result {
+            Ok(_) => Outcome::Ok,
+            Err(_) => Outcome::Lost,
+        };
+        shared.metrics.command("EXEC", outcome, started.elapsed());
+        match result {
+            Ok(frame) => Ok(Answer::Frame(frame)),
+            Err(_) if self.tx.is_closed() => Err(ReaderEnd::WriterGone),
+            Err(e) => Ok(Answer::Error(DataError::Lost {
+                command: "EXEC",
+                sent: true,
+                why: match e {
+                    ExchangeError::Lost => "the connection to Redis was lost",
+                    _ => "Redis sent a reply redcloak cannot parse",
+                },
+            })),
         }
     }
 

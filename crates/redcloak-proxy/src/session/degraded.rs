@@ -80,6 +80,10 @@ where
                     let _ = client_w.shutdown().await;
                     return End::ClientDone;
                 }
+                Step::Exec(_) | Step::Transaction(_) => {
+                    // The planner ends transactions itself while Redis is down.
+                    DataError::ExecAbortLost.answer(&mut out, &shared.metrics);
+                }
                 Step::Emulate(f) => {
                     // The planner answers emulated commands with TRYAGAIN while Redis is down.
                     DataError::TryAgain {
