@@ -10,7 +10,9 @@ use bytes::{Bytes, BytesMut};
 use redcloak_crypto::{DecryptError, KeyRing};
 
 use crate::resp::{self, Frame, Limits, ProtocolError};
-use crate::table::{CommandSpec, Refusal, Shape, ValueArgs, SCRATCH_PREFIX, SECRET_CONFIG};
+use crate::table::{
+    CommandSpec, Refusal, Shape, ValueArgs, INTERNAL_PREFIX, SCRATCH_PREFIX, SECRET_CONFIG,
+};
 use crate::words;
 
 /// Writes `args` as a RESP array for Redis, each value argument (per the row's
@@ -378,7 +380,10 @@ fn apply(
         (Shape::Seal, Frame::Bulk(data)) => Frame::Bulk(Bytes::from(ring.encrypt(&data))),
         (Shape::Keys, Frame::Array(keys)) => Frame::Array(
             keys.into_iter()
-                .filter(|k| !matches!(k, Frame::Bulk(name) if name.starts_with(SCRATCH_PREFIX)))
+                .filter(|k| {
+                    !matches!(k, Frame::Bulk(name)
+                        if name.starts_with(SCRATCH_PREFIX) || name.starts_with(INTERNAL_PREFIX))
+                })
                 .collect(),
         ),
         (Shape::Config, Frame::Map(pairs)) => Frame::Map(

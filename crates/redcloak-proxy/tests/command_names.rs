@@ -40,7 +40,10 @@ const OWN: &[(&str, &str)] = &[
     ("TYPE", "SORT reads a collection of any type"),
     ("SMEMBERS", "SORT reads a set"),
     ("ZRANGE", "SORT reads a sorted set"),
-    ("COPY", "a transaction redcloak carries out copies the keys it writes"),
+    (
+        "COPY",
+        "a transaction redcloak carries out copies the keys it writes",
+    ),
     ("RENAME", "...and commits the copies"),
     ("SCAN", "the scratch janitor looks for left-over copies"),
     ("COUNT", "(SCAN's COUNT option, for the janitor)"),

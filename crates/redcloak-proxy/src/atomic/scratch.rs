@@ -117,6 +117,39 @@ impl<'a, E: Exchange> Scratch<'a, E> {
         self.ex.state().resp3
     }
 
+    /// Switches the exchange's protocol when it can (see [`Exchange::switch_protocol`]).
+    pub(crate) async fn switch_protocol(&mut self, resp3: bool) -> Result<bool, ExchangeError> {
+        if self.resp3() == resp3 {
+            return Ok(true);
+        }
+        self.ex.switch_protocol(resp3).await
+    }
+
+    /// Clients subscribed to `channel` now (`PUBSUB NUMSUB`): what a script sees as the
+    /// reply of a PUBLISH that is sent only at commit (pattern subscribers are not counted).
+    pub(crate) async fn subscribers(&mut self, channel: &Bytes) -> Result<Frame, ExchangeError> {
+        let replies = self
+            .ex
+            .call(vec![vec![
+                Bytes::from_static(b"PUBSUB"),
+                Bytes::from_static(b"NUMSUB"),
+                channel.clone(),
+            ]])
+            .await?;
+        let n = match replies.first().map(|r| rmw::parse(self.ctx.limits, r)) {
+            Some(Ok(Frame::Array(items))) => match items.get(1) {
+                Some(Frame::Integer(n)) => *n,
+                _ => 0,
+            },
+            Some(Ok(Frame::Map(pairs))) => match pairs.first().map(|p| &p.1) {
+                Some(Frame::Integer(n)) => *n,
+                _ => 0,
+            },
+            _ => 0,
+        };
+        Ok(Frame::Integer(n))
+    }
+
     /// Runs one command, as a client sent it, on the view.
     pub(crate) async fn run(&mut self, args: &[Bytes]) -> Result<Ran, ExchangeError> {
         let (spec, parent) = match table::resolve(args) {
@@ -135,6 +168,9 @@ impl<'a, E: Exchange> Scratch<'a, E> {
             Action::Refuse(refusal) => Ok(error(transform::refusal_message(&name, &refusal))),
             Action::Local(local) => Ok(Ran::Reply(self.local(local, spec, parent, args))),
             Action::Emulate => self.emulate(spec, args).await.map(Ran::Reply),
+            // Scripts inside a transaction run on its view (see `transaction`); a script
+            // cannot call another.
+            Action::Script(_) => Ok(Ran::Reply(not_here(&name))),
             Action::Forward => self.forward(spec, parent, &name, args).await,
         }
     }
@@ -380,6 +416,41 @@ impl<'a, E: Exchange> Scratch<'a, E> {
     }
 }
 
+/// A RESP3 reply as a RESP2 client sees it (maps and sets as arrays, null as nil, doubles
+/// as bulk strings, booleans as 1/nil): for a script that asked for RESP2 on a connection
+/// whose protocol is the client's RESP3 (a transaction redcloak carries out).
+pub(crate) fn to_resp2(frame: Frame) -> Frame {
+    match frame {
+        Frame::Map(pairs) => Frame::Array(
+            pairs
+                .into_iter()
+                .flat_map(|(k, v)| [to_resp2(k), to_resp2(v)])
+                .collect(),
+        ),
+        Frame::Set(items) | Frame::Array(items) | Frame::Push(items) => {
+            Frame::Array(items.into_iter().map(to_resp2).collect())
+        }
+        Frame::Null => Frame::NullBulk,
+        Frame::Double(d) | Frame::BigNumber(d) => Frame::Bulk(d),
+        Frame::Boolean(true) => Frame::Integer(1),
+        Frame::Boolean(false) => Frame::NullBulk,
+        Frame::BulkError(e) => Frame::Error(e),
+        Frame::Attribute { frame, .. } => to_resp2(*frame),
+        other => other,
+    }
+}
+
+/// The script operation of a request, if it is one.
+fn script_op(args: &[Bytes]) -> Option<table::ScriptOp> {
+    match table::resolve(args) {
+        Resolved::Known { spec, .. } => match spec.action {
+            Action::Script(op) => Some(op),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 fn error(text: String) -> Ran {
     Ran::Reply(Frame::Error(Bytes::from(text)))
 }
@@ -402,6 +473,7 @@ pub(crate) async fn transaction<E: Exchange>(
     ctx: Ctx<'_>,
     client_watching: bool,
     metrics: &crate::metrics::Metrics,
+    scripts: &crate::scripts::Scripts,
 ) -> Result<Frame, ExchangeError> {
     use crate::session::state::TxItem;
     for attempt in 0..rmw::MAX_ATTEMPTS {
@@ -422,6 +494,12 @@ pub(crate) async fn transaction<E: Exchange>(
         for item in items {
             match item {
                 TxItem::Local(frame) => results.push(frame.clone()),
+                TxItem::Command(args) if script_op(args).is_some() => {
+                    let op = script_op(args).unwrap_or(table::ScriptOp::Kill);
+                    results.push(
+                        crate::scripts::in_view(scripts, op, args, &mut scratch, resp3).await?,
+                    );
+                }
                 TxItem::Command(args) => match scratch.run(args).await? {
                     Ran::Reply(frame) => results.push(frame),
                     Ran::Deferred(i) => {

@@ -84,8 +84,8 @@ where
                     // The planner ends transactions itself while Redis is down.
                     DataError::ExecAbortLost.answer(&mut out, &shared.metrics);
                 }
-                Step::Emulate(f) => {
-                    // The planner answers emulated commands with TRYAGAIN while Redis is down.
+                Step::Emulate(f) | Step::Script(f) => {
+                    // The planner answers these with TRYAGAIN while Redis is down.
                     DataError::TryAgain {
                         command: table::display_name(f.spec, f.parent),
                     }

@@ -9,7 +9,7 @@
 use bytes::Bytes;
 use redcloak_commands::resp::Frame;
 use redcloak_commands::table::{
-    self, Action, CacheOp, Channels, CommandSpec, Effect, KeyUse, Local, Resolved, Shape,
+    self, Action, CacheOp, Channels, CommandSpec, Effect, KeyUse, Local, Resolved, ScriptOp, Shape,
 };
 use redcloak_commands::transform::{self, Plan};
 use redcloak_commands::words;
@@ -46,6 +46,9 @@ pub(crate) enum Step {
     Forward(Box<Forward>),
     /// Compute it in redcloak, atomically (`atomic::rmw`), after every earlier command.
     Emulate(Box<Forward>),
+    /// A script or function command, carried out by redcloak (`scripts`), after every earlier
+    /// command.
+    Script(Box<Forward>),
     /// `EXEC` of a queued transaction: MULTI, the queued commands and EXEC, sent to Redis in
     /// one write; EXEC's reply decoded by `plan`.
     Exec(Box<ExecBatch>),
@@ -190,10 +193,20 @@ pub(crate) fn plan(args: Vec<Bytes>, st: &ConnState, ctx: &Ctx) -> Planned {
             label,
         ),
         Action::Local(local) => plan_local(local, args, spec, parent, st, ctx, label),
-        Action::Emulate | Action::Forward if !ctx.up => plan_down(args, spec, parent, st, label),
-        Action::Emulate | Action::Forward if st.tx.in_multi => {
+        Action::Emulate | Action::Forward | Action::Script(_) if !ctx.up => {
+            plan_down(args, spec, parent, st, label)
+        }
+        Action::Emulate | Action::Forward | Action::Script(_) if st.tx.in_multi => {
             plan_queued(args, spec, parent, st, ctx, label)
         }
+        Action::Script(_) => Planned {
+            step: Step::Script(Box::new(Forward {
+                keys: table::keys_of(spec, parent, &args),
+                ..Forward::new(spec, parent, label, args)
+            })),
+            then: Transition::None,
+            label,
+        },
         Action::Emulate => Planned {
             step: Step::Emulate(Box::new(Forward {
                 keys: table::keys_of(spec, parent, &args),
@@ -453,7 +466,19 @@ fn plan_queued(
     if let Some(refused) = refused_in_multi(spec, label) {
         return refused;
     }
-    let by_redcloak = spec.action == Action::Emulate;
+    let by_redcloak = match spec.action {
+        Action::Emulate | Action::Script(ScriptOp::Eval { .. } | ScriptOp::Fcall { .. }) => true,
+        Action::Script(_) => {
+            return refuse(
+                format!(
+                    "ERR redcloak: {} inside MULTI is not supported; run it before MULTI",
+                    table::display_name(spec, parent)
+                ),
+                label,
+            )
+        }
+        _ => false,
+    };
     if !by_redcloak {
         if let Err(text) = spec.values.resolve(&args) {
             return refuse(text.to_owned(), label);
