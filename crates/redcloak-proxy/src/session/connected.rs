@@ -360,7 +360,15 @@ impl Reader<'_> {
                 st.apply(planned.then);
             }
             Step::Forward(f) => match self.encode(*f, st, ring, batch) {
-                Ok(()) => st.apply(planned.then),
+                Ok(queued_pop) => {
+                    st.apply(planned.then);
+                    // Queued: what it pops comes in EXEC's reply (see `encode`).
+                    if let (Some(put_back), Some(index)) =
+                        (queued_pop, st.tx.queued.len().checked_sub(1))
+                    {
+                        st.tx.put_backs.push((index, put_back));
+                    }
+                }
                 Err(text) => {
                     // The row's options could not be read exactly: refused, never guessed.
                     metrics.command(planned.label, Outcome::Refused, Duration::ZERO);
@@ -374,14 +382,16 @@ impl Reader<'_> {
         }
     }
 
-    /// Encodes a forwarded request into the batch and queues what it is owed.
+    /// Encodes a forwarded request into the batch and queues what it is owed. Returns the
+    /// put-back of a destructive read queued in a transaction (its values come in EXEC's
+    /// reply, which puts back what does not decrypt).
     fn encode(
         &mut self,
         f: Forward,
         st: &ConnState,
         ring: &KeyRing,
         batch: &mut Batch,
-    ) -> Result<(), String> {
+    ) -> Result<Option<PutBack>, String> {
         let shared = self.shared;
         let mut tokens = Vec::new();
         if f.encrypt {
@@ -426,7 +436,15 @@ impl Reader<'_> {
         } else {
             Vec::new()
         };
-        let put_back = put_back(f.spec.pops, &f.args, &f.keys);
+        let mut put_back = put_back(f.spec.pops, &f.args, &f.keys);
+        let mut queued_pop = None;
+        if st.tx.in_multi && put_back != PutBack::None {
+            // Redis answers +QUEUED now; the values come with EXEC.
+            queued_pop = Some(std::mem::replace(&mut put_back, PutBack::None));
+        }
+        if matches!(f.plan, transform::Plan::Exec(_)) && !st.tx.put_backs.is_empty() {
+            put_back = PutBack::Exec(st.tx.put_backs.clone());
+        }
         batch.owed.push(Pending::Upstream(Box::new(Owed {
             name: f.name,
             expect: f.expect,
@@ -446,7 +464,7 @@ impl Reader<'_> {
             }
             batch.secret = true;
         }
-        Ok(())
+        Ok(queued_pop)
     }
 }
 

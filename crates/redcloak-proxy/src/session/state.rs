@@ -5,6 +5,8 @@ use redcloak_commands::resp::Frame;
 use redcloak_commands::table::Shape;
 use redcloak_commands::transform::Queued;
 
+use super::replies::PutBack;
+
 /// The client's transaction, mirrored from what Redis will do.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct Tx {
@@ -15,6 +17,9 @@ pub(crate) struct Tx {
     pub poisoned: bool,
     /// The queued commands, for decoding EXEC's reply.
     pub queued: Vec<Queued>,
+    /// Queued destructive reads (by index in `queued`): how to put back what EXEC's reply
+    /// holds for them if it does not decrypt.
+    pub put_backs: Vec<(usize, PutBack)>,
     /// A WATCH was held by a connection that was lost: the next EXEC must fail as if a
     /// watched key had changed (redcloak cannot know that none did).
     pub watch_lost: bool,
