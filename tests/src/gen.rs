@@ -91,10 +91,7 @@ fn collect(pairs: &Frame, parent: Option<&str>, out: &mut BTreeMap<String, Vec<A
             None => name,
         };
         let fields = map(doc);
-        let args = fields
-            .get("arguments")
-            .map(args_of)
-            .unwrap_or_default();
+        let args = fields.get("arguments").map(args_of).unwrap_or_default();
         if let Some(subs) = fields.get("subcommands") {
             // Subcommand names are already `container|sub`.
             collect(subs, None, out);
