@@ -114,7 +114,8 @@ impl Drop for PlainRedis {
 fn connect_raw(addr: impl std::net::ToSocketAddrs) -> TcpStream {
     let s = TcpStream::connect(addr).expect("connect");
     s.set_nodelay(true).expect("nodelay");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
+    // Generous: a loaded 2-core machine can stall a reply for seconds.
+    s.set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
     s
 }
@@ -219,7 +220,7 @@ fn is_sentinel(frame: &Frame, sentinel: &str) -> bool {
     }
 }
 
-/// Reads one reply; `None` on EOF or after 10 s of silence.
+/// Reads one reply; `None` on EOF or after 30 s of silence.
 pub fn read_reply(stream: &mut TcpStream, buf: &mut BytesMut) -> Option<Reply> {
     let limits = Limits {
         max_array_len: 1 << 30,
@@ -624,5 +625,25 @@ pub fn error_text(frame: &Frame) -> Option<String> {
     match frame {
         Frame::Error(e) | Frame::BulkError(e) => Some(String::from_utf8_lossy(e).into_owned()),
         _ => None,
+    }
+}
+
+/// Sends raw bytes to `addr` (followed by `PING <sentinel>` unless the bytes end the
+/// connection) and returns the replies before the sentinel's, and whether the connection was
+/// closed.
+pub fn converse_raw(addr: std::net::SocketAddr, bytes: &[u8]) -> (Vec<Reply>, bool) {
+    let mut s = connect_raw(addr);
+    let mut all = bytes.to_vec();
+    all.extend(command(&[b"PING", b"raw-sentinel"]));
+    // The peer may close before reading everything (a protocol error): ignore write errors.
+    let _ = s.write_all(&all);
+    let mut buf = BytesMut::new();
+    let mut replies = Vec::new();
+    loop {
+        match read_reply(&mut s, &mut buf) {
+            Some(r) if is_sentinel(&r.frame, "raw-sentinel") => return (replies, false),
+            Some(r) => replies.push(r),
+            None => return (replies, true),
+        }
     }
 }
