@@ -414,7 +414,10 @@ mod tests {
         assert_eq!(mig("MIGRATE h 1 k 0 5"), (vec![3], false));
         assert_eq!(mig("MIGRATE h 1 '' 0 5 COPY KEYS a b"), (vec![8, 9], false));
         assert_eq!(mig("MIGRATE h 1 '' 0 5 AUTH keys KEYS a"), (vec![9], false));
-        assert_eq!(mig("MIGRATE h 1 '' 0 5 AUTH2 u keys keys\0x a"), (vec![10], false));
+        assert_eq!(
+            mig("MIGRATE h 1 '' 0 5 AUTH2 u keys keys\0x a"),
+            (vec![10], false)
+        );
         // KEYS with a key argument: no keys, as in Redis.
         assert_eq!(mig("MIGRATE h 1 k 0 5 REPLACE keys a b"), (vec![], true));
         assert_eq!(mig("MIGRATE h 1 '' 0 5 KEYS"), (vec![], false));
