@@ -763,6 +763,12 @@ impl<X: LinkRx, W: AsyncWrite + Unpin> Writer<'_, X, W> {
             },
             frame = self.upstream.next_frame() => match frame {
                 Ok(Some(frame)) => {
+                    // The queue was looked at before the socket: the entry for this reply
+                    // may have arrived in between (it is always queued before its request
+                    // is written, so it is there now).
+                    while let Ok(p) = self.rx.try_recv() {
+                        self.replies.queue.push_back(p);
+                    }
                     if let Err(e) = self.replies.deliver(frame, self.env, &mut self.out) {
                         return self.fail(desync(&e)).await;
                     }
