@@ -106,18 +106,18 @@ fn huge_unfinished_requests_stay_within_the_global_budget() {
                 while !stop.load(Ordering::Relaxed) {
                     let t = Instant::now();
                     let key = format!("small{n}");
-                    let _: () = redis::cmd("SET")
-                        .arg(&key)
-                        .arg(count)
-                        .query(&mut c)
-                        .unwrap();
-                    let v: u64 = redis::cmd("GET").arg(&key).query(&mut c).unwrap();
-                    assert_eq!(v, count);
+                    let set: redis::RedisResult<()> =
+                        redis::cmd("SET").arg(&key).arg(count).query(&mut c);
+                    let get: redis::RedisResult<u64> = redis::cmd("GET").arg(&key).query(&mut c);
+                    match (set, get) {
+                        (Ok(()), Ok(v)) if v == count => {}
+                        other => return Err(format!("small client {n}, round {count}: {other:?}")),
+                    }
                     slowest = slowest.max(t.elapsed());
                     count += 1;
                     std::thread::sleep(Duration::from_millis(5));
                 }
-                (count, slowest)
+                Ok((count, slowest))
             })
         })
         .collect();
@@ -150,7 +150,14 @@ fn huge_unfinished_requests_stay_within_the_global_budget() {
     sampling.store(false, Ordering::Relaxed);
     let sampled_max = sampler.join().unwrap();
     stop.store(true, Ordering::Relaxed);
-    let small: Vec<(u64, Duration)> = small.into_iter().map(|s| s.join().unwrap()).collect();
+    let small: Vec<(u64, Duration)> = small
+        .into_iter()
+        .map(|s| {
+            s.join()
+                .unwrap()
+                .unwrap_or_else(|e| panic!("{e}\n{}", stack.proxy.log_text()))
+        })
+        .collect();
     let peak = stack.proxy.peak_rss_kib();
     let budget_kib = BUDGET / 1024;
     eprintln!(
