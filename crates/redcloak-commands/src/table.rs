@@ -622,6 +622,16 @@ pub enum Resolved {
     MissingSubcommand(&'static CommandSpec),
 }
 
+impl Resolved {
+    /// The row and its container, for a known command.
+    pub fn known(self) -> Option<(&'static CommandSpec, Option<&'static CommandSpec>)> {
+        match self {
+            Resolved::Known { spec, parent } => Some((spec, parent)),
+            _ => None,
+        }
+    }
+}
+
 /// Looks up a request's command, descending into subcommands.
 pub fn resolve(args: &[Bytes]) -> Resolved {
     let Some(spec) = args.first().and_then(|name| lookup(name)) else {

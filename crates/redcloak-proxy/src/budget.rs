@@ -115,17 +115,25 @@ impl Hold {
 
 impl Hold {
     /// Makes room for at least `chunk` more bytes in `buf`, growing it by half (or `chunk`)
-    /// at a time, only with budget for the new capacity taken first, so the buffer never
-    /// grows past what the budget allows.
+    /// at a time, only with budget taken first, so the buffer never grows past what the
+    /// budget allows. While the contents are copied the old and the new allocation both
+    /// exist, so the growth holds both until the old one is gone.
     pub async fn grow(&mut self, buf: &mut bytes::BytesMut, chunk: usize) -> Result<(), Exhausted> {
         if buf.capacity() - buf.len() >= chunk {
             return Ok(());
         }
         let capacity = buf.len() + chunk.max(buf.len() / 2);
-        self.fit_or_wait(capacity).await?;
+        let old = if buf.capacity() > FREE_PER_BUFFER {
+            buf.capacity()
+        } else {
+            0
+        };
+        self.fit_or_wait(capacity + old).await?;
         let mut grown = bytes::BytesMut::with_capacity(capacity);
         grown.extend_from_slice(buf);
         *buf = grown;
+        // The old allocation is freed: give its share back.
+        self.fit(capacity);
         Ok(())
     }
 }
@@ -156,6 +164,34 @@ mod tests {
         drop(a);
         drop(b);
         assert_eq!(budget.used(), 0);
+    }
+
+    /// Growing copies into a new allocation: the budget holds old + new meanwhile, and only
+    /// the new one afterwards.
+    #[tokio::test]
+    async fn growth_holds_the_old_and_the_new_buffer_while_copying() {
+        let budget = Budget::new(10 * FREE_PER_BUFFER);
+        let mut a = Hold::new(&budget);
+        let mut buf = bytes::BytesMut::new();
+        let mut peak = 0;
+        while buf.capacity() < 3 * FREE_PER_BUFFER {
+            a.grow(&mut buf, 16 * 1024).await.unwrap();
+            buf.resize(buf.capacity(), 0);
+            peak = peak.max(budget.used());
+        }
+        assert_eq!(budget.used(), buf.capacity() - FREE_PER_BUFFER);
+        // Twice the budget would be needed to copy 6× into 9×: refused, nothing kept.
+        let mut big = bytes::BytesMut::with_capacity(6 * FREE_PER_BUFFER);
+        big.resize(big.capacity(), 0);
+        let mut b = Hold::new(&budget);
+        assert!(b.fit(big.capacity()));
+        tokio::time::pause();
+        assert!(b.grow(&mut big, 16 * 1024).await.is_err());
+        assert_eq!(big.capacity(), 6 * FREE_PER_BUFFER, "not grown");
+        drop(a);
+        drop(b);
+        assert_eq!(budget.used(), 0);
+        assert!(peak > 0);
     }
 
     #[tokio::test]

@@ -294,10 +294,9 @@ async fn atomically<E: Exchange>(
         Ok(call) => call,
         Err(e) => return Ok(e),
     };
-    let name = match op {
-        ScriptOp::Fcall { .. } => "FCALL",
-        _ => "EVAL",
-    };
+    let name = table::resolve(args)
+        .known()
+        .map_or("script", |(spec, _)| spec.name);
     let mut refreshed = false;
     for attempt in 0..rmw::MAX_ATTEMPTS {
         if attempt > 0 {

@@ -49,6 +49,12 @@ const OWN: &[(&str, &str)] = &[
     ("COUNT", "(SCAN's COUNT option, for the janitor)"),
     ("UNLINK", "the janitor deletes left-over copies"),
     ("INFO", "the janitor finds the databases with keys"),
+    (
+        "PUBSUB",
+        "a script's PUBLISH is sent at commit; its reply counts subscribers now",
+    ),
+    ("NUMSUB", "(PUBSUB NUMSUB, for that count)"),
+    ("HGETALL", "function libraries are read from Redis"),
 ];
 
 /// String literals in `code`, except option words compared with `words::is(arg, "WORD")`

@@ -81,6 +81,14 @@ pub(crate) async fn check(args: RunArgs) -> ExitCode {
                 n => format!(" ({n} warning{} above)", if n == 1 { "" } else { "s" }),
             }
         );
+    } else if code == EX_UNAVAILABLE {
+        // Only the handshake failed, and only because Redis cannot be reached: `run` starts
+        // anyway (an outage is not a configuration error), so say what it would do.
+        println!(
+            "\nresult: ❌ Redis is unreachable; `redcloak run` would start anyway, in degraded mode: \
+             it journals writes (applied in order when Redis answers), serves reads it can from \
+             its local cache, answers the rest with -TRYAGAIN, and retries Redis in the background"
+        );
     } else {
         println!("\nresult: ❌ {failed} problem(s); redcloak would not start");
     }

@@ -299,22 +299,26 @@ fn sort_keys(args: &[Bytes], out: &mut KeyUse) {
     }
 }
 
-/// `MIGRATE host port key|"" db timeout [COPY] [REPLACE] [AUTH pw | AUTH2 user pw] [KEYS k …]`.
+/// `MIGRATE host port key|"" db timeout [COPY] [REPLACE] [AUTH pw | AUTH2 user pw] [KEYS k …]`,
+/// as Redis's `migrateGetKeys` reads it: `KEYS` is looked for whatever the key argument is,
+/// and `KEYS` with a non-empty key argument names no key (Redis: "Invalid arguments").
 fn migrate_keys(args: &[Bytes], out: &mut KeyUse) {
     let mut keys_at = None;
-    if args.get(3).is_some_and(|k| k.is_empty()) {
-        let mut i = 6;
-        while i < args.len() {
-            if words::is(&args[i], "auth") {
-                i += 1;
-            } else if words::is(&args[i], "auth2") {
-                i += 2;
-            } else if words::is(&args[i], "keys") {
-                keys_at = Some(i + 1);
-                break;
+    let mut i = 6;
+    while i < args.len() {
+        if words::is(&args[i], "keys") {
+            if args.get(3).is_some_and(|k| !k.is_empty()) {
+                out.invalid = true;
+                return;
             }
+            keys_at = Some(i + 1);
+            break;
+        } else if words::is(&args[i], "auth") {
             i += 1;
+        } else if words::is(&args[i], "auth2") {
+            i += 2;
         }
+        i += 1;
     }
     match keys_at {
         Some(at) => out
@@ -394,6 +398,31 @@ mod tests {
         assert_eq!(keys_of("SORT l LIMIT 0 1 store d"), vec![1, 6]);
         assert_eq!(keys_of("RENAME a b"), vec![1, 2]);
         assert!(keys_of("FLUSHDB").is_empty());
+    }
+
+    #[test]
+    fn migrate_keys_like_migrate_get_keys() {
+        let mig = |s: &str| {
+            let mut a = args(s);
+            for arg in &mut a {
+                if &arg[..] == b"''" {
+                    *arg = Bytes::new();
+                }
+            }
+            let mut out = KeyUse::default();
+            migrate_keys(&a, &mut out);
+            (out.positions().collect::<Vec<_>>(), out.invalid)
+        };
+        assert_eq!(mig("MIGRATE h 1 k 0 5"), (vec![3], false));
+        assert_eq!(mig("MIGRATE h 1 '' 0 5 COPY KEYS a b"), (vec![8, 9], false));
+        assert_eq!(mig("MIGRATE h 1 '' 0 5 AUTH keys KEYS a"), (vec![9], false));
+        assert_eq!(
+            mig("MIGRATE h 1 '' 0 5 AUTH2 u keys keys\0x a"),
+            (vec![10], false)
+        );
+        // KEYS with a key argument: no keys, as in Redis.
+        assert_eq!(mig("MIGRATE h 1 k 0 5 REPLACE keys a b"), (vec![], true));
+        assert_eq!(mig("MIGRATE h 1 '' 0 5 KEYS"), (vec![], false));
     }
 
     #[test]

@@ -512,7 +512,10 @@ impl Reader<'_> {
             link.state.resp3 = self.busy.resp3.load(Ordering::Relaxed);
         }
         let client = link.state;
-        let mut side = self.shared.sides.take(self.shared, st.db, client).await?;
+        // The database Redis confirmed (a SELECT Redis refused changed nothing).
+        let _ = st;
+        let db = self.busy.db.load(Ordering::Relaxed);
+        let mut side = self.shared.sides.take(self.shared, db, client).await?;
         if !side.switch_protocol(client.resp3).await? {
             return Err(ExchangeError::Malformed);
         }
@@ -601,13 +604,20 @@ impl Reader<'_> {
         let mut out = BytesMut::new();
         write_args(&[Bytes::from_static(b"MULTI")], &mut out);
         let mut sent = 1;
-        for item in &exec.items {
+        // Queued destructive reads: what EXEC's reply holds for them is put back if it does
+        // not decrypt (by index in the queue).
+        let mut pops = Vec::new();
+        for (index, item) in exec.items.iter().enumerate() {
             let TxItem::Command(args) = item else {
                 continue;
             };
-            let table::Resolved::Known { spec, .. } = table::resolve(args) else {
+            let table::Resolved::Known { spec, parent } = table::resolve(args) else {
                 continue; // refused when it was queued
             };
+            if spec.pops != table::Pops::None {
+                let keys = table::keys_of(spec, parent, args);
+                pops.push((index, put_back(spec.pops, args, &keys)));
+            }
             match transform::encode_request(spec, args, ring, &mut out) {
                 Ok(n) if n > 0 => self.shared.metrics.encrypted(n as u64),
                 Ok(_) => {}
@@ -636,7 +646,11 @@ impl Reader<'_> {
             on_reply: plan::OnReply::None,
             learning: Learning::None,
             keys: Vec::new(),
-            put_back: PutBack::None,
+            put_back: if pops.is_empty() {
+                PutBack::None
+            } else {
+                PutBack::Exec(pops)
+            },
             started,
             blocking: false,
         })));

@@ -284,8 +284,12 @@ fn plan_local(
                 return refuse(transform::arity_message(spec, parent), label);
             }
             Local::Ping if args.len() == 1 && ctx.up => {
-                // A bare PING checks the whole path: forwarded.
-                return plan_forward(args, spec, parent, st, ctx, label);
+                // A bare PING checks the whole path: forwarded (queued, inside MULTI).
+                return if st.tx.in_multi {
+                    plan_queued(args, spec, parent, st, ctx, label)
+                } else {
+                    plan_forward(args, spec, parent, st, ctx, label)
+                };
             }
             Local::Ping => {
                 let msg = args.get(1).cloned();
@@ -831,6 +835,10 @@ mod tests {
         assert_eq!(run("MULTI", &st, &UP).then, Transition::None);
         assert_eq!(run("SELECT 1", &st, &UP).then, Transition::Poison);
         assert_eq!(run("SUBSCRIBE a", &st, &UP).then, Transition::Poison);
+        assert!(
+            matches!(run("PING", &st, &UP).then, Transition::Queue { .. }),
+            "a bare PING is queued like any command"
+        );
         assert_eq!(
             run("XADD s MAXLEN x * f v", &st, &UP).then,
             Transition::Poison,

@@ -95,6 +95,8 @@ pub(crate) enum PutBack {
     Multi(bool),
     /// GETDEL: set it again if the key is still absent.
     String(Bytes),
+    /// EXEC: the destructive reads it ran, by their index in the transaction's queue.
+    Exec(Vec<(usize, PutBack)>),
 }
 
 /// The reply side's view of the connection: what Redis has confirmed.
@@ -393,6 +395,18 @@ impl Replies {
             out,
         ) {
             Ok(_) if is_error => Outcome::Error,
+            Ok(_) if matches!(owed.put_back, PutBack::Exec(_)) => {
+                // Elements that did not decrypt became error elements: put their values back.
+                put_back_exec(
+                    owed.name,
+                    &owed.plan,
+                    &owed.put_back,
+                    &frame,
+                    env,
+                    self.state.db,
+                );
+                Outcome::Ok
+            }
             Ok(_) => Outcome::Ok,
             Err(ReplyError::Undecryptable(problem)) => {
                 env.undecryptable(owed.name, false);
@@ -554,6 +568,51 @@ pub(crate) fn render(local: &Local2, state: &ReplyState, out: &mut BytesMut) {
     }
 }
 
+/// EXEC's reply: for each queued destructive read whose element does not decrypt by its
+/// shape, puts back what it took.
+fn put_back_exec(
+    name: &'static str,
+    plan: &Plan,
+    how: &PutBack,
+    frame: &Bytes,
+    env: &dyn Env,
+    db: u32,
+) {
+    let (Plan::Exec(queued), PutBack::Exec(pops)) = (plan, how) else {
+        return;
+    };
+    let Ok(Some((Frame::Array(items), _))) = Frame::parse(frame, env.limits()) else {
+        return; // EXECABORT, nil (WATCH): nothing ran
+    };
+    for (index, put_back) in pops {
+        // Redis's reply holds the commands it queued; the ones answered here are not in it.
+        let Some(transform::Queued::Shape(shape)) = queued.get(*index) else {
+            continue;
+        };
+        let at = queued[..*index]
+            .iter()
+            .filter(|q| matches!(q, transform::Queued::Shape(_)))
+            .count();
+        let Some(item) = items.get(at) else { continue };
+        let mut raw = BytesMut::new();
+        item.encode(&mut raw);
+        let raw = raw.freeze();
+        let decoded = transform::decode_reply(
+            &Plan::Shape(shape),
+            raw.clone(),
+            &env.ring(),
+            env.limits(),
+            &mut BytesMut::new(),
+        );
+        if let Err(ReplyError::Undecryptable(_)) = decoded {
+            env.undecryptable(name, false);
+            if let Some(command) = put_back_command(put_back, &raw, env.limits()) {
+                env.put_back(db, command);
+            }
+        }
+    }
+}
+
 /// The command that puts back what a destructive read returned (raw ciphertext, as Redis
 /// held it), or `None` when there is nothing to put back.
 fn put_back_command(how: &PutBack, frame: &Bytes, limits: &resp::Limits) -> Option<Vec<Bytes>> {
@@ -572,7 +631,7 @@ fn put_back_command(how: &PutBack, frame: &Bytes, limits: &resp::Limits) -> Opti
         }
     };
     let (push, key, mut values): (&'static [u8], Bytes, Vec<Bytes>) = match (how, parsed) {
-        (PutBack::None, _) => return None,
+        (PutBack::None | PutBack::Exec(_), _) => return None,
         (PutBack::String(key), Frame::Bulk(value)) => {
             return Some(vec![
                 Bytes::from_static(b"SET"),
@@ -940,5 +999,50 @@ mod tests {
             &resp::Limits::default(),
         );
         assert_eq!(getdel, Some(vec![b(b"SET"), b(b"k"), b(b"v"), b(b"NX")]));
+    }
+
+    /// A destructive read queued in MULTI gets its values with EXEC: what does not decrypt
+    /// there is put back too (the element's index skips commands answered locally).
+    #[test]
+    fn pops_inside_exec_put_back_what_does_not_decrypt() {
+        use redcloak_commands::transform::Queued;
+        let env = TestEnv::new();
+        let good = env.ring.encrypt(b"good");
+        let mut out = BytesMut::new();
+        let mut r = Replies::new(ReplyState::new(0, 0, false));
+        let mut exec = owed(
+            "EXEC",
+            Expect::One,
+            Plan::Exec(vec![
+                Queued::Shape(&Shape::Values),
+                Queued::Local(Frame::Bulk(b(b"echo"))),
+                Queued::Shape(&Shape::Values),
+                Queued::Shape(&Shape::Value),
+            ]),
+        );
+        if let Pending::Upstream(o) = &mut exec {
+            o.put_back = PutBack::Exec(vec![
+                (0, PutBack::Head(b(b"q"))),
+                (2, PutBack::Tail(b(b"q2"))),
+                (3, PutBack::String(b(b"s"))),
+            ]);
+        }
+        r.queue.push_back(exec);
+        let mut reply = BytesMut::new();
+        Frame::Array(vec![
+            Frame::Bulk(b(b"plaintext")),
+            Frame::Bulk(Bytes::from(good)),
+            Frame::Bulk(b(b"also-bad")),
+        ])
+        .encode(&mut reply);
+        r.deliver(reply.freeze(), &env, &mut out).unwrap();
+        assert!(out.starts_with(b"*4\r\n-ERR redcloak"), "{out:?}");
+        assert_eq!(
+            *env.put_back.lock().unwrap(),
+            vec![
+                vec![b(b"LPUSH"), b(b"q"), b(b"plaintext")],
+                vec![b(b"SET"), b(b"s"), b(b"also-bad"), b(b"NX")],
+            ]
+        );
     }
 }
