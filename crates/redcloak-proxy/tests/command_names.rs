@@ -26,6 +26,8 @@ const OWN: &[(&str, &str)] = &[
     ("PERSIST", "journaled expiry removal"),
     ("LPUSH", "putting back an undecryptable list element"),
     ("RPUSH", "putting back an undecryptable list element"),
+    ("SADD", "putting back an undecryptable set member"),
+    ("ZADD", "putting back an undecryptable sorted-set member"),
 ];
 
 /// String literals in `code`, except option words compared with `words::is(arg, "WORD")`

@@ -25,6 +25,10 @@ pub(crate) struct Ctx {
     pub default_db: u32,
     /// Redis can be used now (false while serving from the fallback).
     pub up: bool,
+    /// Keys in the ring the request will be encrypted with: during a rotation (more than
+    /// one), member lookups carry one candidate per key and their replies are folded
+    /// (`transform::reply_plan`).
+    pub ring_keys: usize,
 }
 
 /// The plan for one request.
@@ -356,7 +360,7 @@ fn plan_forward(
     }
     let mut f = Forward::new(spec, parent, label, args);
     let then = match spec.effect {
-        Effect::None => plain(&mut f, st),
+        Effect::None => plain(&mut f, st, ctx),
         Effect::Exec => exec(&mut f, st),
         Effect::Hello => match strip_hello_auth(&f.args) {
             Ok(stripped) => {
@@ -408,15 +412,15 @@ fn refused_in_multi(spec: &CommandSpec, label: &'static str) -> Option<Planned> 
 
 /// A command without session effect: its values encrypted, its reply decoded by its row (or
 /// queued, inside MULTI).
-fn plain(f: &mut Forward, st: &ConnState) -> Transition {
-    let shape = f.spec.reply.shape(&f.args);
+fn plain(f: &mut Forward, st: &ConnState, ctx: &Ctx) -> Transition {
+    let plan = transform::reply_plan(f.spec, &f.args, ctx.ring_keys);
     f.keys = table::keys_of(f.spec, f.parent, &f.args);
     f.encrypt = true;
     if st.tx.in_multi {
         // Redis answers +QUEUED now; the value comes in EXEC's reply.
-        return Transition::Queue(shape);
+        return Transition::Queue(plan.into_queued());
     }
-    f.plan = Plan::Shape(shape);
+    f.plan = plan;
     f.learn = f.parent.is_none() && learn::follows(f.spec.cache);
     Transition::None
 }
@@ -535,10 +539,12 @@ mod tests {
     const UP: Ctx = Ctx {
         default_db: 0,
         up: true,
+        ring_keys: 1,
     };
     const DOWN: Ctx = Ctx {
         default_db: 0,
         up: false,
+        ring_keys: 1,
     };
 
     fn run(s: &str, st: &ConnState, ctx: &Ctx) -> Planned {
@@ -643,7 +649,7 @@ mod tests {
         assert_eq!(multi.then, Transition::Multi);
         st.apply(multi.then);
         let get = run("GET k", &st, &UP);
-        assert_eq!(get.then, Transition::Queue(&Shape::Value));
+        assert_eq!(get.then, Transition::Queue(Queued::Shape(&Shape::Value)));
         assert!(!forward(&get).learn, "nothing is learned inside MULTI");
         st.apply(get.then);
         let echo = run("ECHO hi", &st, &UP);
@@ -676,6 +682,42 @@ mod tests {
         let f = forward(&aborted);
         assert_eq!(f.args, args("DISCARD"));
         assert!(matches!(f.replace, Some(Answer::Error(_))));
+    }
+
+    /// During a key rotation (two keys), member lookups are planned as rewrites whose reply is
+    /// folded per member — outside and inside MULTI; with one key they are plain.
+    #[test]
+    fn member_lookups_follow_the_ring() {
+        let rotating = Ctx { ring_keys: 2, ..UP };
+        let st = ConnState::new(0);
+        let p = run("SISMEMBER s m", &st, &rotating);
+        let Plan::Members(m) = &forward(&p).plan else {
+            panic!("{:?}", forward(&p).plan)
+        };
+        let r = m.reduce.expect("folded");
+        assert_eq!((r.group, r.single), (2, true));
+        assert!(matches!(
+            forward(&run("SISMEMBER s m", &st, &UP)).plan,
+            Plan::Shape(_)
+        ));
+        // Writes are never rewritten; scans with MATCH always are.
+        assert!(matches!(
+            forward(&run("SADD s m", &st, &rotating)).plan,
+            Plan::Shape(_)
+        ));
+        assert!(matches!(
+            forward(&run("SSCAN s 0 MATCH a*", &st, &UP)).plan,
+            Plan::Members(_)
+        ));
+        let mut st = ConnState::new(0);
+        st.apply(Transition::Multi);
+        let queued = run("ZSCORE z m", &st, &rotating);
+        assert!(matches!(queued.then, Transition::Queue(Queued::Members(_))));
+        st.apply(queued.then);
+        let exec = run("EXEC", &st, &rotating);
+        assert!(
+            matches!(&forward(&exec).plan, Plan::Exec(q) if matches!(q[..], [Queued::Members(_)]))
+        );
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! planner's view; the reply side keeps its own view in `replies.rs`).
 
 use redcloak_commands::resp::Frame;
-use redcloak_commands::table::Shape;
 use redcloak_commands::transform::Queued;
 
 /// The client's transaction, mirrored from what Redis will do.
@@ -63,8 +62,8 @@ pub(crate) enum Transition {
     Unwatch,
     /// `MULTI` was sent outside a transaction.
     Multi,
-    /// A command was queued in the transaction; its reply shape decodes EXEC's element.
-    Queue(&'static Shape),
+    /// A command was queued in the transaction; its plan decodes EXEC's element.
+    Queue(Queued),
     /// A command answered by redcloak was "queued": its result goes into EXEC's reply.
     QueueLocal(Frame),
     /// A command was refused inside MULTI: the transaction must abort.
@@ -93,7 +92,7 @@ impl ConnState {
                     ..Tx::default()
                 };
             }
-            Transition::Queue(shape) => self.tx.queued.push(Queued::Shape(shape)),
+            Transition::Queue(queued) => self.tx.queued.push(queued),
             Transition::QueueLocal(frame) => self.tx.queued.push(Queued::Local(frame)),
             Transition::Poison => self.tx.poisoned |= self.tx.in_multi,
             Transition::EndTx => {
@@ -120,13 +119,14 @@ impl ConnState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use redcloak_commands::table::Shape;
 
     #[test]
     fn transitions() {
         let mut st = ConnState::new(0);
         st.apply(Transition::Watch);
         st.apply(Transition::Multi);
-        st.apply(Transition::Queue(&Shape::Value));
+        st.apply(Transition::Queue(Queued::Shape(&Shape::Value)));
         assert!(st.tx.in_multi && st.watching && st.tx.queued.len() == 1);
         st.apply(Transition::Poison);
         assert!(st.tx.poisoned);
