@@ -250,6 +250,10 @@ pub struct Reduction {
     pub group: usize,
     /// The client sent a single-member command (`SISMEMBER`): its reply is the one element.
     pub single: bool,
+    /// For [`Reduce::Total`]: the distinct members named. A member stored under two keys
+    /// (added again under the new key before `rewrap` merged the copies) is removed twice by
+    /// Redis but counted once.
+    pub limit: usize,
 }
 
 /// A scan's `MATCH pattern`, applied by redcloak after decryption.
@@ -267,20 +271,34 @@ pub struct Filter {
 pub fn reply_plan(spec: &CommandSpec, args: &[Bytes], ring_keys: usize) -> Plan {
     let shape = spec.reply.shape(args);
     let rotating = ring_keys > 1;
-    let reduce = |reduce, single| {
+    let reduce = |reduce, single, limit| {
         Plan::Members(MemberReply {
             shape,
             reduce: Some(Reduction {
                 reduce,
                 group: ring_keys,
                 single,
+                limit,
             }),
             filter: None,
         })
     };
     match spec.rewrite {
-        Rewrite::Every(r) if rotating && r != Reduce::Total => reduce(r, false),
-        Rewrite::Via(_, r) if rotating => reduce(r, true),
+        Rewrite::Every(Reduce::Total) if rotating => {
+            let distinct = match spec.members.resolve(args) {
+                Ok(members) => args
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| members.is_member(*i))
+                    .map(|(_, a)| a)
+                    .collect::<std::collections::HashSet<_>>()
+                    .len(),
+                Err(_) => 0,
+            };
+            reduce(Reduce::Total, false, distinct)
+        }
+        Rewrite::Every(r) if rotating => reduce(r, false, 0),
+        Rewrite::Via(_, r) if rotating => reduce(r, true, 0),
         Rewrite::Match { pairs } => match scan_options(args).pattern {
             Some(i) => Plan::Members(MemberReply {
                 shape,
@@ -370,7 +388,8 @@ pub fn decode_reply(
             Ok(1)
         }
         Plan::Members(m) => {
-            if !may_hold_values(&frame) {
+            // Errors pass; anything else may need folding (a removal's count) or decoding.
+            if matches!(frame.first(), Some(b'-' | b'!')) {
                 out.extend_from_slice(&frame);
                 return Ok(0);
             }
@@ -529,6 +548,12 @@ fn is_nil(frame: &Frame) -> bool {
 /// Folds an array of per-candidate answers (`group` per member, primary key first) into one
 /// answer per member. Anything but an array (an error) passes.
 fn reduce(r: &Reduction, frame: Frame) -> Result<Frame, ReplyError> {
+    if r.reduce == Reduce::Total {
+        return Ok(match frame {
+            Frame::Integer(n) => Frame::Integer(n.min(i64::try_from(r.limit).unwrap_or(i64::MAX))),
+            other => other,
+        });
+    }
     let items = match frame {
         Frame::Array(items) => items,
         other => return Ok(other),
