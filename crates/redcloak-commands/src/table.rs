@@ -861,10 +861,14 @@ pub fn markdown() -> String {
     for spec in rows {
         if family != Some(spec.family) {
             family = Some(spec.family);
-            md.push_str(&format!(
-                "\n## {}\n\n| command | arity | action | encrypted arguments | reply | connection state | while Redis is down |\n|---|---|---|---|---|---|---|\n",
-                family_title(spec.family)
-            ));
+            md.push_str(&format!("\n## {}\n\n", family_title(spec.family)));
+            if let Some(note) = family_note(spec.family) {
+                md.push_str(note);
+                md.push_str("\n\n");
+            }
+            md.push_str(
+                "| command | arity | action | encrypted arguments | reply | connection state | while Redis is down |\n|---|---|---|---|---|---|---|\n",
+            );
         }
         md.push_str(&row(spec, None));
         for sub in spec.subcommands {
@@ -894,6 +898,26 @@ fn family_title(f: Family) -> &'static str {
         Family::Bitmaps => "Bitmaps",
         Family::Scripting => "Scripting",
         Family::Server => "Server",
+    }
+}
+
+/// What a family's table needs said before it.
+fn family_note(f: Family) -> Option<&'static str> {
+    match f {
+        Family::Members => Some(
+            "Members are encrypted **deterministically** (AES-SIV: the same member always gives \
+             the same ciphertext under one key), so Redis can still compare them; scores, \
+             coordinates and counts stay in clear. What that reveals: \
+             [security.md](security.md#members-deterministic-encryption). Differences from \
+             Redis: members with **equal scores** come back in the order of their ciphertexts, \
+             not of their bytes (give members distinct scores where their order matters); \
+             lexicographic ranges are refused; `SSCAN`/`ZSCAN … MATCH` is applied by redcloak \
+             after decryption, so a page may be shorter or empty with a non-zero cursor; during \
+             a key rotation, lookups and removals try every key of the ring \
+             ([encryption.md](encryption.md#member-ciphertexts-deterministic-aes-siv)). A \
+             HyperLogLog's raw bytes are never returned (`GET` on its key is refused).",
+        ),
+        _ => None,
     }
 }
 
