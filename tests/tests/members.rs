@@ -420,6 +420,11 @@ fn transactions(t: &mut Twin) {
         t.same(cmd);
     }
     t.same("EXEC");
+    // What Redis rejects when it executes (ZADD without pairs) is queued and fails alone.
+    t.same("MULTI");
+    t.same("ZADD tx:z 1 a 2");
+    t.same("SADD tx:s q");
+    t.same("EXEC");
     // A refused command inside MULTI aborts the transaction, as Redis does with its own
     // syntax errors.
     t.proxy("MULTI");

@@ -90,6 +90,21 @@ enum Sent {
     Dropped,
 }
 
+/// Why `args` cannot be sent at all, when the row's option reading says so: Redis's own error
+/// for arguments it would reject before knowing where the values or members are, or
+/// redcloak's refusal (`… BYLEX`). `None` when the request can be encoded.
+pub fn request_error(spec: &CommandSpec, args: &[Bytes]) -> Option<&'static str> {
+    spec.values
+        .resolve(args)
+        .err()
+        .or_else(|| spec.members.resolve(args).err())
+}
+
+/// Whether an error text is redcloak's own (a refusal), not one Redis would give.
+pub fn is_refusal(text: &str) -> bool {
+    text.starts_with("ERR redcloak")
+}
+
 /// How each argument of a member command goes to Redis, for a ring of `ring_keys` keys.
 ///
 /// # Security

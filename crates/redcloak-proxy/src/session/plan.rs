@@ -358,6 +358,16 @@ fn plan_forward(
             return refused;
         }
     }
+    if let Some(text) = transform::request_error(spec, &args) {
+        // Arguments whose values or members cannot be found are never forwarded. Redis
+        // rejects such arguments when it executes the command, so inside MULTI it queues the
+        // command and its error becomes EXEC's element; a refusal aborts the transaction.
+        return if st.tx.in_multi && !transform::is_refusal(text) {
+            queued_locally(Frame::Error(Bytes::from_static(text.as_bytes())), label)
+        } else {
+            refuse(text.to_owned(), label)
+        };
+    }
     let mut f = Forward::new(spec, parent, label, args);
     let then = match spec.effect {
         Effect::None => plain(&mut f, st, ctx),
@@ -717,6 +727,37 @@ mod tests {
         let exec = run("EXEC", &st, &rotating);
         assert!(
             matches!(&forward(&exec).plan, Plan::Exec(q) if matches!(q[..], [Queued::Members(_)]))
+        );
+    }
+
+    /// Arguments Redis would reject at execution (a ZADD without pairs, an XADD without an
+    /// ID) are answered here; inside MULTI they are queued with their error, as Redis queues
+    /// them, while a refusal aborts the transaction.
+    #[test]
+    fn unreadable_arguments_are_answered_here_like_redis() {
+        let st = ConnState::new(0);
+        assert_eq!(
+            error_text(&run("ZADD z 1 a 2", &st, &UP)),
+            "ERR syntax error"
+        );
+        assert!(error_text(&run("ZRANGE z [a [b BYLEX", &st, &UP)).contains("redcloak"));
+        let mut st = ConnState::new(0);
+        st.apply(Transition::Multi);
+        let queued = run("ZADD z 1 a 2", &st, &UP);
+        assert!(matches!(
+            queued.step,
+            Step::Answer(Local2 {
+                answer: Answer::Queued,
+                ..
+            })
+        ));
+        assert_eq!(
+            queued.then,
+            Transition::QueueLocal(Frame::Error(Bytes::from_static(b"ERR syntax error")))
+        );
+        assert_eq!(
+            run("ZRANGE z [a [b BYLEX", &st, &UP).then,
+            Transition::Poison
         );
     }
 
