@@ -12,6 +12,7 @@
 //!   with its own ports and temporary directory).
 
 pub mod audit;
+pub mod plain;
 pub mod scripts;
 
 use std::io::{Read, Write};
@@ -335,7 +336,9 @@ fn newest_source(dir: &Path) -> Option<(SystemTime, PathBuf)> {
         for entry in std::fs::read_dir(&d).ok()?.flatten() {
             let path = entry.path();
             if path.is_dir() {
-                if !path.ends_with("target") && !path.ends_with("fuzz") {
+                // Only what goes into the binary: not build output, fuzzers or test files.
+                if !path.ends_with("target") && !path.ends_with("fuzz") && !path.ends_with("tests")
+                {
                     stack.push(path);
                 }
             } else if path.extension().is_some_and(|e| e == "rs" || e == "toml") {

@@ -88,7 +88,6 @@ fn operator_and_member_commands_are_refused_with_reasons() {
         (vec!["ZRANGEBYLEX", "z", "-", "+"], "lexicographic"),
         (vec!["ZRANGE", "z", "[a", "[b", "BYLEX"], "BYLEX"),
         (vec!["EVAL", "return 1", "0"], "scripts"),
-        (vec!["SORT", "l"], "sort"),
         (vec!["OBJECT", "ENCODING", "k"], "ciphertext"),
         (vec!["CLUSTER", "INFO"], "cluster"),
     ] {

@@ -161,13 +161,14 @@ fn unknown_and_refused_commands_name_redcloak_and_keep_the_connection() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("redcloak"), "{err}");
-    let err = cmd("INCR")
+    let err = cmd("OBJECT")
+        .arg("ENCODING")
         .arg("counter")
         .query::<()>(&mut c)
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("INCR") && err.contains("ciphertext") && err.contains("instead"),
+        err.contains("OBJECT ENCODING") && err.contains("ciphertext"),
         "{err}"
     );
     let err = cmd("GET").query::<()>(&mut c).unwrap_err().to_string();

@@ -79,7 +79,7 @@ fn a_refused_command_inside_multi_aborts_the_transaction_like_a_syntax_error() {
     let stack = Stack::start();
     let mut raw = stack.raw();
     raw.write_all(
-        b"MULTI\r\nSET k v\r\nINCR counter\r\nNOSUCHCOMMAND\r\nEXEC\r\nGET k\r\nQUIT\r\n",
+        b"MULTI\r\nSET k v\r\nOBJECT ENCODING k\r\nNOSUCHCOMMAND\r\nEXEC\r\nGET k\r\nQUIT\r\n",
     )
     .unwrap();
     let (got, _) = read_until_closed(&mut raw, Duration::from_secs(5));
@@ -88,7 +88,7 @@ fn a_refused_command_inside_multi_aborts_the_transaction_like_a_syntax_error() {
     assert_eq!(lines[0], "+OK");
     assert_eq!(lines[1], "+QUEUED");
     assert!(
-        lines[2].starts_with("-ERR redcloak: INCR is not supported"),
+        lines[2].starts_with("-ERR redcloak: OBJECT ENCODING is not supported"),
         "{got}"
     );
     assert!(

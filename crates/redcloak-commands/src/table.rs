@@ -35,6 +35,10 @@ pub enum Action {
     Forward,
     /// Answered by redcloak itself, never forwarded.
     Local(Local),
+    /// Computed by redcloak on the decrypted values, atomically: read under WATCH, compute
+    /// exactly what Redis would (`emulate/`), write back encrypted in MULTI/EXEC, retry on
+    /// conflict.
+    Emulate,
     /// Refused with an explanation: the command cannot work on encrypted values, or would
     /// reconfigure or bypass the secured server.
     Refuse(Refusal),
@@ -598,6 +602,14 @@ pub(crate) const fn session(
     pass(name, arity, family).effect(effect)
 }
 
+/// A command redcloak computes itself on decrypted values (see [`Action::Emulate`]).
+pub(crate) const fn emulated(name: &'static str, arity: i32, family: Family) -> CommandSpec {
+    CommandSpec {
+        action: Action::Emulate,
+        ..pass(name, arity, family)
+    }
+}
+
 /// A command redcloak answers itself.
 pub(crate) const fn local(
     name: &'static str,
@@ -931,6 +943,14 @@ fn row(spec: &CommandSpec, parent: Option<&CommandSpec>) -> String {
     let action = match spec.action {
         Action::Forward => "forward".to_owned(),
         Action::Local(local) => format!("local: {}", local_doc(local)),
+        Action::Emulate => {
+            let trips = crate::emulate::lookup(spec.name.as_bytes()).map_or(2, |e| e.round_trips);
+            format!(
+                "emulated: read under WATCH, computed by redcloak, written back encrypted in \
+                 MULTI/EXEC ({trips} round trip{} without contention)",
+                if trips == 1 { "" } else { "s" }
+            )
+        }
         Action::Refuse(r) => match r.alternative {
             Some(alt) => format!("refused: {}; instead, {alt}", r.reason),
             None => format!("refused: {}", r.reason),
@@ -1060,6 +1080,7 @@ fn effect_doc(effect: Effect) -> &'static str {
 fn outage_doc(spec: &CommandSpec) -> &'static str {
     match (spec.action, spec.cache) {
         (Action::Local(_), _) => "answered",
+        (Action::Emulate, _) => "TRYAGAIN (needs the current value)",
         (Action::Refuse(_), _) => "refused",
         (Action::Forward, CacheOp::None | CacheOp::ForgetAll) => "TRYAGAIN",
         (Action::Forward, CacheOp::Get | CacheOp::MGet | CacheOp::Exists | CacheOp::Type) => {

@@ -221,6 +221,23 @@ pub fn encrypt_args(
         .collect())
 }
 
+/// Encrypts one value for Redis (a value redcloak computed itself, e.g. an emulated INCR's
+/// result): the one place such values are sealed.
+pub fn seal_value(ring: &KeyRing, plain: &[u8]) -> Bytes {
+    Bytes::from(ring.encrypt(plain))
+}
+
+/// Decrypts one stored value redcloak reads for its own computation (an emulated command's
+/// input): the one place such values are opened.
+pub fn open_value(ring: &KeyRing, stored: &[u8]) -> Result<Vec<u8>, DecryptError> {
+    ring.decrypt(stored)
+}
+
+/// Decrypts one stored member (set, sorted set, geo): deterministic encryption.
+pub fn open_member(ring: &KeyRing, stored: &[u8]) -> Result<Vec<u8>, DecryptError> {
+    ring.decrypt_member(stored).map(|m| m.plaintext.into_vec())
+}
+
 /// How to decode one upstream reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Plan {
@@ -339,6 +356,32 @@ pub enum Queued {
     /// Answered by redcloak (`ECHO`, `PING message` inside `MULTI`): this element is inserted
     /// at its place in the reply (Redis never saw the command).
     Local(Frame),
+}
+
+impl Undecryptable {
+    /// A value read from Redis that did not open; a HyperLogLog (which Redis stores as a
+    /// string) is named as one.
+    pub fn value(stored: &[u8], error: DecryptError) -> Undecryptable {
+        let what = if stored.starts_with(HLL_MAGIC) {
+            Stored::HyperLogLog
+        } else {
+            Stored::Value
+        };
+        Undecryptable {
+            index: None,
+            error,
+            what,
+        }
+    }
+
+    /// A set, sorted-set or geo member read from Redis that did not open.
+    pub fn member(error: DecryptError) -> Undecryptable {
+        Undecryptable {
+            index: None,
+            error,
+            what: Stored::Member,
+        }
+    }
 }
 
 /// What a stored thing that does not decrypt was.
@@ -503,12 +546,10 @@ const HLL_MAGIC: &[u8] = b"HYLL";
 /// A value that did not decrypt; a HyperLogLog (which a value read such as `GET` can reach,
 /// because Redis stores it as a string) is named as such.
 fn undecryptable_value(data: &[u8], index: Option<usize>, error: DecryptError) -> ReplyError {
-    let what = if data.starts_with(HLL_MAGIC) {
-        Stored::HyperLogLog
-    } else {
-        Stored::Value
-    };
-    ReplyError::Undecryptable(Undecryptable { index, error, what })
+    ReplyError::Undecryptable(Undecryptable {
+        index,
+        ..Undecryptable::value(data, error)
+    })
 }
 
 fn open(
@@ -525,14 +566,10 @@ fn open(
 }
 
 /// Decrypts one member. A member that does not decrypt is an error, never returned raw.
-fn open_member(ring: &KeyRing, data: &[u8], count: &mut usize) -> Result<Frame, ReplyError> {
-    let opened = ring.decrypt_member(data).map_err(|error| {
-        ReplyError::Undecryptable(Undecryptable {
-            index: None,
-            error,
-            what: Stored::Member,
-        })
-    })?;
+fn open_member_frame(ring: &KeyRing, data: &[u8], count: &mut usize) -> Result<Frame, ReplyError> {
+    let opened = ring
+        .decrypt_member(data)
+        .map_err(|error| ReplyError::Undecryptable(Undecryptable::member(error)))?;
     *count += 1;
     Ok(Frame::Bulk(Bytes::copy_from_slice(&opened.plaintext)))
 }
@@ -755,7 +792,9 @@ fn apply(
             }
             Frame::Array(out)
         }
-        (Shape::Member | Shape::Members, Frame::Bulk(data)) => open_member(ring, &data, count)?,
+        (Shape::Member | Shape::Members, Frame::Bulk(data)) => {
+            open_member_frame(ring, &data, count)?
+        }
         (Shape::Members, Frame::Array(items)) => {
             Frame::Array(each(&Shape::Members, items, ring, count)?)
         }
@@ -1557,12 +1596,12 @@ mod tests {
             },
         );
         assert!(several.contains("one of the keys 'a', 'b'"), "{several}");
-        let incr = lookup(b"INCR").unwrap();
-        let Action::Refuse(refusal) = incr.action else {
+        let monitor = lookup(b"MONITOR").unwrap();
+        let Action::Refuse(refusal) = monitor.action else {
             panic!()
         };
-        let msg = refusal_message("INCR", &refusal);
-        assert!(msg.contains("INCR") && msg.contains("instead"), "{msg}");
+        let msg = refusal_message("MONITOR", &refusal);
+        assert!(msg.contains("MONITOR") && msg.contains("instead"), "{msg}");
         assert_eq!(
             arity_message(lookup(b"GET").unwrap(), None),
             "ERR wrong number of arguments for 'get' command"

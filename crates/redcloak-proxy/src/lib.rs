@@ -12,6 +12,8 @@
 //! - `fallback`: the shadow cache and outage journal (`store`), what the cache learns from
 //!   replies (`learn`), the pure decision core for serving while Redis is down (`serve`),
 //!   and journal replay (`replay`).
+//! - `atomic`: computing on encrypted data atomically — emulated commands (read under WATCH,
+//!   compute, write back in MULTI/EXEC, retry) — through one `Exchange` trait.
 //! - `budget`: the process-wide budget for buffered bytes (`REDCLOAK_MAX_BUFFERED_BYTES`).
 //! - `error`: the data path's one error type, rendered to RESP in one place.
 //! - [`admin`], [`metrics`]: the admin endpoint and Prometheus metrics.
@@ -22,6 +24,7 @@
 //! This is the only crate that uses tokio.
 
 pub mod admin;
+mod atomic;
 mod budget;
 pub mod diagnose;
 mod error;
@@ -89,6 +92,8 @@ pub struct Shared {
     pub(crate) pool: upstream::pool::Pool,
     /// Bytes buffered by all sessions beyond their free share (`REDCLOAK_MAX_BUFFERED_BYTES`).
     pub(crate) budget: Arc<budget::Budget>,
+    /// Emulations take turns per key within this process.
+    pub(crate) key_locks: atomic::KeyLocks,
 }
 
 impl Shared {
@@ -118,6 +123,7 @@ impl Shared {
             fallback: fallback::Fallback::new(config.fallback),
             pool: upstream::pool::Pool::default(),
             budget: budget::Budget::new(config.limits.max_buffered_bytes),
+            key_locks: atomic::KeyLocks::default(),
         }
     }
 

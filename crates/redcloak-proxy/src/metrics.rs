@@ -164,6 +164,8 @@ pub struct Metrics {
     pubsub_dropped: Counter,
     connect_failures: Family<Labels1, Counter>,
     errors: Family<Labels1, Counter>,
+    emulation_retries: Family<Labels1, Counter>,
+    emulation_gave_up: Family<Labels1, Counter>,
     tls_handshake: Histogram,
     /// The TLS version of the last handshake with Redis (`u16` wire value; 0: none yet).
     tls_version: AtomicU16,
@@ -239,6 +241,18 @@ impl Metrics {
             "Error replies redcloak made itself, by where the problem came from (client, upstream, internal)",
             errors.clone(),
         );
+        let emulation_retries = register(
+            &mut registry,
+            "emulation_retries",
+            "Emulated commands (INCR, HINCRBY, LREM…) run again because a watched key changed under them",
+            Family::<Labels1, Counter>::default(),
+        );
+        let emulation_gave_up = register(
+            &mut registry,
+            "emulation_gave_up",
+            "Emulated commands given up (answered with an error, nothing written) because their key kept changing",
+            Family::<Labels1, Counter>::default(),
+        );
         let connect_failures = Family::<Labels1, Counter>::default();
         for reason in ConnectFailure::ALL {
             drop(connect_failures.get_or_create(&[("reason", reason.as_str())]));
@@ -300,6 +314,8 @@ impl Metrics {
             pubsub_dropped,
             connect_failures,
             errors,
+            emulation_retries,
+            emulation_gave_up,
             tls_handshake,
             tls_version: AtomicU16::new(0),
             upstream_up,
@@ -355,6 +371,20 @@ impl Metrics {
     /// `upstream` or `internal`.
     pub fn error(&self, source: &'static str) {
         self.errors.get_or_create(&[("source", source)]).inc();
+    }
+
+    /// An emulated command had to run again (`redcloak_emulation_retries_total{command}`).
+    pub fn emulation_retry(&self, command: &'static str) {
+        self.emulation_retries
+            .get_or_create(&[("command", command)])
+            .inc();
+    }
+
+    /// An emulated command was given up (`redcloak_emulation_gave_up_total{command}`).
+    pub fn emulation_gave_up(&self, command: &'static str) {
+        self.emulation_gave_up
+            .get_or_create(&[("command", command)])
+            .inc();
     }
 
     /// An upstream connection attempt failed (`redcloak_upstream_connect_failures_total`).

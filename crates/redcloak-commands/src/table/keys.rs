@@ -2,7 +2,8 @@
 //! key (RENAME, COPY, MOVE, SWAPDB), so values stay readable.
 use super::reasons::{OPERATOR, OPERATOR_ALT};
 use super::{
-    container, forward, pass, refuse, CacheOp, CommandSpec, Family::Keys, Shape, ValueArgs,
+    container, emulated, forward, pass, refuse, CacheOp, CommandSpec, Family::Keys, Shape,
+    ValueArgs,
 };
 
 const OBJECT: &[CommandSpec] = &[
@@ -53,19 +54,7 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
     forward("RESTORE", -4, ValueArgs::Unseal(3), &Shape::Pass, Keys),
     refuse("RESTORE-ASKING", -4, Keys, super::reasons::CLUSTER, None),
     refuse("MIGRATE", -6, Keys, OPERATOR, Some(OPERATOR_ALT)),
-    refuse(
-        "SORT",
-        -2,
-        Keys,
-        "Redis would sort ciphertexts, whose order has nothing to do with your values",
-        Some("read the values and sort them in the application"),
-    ),
-    refuse(
-        "SORT_RO",
-        -2,
-        Keys,
-        "Redis would sort ciphertexts, whose order has nothing to do with your values",
-        Some("read the values and sort them in the application"),
-    ),
+    emulated("SORT", -2, Keys),
+    emulated("SORT_RO", -2, Keys),
     container("OBJECT", -2, Keys, OBJECT),
 ];

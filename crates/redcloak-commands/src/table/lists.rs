@@ -1,8 +1,5 @@
 //! List commands: elements are values.
-use super::{forward, pass, refuse, CommandSpec, Family::Lists, Pops, Shape::*, ValueArgs::*};
-
-const MATCHES: &str =
-    "Redis would compare your value with ciphertexts, which never match (encryption is randomised)";
+use super::{emulated, forward, pass, CommandSpec, Family::Lists, Pops, Shape::*, ValueArgs::*};
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
     forward("LPUSH", -3, From(2), &Pass, Lists),
@@ -27,25 +24,7 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
     forward("BRPOPLPUSH", 4, None, &Value, Lists),
     pass("LLEN", 2, Lists),
     pass("LTRIM", 4, Lists),
-    refuse(
-        "LPOS",
-        -3,
-        Lists,
-        MATCHES,
-        Some("read the list with LRANGE and search it in the application"),
-    ),
-    refuse(
-        "LREM",
-        4,
-        Lists,
-        MATCHES,
-        Some("read the list with LRANGE and rewrite it (DEL + RPUSH inside MULTI/EXEC)"),
-    ),
-    refuse(
-        "LINSERT",
-        5,
-        Lists,
-        MATCHES,
-        Some("read the list with LRANGE and rewrite it, or insert by position with LSET"),
-    ),
+    emulated("LPOS", -3, Lists),
+    emulated("LREM", 4, Lists),
+    emulated("LINSERT", 5, Lists),
 ];

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use redcloak_commands::resp::{self, Request};
+use redcloak_commands::resp::{self, Frame, Request};
 use redcloak_commands::table::{self, Pops};
 use redcloak_commands::transform;
 use redcloak_crypto::KeyRing;
@@ -29,6 +29,8 @@ use super::plan::{self, Answer, Ctx, Forward, Local2, Step};
 use super::replies::{Env, Front, Owed, Pending, PutBack, Replies, ReplyState};
 use super::state::{ConnState, Transition};
 use super::{idle_timer, End, Input, ReadError};
+use crate::atomic::exchange::Side;
+use crate::atomic::{rmw, Exchange, ExchangeError, LinkState};
 use crate::error::DataError;
 use crate::fallback::learn::{self, Learning};
 use crate::health;
@@ -206,6 +208,8 @@ struct Batch {
     /// `out` holds redcloak's AUTH (after RESET): send it alone and wipe it.
     secret: bool,
     closing: bool,
+    /// A command redcloak computes itself, after everything before it is sent.
+    emulate: Option<Box<Forward>>,
 }
 
 impl Reader<'_> {
@@ -243,6 +247,14 @@ impl Reader<'_> {
             if batch.secret {
                 batch.secret = false;
                 continue; // requests after the RESET may already be buffered
+            }
+            if let Some(f) = batch.emulate.take() {
+                let answer = self.emulate(*f, st, upstream).await?;
+                batch.owed.push(Pending::Local(Local2 {
+                    answer,
+                    pubsub_name: None,
+                }));
+                continue; // requests after it may already be buffered
             }
             if *shutdown.borrow() {
                 // Shutting down: everything already read has been handled; read no more.
@@ -282,7 +294,7 @@ impl Reader<'_> {
         let ring = self.shared.key_ring();
         // Plans and encryptions of this batch agree on the ring (rotation rewrites).
         self.ctx.ring_keys = ring.len();
-        while !batch.closing && !batch.secret {
+        while !batch.closing && !batch.secret && batch.emulate.is_none() {
             match input.next() {
                 Ok(Some(request)) => self.carry_out(request, st, &ring, batch),
                 Ok(None) => break,
@@ -362,6 +374,10 @@ impl Reader<'_> {
                 batch.closing = true;
                 st.apply(planned.then);
             }
+            Step::Emulate(f) => {
+                st.apply(planned.then);
+                batch.emulate = Some(f);
+            }
             Step::Forward(f) => match self.encode(*f, st, ring, batch) {
                 Ok(()) => st.apply(planned.then),
                 Err(text) => {
@@ -374,6 +390,85 @@ impl Reader<'_> {
                     st.apply(Transition::Poison);
                 }
             },
+        }
+    }
+
+    /// Runs an emulated command: on this connection, in order with the pipeline — or, when
+    /// the client holds a WATCH that redcloak's own EXEC would clear, on a connection of its
+    /// own once everything before it has been answered.
+    async fn emulate<T: LinkTx>(
+        &mut self,
+        f: Forward,
+        st: &ConnState,
+        upstream: &mut T,
+    ) -> Result<Answer, ReaderEnd> {
+        let shared = self.shared;
+        let started = Instant::now();
+        let ring = shared.key_ring();
+        let em = rmw::Emulation {
+            name: f.name,
+            args: &f.args,
+            ring: &ring,
+            limits: &shared.reply_limits,
+        };
+        let keys = f.keys.positions().map(|i| &f.args[i][..]);
+        let _turn = shared.key_locks.lock(st.db, keys).await;
+        let mut link = SessionLink {
+            tx: self.tx,
+            upstream,
+            busy: self.busy,
+            state: LinkState::default(),
+        };
+        let result = if st.watching {
+            // Everything before it must have been answered: a PING on this connection.
+            let synced = link.call(vec![vec![Bytes::from_static(b"PING")]]).await;
+            match synced {
+                Ok(_) => match Side::open(shared, st.db, link.state).await {
+                    Ok(mut side) => rmw::run(&mut side, &em, &shared.metrics).await,
+                    Err(e) => Err(rmw::Failed::Exchange(e)),
+                },
+                Err(e) => Err(rmw::Failed::Exchange(e)),
+            }
+        } else {
+            rmw::run(&mut link, &em, &shared.metrics).await
+        };
+        match result {
+            Ok(frame) => {
+                let outcome = if matches!(frame, Frame::Error(_)) {
+                    Outcome::Error
+                } else {
+                    Outcome::Ok
+                };
+                shared.metrics.command(f.name, outcome, started.elapsed());
+                Ok(Answer::Frame(frame))
+            }
+            Err(rmw::Failed::Exchange(ExchangeError::PubSub)) => {
+                shared
+                    .metrics
+                    .command(f.name, Outcome::Error, started.elapsed());
+                Ok(Answer::Error(DataError::Refused(format!(
+                    "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                    f.name.to_ascii_lowercase()
+                ))))
+            }
+            Err(rmw::Failed::Exchange(e)) => {
+                shared
+                    .metrics
+                    .command(f.name, Outcome::Lost, started.elapsed());
+                if self.tx.is_closed() {
+                    return Err(ReaderEnd::WriterGone);
+                }
+                Ok(Answer::Error(DataError::Lost {
+                    command: f.name,
+                    sent: true,
+                    why: match e {
+                        ExchangeError::Lost => "the connection to Redis was lost",
+                        ExchangeError::Malformed | ExchangeError::PubSub => {
+                            "Redis sent a reply redcloak cannot parse"
+                        }
+                    },
+                }))
+            }
         }
     }
 
@@ -453,6 +548,51 @@ impl Reader<'_> {
     }
 }
 
+/// An exchange on the client's own connection, in order with its pipeline: redcloak's
+/// commands go out through the reader, their replies are captured by the writer.
+struct SessionLink<'a, T> {
+    tx: &'a mpsc::Sender<Pending>,
+    upstream: &'a mut T,
+    busy: &'a Busy,
+    state: LinkState,
+}
+
+impl<T: LinkTx> Exchange for SessionLink<'_, T> {
+    async fn call(&mut self, commands: Vec<Vec<Bytes>>) -> Result<Vec<Bytes>, ExchangeError> {
+        let mut out = BytesMut::new();
+        let mut waiting = Vec::with_capacity(commands.len());
+        for c in &commands {
+            write_args(c, &mut out);
+            let (to, from) = tokio::sync::oneshot::channel();
+            self.busy.owed.fetch_add(1, Ordering::Relaxed);
+            self.tx
+                .send(Pending::Capture(to))
+                .await
+                .map_err(|_| ExchangeError::Lost)?;
+            waiting.push(from);
+        }
+        self.upstream
+            .send(&out)
+            .await
+            .map_err(|_| ExchangeError::Lost)?;
+        let mut replies = Vec::with_capacity(waiting.len());
+        for from in waiting {
+            let captured = from.await.map_err(|_| ExchangeError::Lost)?;
+            self.state = captured.state;
+            replies.push(captured.frame);
+        }
+        if self.state.pubsub {
+            // RESP2 pub/sub mode: Redis refused redcloak's commands as it refuses the client's.
+            return Err(ExchangeError::PubSub);
+        }
+        Ok(replies)
+    }
+
+    fn state(&self) -> LinkState {
+        self.state
+    }
+}
+
 /// How a destructive read puts back a value that does not decrypt.
 fn put_back(pops: Pops, args: &[Bytes], keys: &table::KeyUse) -> PutBack {
     match pops {
@@ -498,7 +638,7 @@ fn answer_unsent(p: Pending, state: &ReplyState, out: &mut BytesMut) {
             why: "the connection to Redis was lost",
         }
         .write(out),
-        Pending::Own | Pending::Close => {}
+        Pending::Own | Pending::Close | Pending::Capture(_) => {}
     }
 }
 
@@ -752,6 +892,17 @@ impl<X: LinkRx, W: AsyncWrite + Unpin> Writer<'_, X, W> {
             },
             frame = self.upstream.next_frame() => match frame {
                 Ok(Some(frame)) => {
+                    // The entry this frame answers was queued before its command was sent,
+                    // but `recv` above may have said "pending" only because the task's
+                    // cooperative budget ran out: take what is queued before delivering.
+                    while let Ok(p) = self.rx.try_recv() {
+                        self.replies.queue.push_back(p);
+                    }
+                    if self.replies.drain_local(&mut self.out) == Front::Close {
+                        // Only entries queued after the frame's command can be at the front
+                        // here; a Close cannot precede the reply it follows.
+                        return self.fail("reply bookkeeping out of order").await;
+                    }
                     if let Err(e) = self.replies.deliver(frame, self.env, &mut self.out) {
                         return self.fail(desync(&e)).await;
                     }

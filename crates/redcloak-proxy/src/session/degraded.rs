@@ -81,6 +81,13 @@ where
                     let _ = client_w.shutdown().await;
                     return End::ClientDone;
                 }
+                Step::Emulate(f) => {
+                    // The planner answers emulated commands with TRYAGAIN while Redis is down.
+                    DataError::TryAgain {
+                        command: table::display_name(f.spec, f.parent),
+                    }
+                    .answer(&mut out, &shared.metrics);
+                }
                 Step::Forward(f) => {
                     let served = from_fallback(&f, st, shared, &mut out);
                     shared

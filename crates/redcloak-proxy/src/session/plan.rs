@@ -48,6 +48,8 @@ pub(crate) struct Planned {
 pub(crate) enum Step {
     /// Send it to Redis (or, while Redis is down, to the fallback).
     Forward(Box<Forward>),
+    /// Compute it in redcloak, atomically (`atomic::rmw`), after every earlier command.
+    Emulate(Box<Forward>),
     /// Answer it here, in order.
     Answer(Local2),
     /// Answer it here, then close the connection once every earlier reply is out.
@@ -168,6 +170,28 @@ pub(crate) fn plan(args: Vec<Bytes>, st: &ConnState, ctx: &Ctx) -> Planned {
             label,
         ),
         Action::Local(local) => plan_local(local, args, spec, parent, st, ctx, label),
+        Action::Emulate if !ctx.up => answer(
+            Answer::Error(DataError::TryAgain {
+                command: table::display_name(spec, parent),
+            }),
+            Transition::Poison,
+            label,
+        ),
+        Action::Emulate if st.tx.in_multi => refuse(
+            format!(
+                "ERR redcloak: {} inside MULTI is not supported yet; run it outside the transaction",
+                spec.name
+            ),
+            label,
+        ),
+        Action::Emulate => Planned {
+            step: Step::Emulate(Box::new(Forward {
+                keys: table::keys_of(spec, parent, &args),
+                ..Forward::new(spec, parent, label, args)
+            })),
+            then: Transition::None,
+            label,
+        },
         Action::Forward if !ctx.up => plan_down(args, spec, parent, st, label),
         Action::Forward => plan_forward(args, spec, parent, st, ctx, label),
     }

@@ -39,6 +39,18 @@ pub(crate) enum Pending {
     Own,
     /// After every earlier reply: close the connection (QUIT, a protocol error).
     Close,
+    /// The reply to one of redcloak's own commands that redcloak needs (an emulation's
+    /// reads and writes): handed over, with the connection's state at that point.
+    Capture(tokio::sync::oneshot::Sender<Captured>),
+}
+
+/// A reply handed to redcloak's own code.
+#[derive(Debug)]
+pub(crate) struct Captured {
+    /// The raw reply frame.
+    pub frame: Bytes,
+    /// The connection's state when it arrived.
+    pub state: crate::atomic::LinkState,
 }
 
 /// A forwarded command's share of the reply stream.
@@ -218,6 +230,22 @@ impl Replies {
             ));
         };
         match front {
+            Pending::Capture(_) => {
+                if let Class::Confirmation { .. } = class {
+                    return Err(DataError::Desync(
+                        "Redis sent a pub/sub confirmation where redcloak's own reply was due",
+                    ));
+                }
+                let state = crate::atomic::LinkState {
+                    resp3: self.state.resp3,
+                    pubsub: self.state.subscribed() && !self.state.resp3,
+                };
+                if let Some(Pending::Capture(to)) = self.queue.pop_front() {
+                    // The receiver is gone only if its session is ending.
+                    let _ = to.send(Captured { frame, state });
+                }
+                Ok(())
+            }
             Pending::Own => {
                 if is_error {
                     tracing::warn!(
@@ -421,7 +449,7 @@ impl Replies {
                     env.error(&e);
                     e.write(out);
                 }
-                Pending::Own => {}
+                Pending::Own | Pending::Capture(_) => {}
                 Pending::Close => break,
             }
         }

@@ -20,7 +20,7 @@
 mod link;
 pub(crate) mod pool;
 
-pub(crate) use link::{Dedicated, LinkRx, LinkTx};
+pub(crate) use link::{Dedicated, FrameReader, LinkRx, LinkTx};
 
 use std::fmt;
 use std::sync::Arc;
