@@ -61,7 +61,7 @@ def add(info, parent=None):
         fl = " | ".join(f"K_{f.upper()}" for f in kflags) or "0"
         specs.append(f"KeySpec {{ flags: {fl}, begin: {begin}, find: {find} }}")
     rows.append((full, "write" in flags, "blocking" in flags or name == "WAIT",
-                 "movablekeys" in flags, "no_mandatory_keys" in flags, specs))
+                 "movablekeys" in flags, "no_mandatory_keys" in flags, "noscript" in flags, specs))
     if len(info) > 9:
         for sub in info[9]:
             add(sub, parent=name)
@@ -95,8 +95,8 @@ use super::keypos::{Begin::{self, Index, Keyword}, CommandKeys, Find::{self, Key
 /// Sorted by name.
 #[rustfmt::skip]
 pub(crate) const KEY_SPECS: &[CommandKeys] = &[""")
-for name, write, blocking, movable, optional, specs in rows:
+for name, write, blocking, movable, optional, noscript, specs in rows:
     s = ", ".join(specs)
-    out.append(f'    CommandKeys {{ name: "{name}", write: {str(write).lower()}, blocking: {str(blocking).lower()}, movable: {str(movable).lower()}, optional_keys: {str(optional).lower()}, specs: &[{s}] }},')
+    out.append(f'    CommandKeys {{ name: "{name}", write: {str(write).lower()}, blocking: {str(blocking).lower()}, movable: {str(movable).lower()}, optional_keys: {str(optional).lower()}, noscript: {str(noscript).lower()}, specs: &[{s}] }},')
 out.append("];")
 print("\n".join(out))

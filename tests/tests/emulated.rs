@@ -298,3 +298,142 @@ fn emulation_keeps_ttls_and_honours_the_clients_watch() {
     let stored = stack.direct().get(b"p").unwrap();
     assert!(stored.starts_with(b"gAAAAA"), "stored encrypted");
 }
+
+/// A transaction with emulated commands is atomic for everyone: 20 writers each run MULTI /
+/// INCR a / INCR b / EXEC while readers (plain transactions) must always see a == b.
+#[test]
+fn transactions_with_emulated_commands_are_atomic() {
+    let stack = Stack::start();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = stop.clone();
+            let mut c = stack.client();
+            std::thread::spawn(move || {
+                let mut seen = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let (a, b): (Option<i64>, Option<i64>) = redis::pipe()
+                        .atomic()
+                        .cmd("GET")
+                        .arg("a")
+                        .cmd("GET")
+                        .arg("b")
+                        .query(&mut c)
+                        .unwrap();
+                    assert_eq!(a, b, "a transaction was seen half done");
+                    seen += 1;
+                }
+                seen
+            })
+        })
+        .collect();
+    let writers: Vec<_> = (0..20)
+        .map(|_| {
+            let mut c = stack.client();
+            std::thread::spawn(move || {
+                for _ in 0..25 {
+                    let (a, b): (i64, i64) = redis::pipe()
+                        .atomic()
+                        .cmd("INCR")
+                        .arg("a")
+                        .cmd("INCR")
+                        .arg("b")
+                        .query(&mut c)
+                        .unwrap();
+                    assert_eq!(a, b);
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        assert!(r.join().unwrap() > 0);
+    }
+    let mut c = stack.client();
+    let (a, b): (i64, i64) = redis::pipe()
+        .cmd("GET")
+        .arg("a")
+        .cmd("GET")
+        .arg("b")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!((a, b), (500, 500));
+    // No scratch copy is left behind, and Redis holds only ciphertext.
+    let keys = stack.direct().keys();
+    assert!(
+        keys.iter().all(|k| !k.starts_with(b"redcloak:scratch:")),
+        "{keys:?}"
+    );
+    assert_eq!(stack.assert_all_values_encrypted(), 2);
+}
+
+/// The client's own WATCH is honoured by a transaction redcloak carries out.
+#[test]
+fn a_watched_key_changed_elsewhere_aborts_a_transaction_with_emulated_commands() {
+    let stack = Stack::start();
+    let mut c = stack.plain();
+    let mut other = stack.client();
+    c.cmd(&[b"WATCH", b"w"]).unwrap();
+    let _: () = cmd("SET")
+        .arg("w")
+        .arg("changed")
+        .query(&mut other)
+        .unwrap();
+    c.cmd(&[b"MULTI"]).unwrap();
+    c.cmd(&[b"INCR", b"n"]).unwrap();
+    assert!(matches!(
+        c.cmd(&[b"EXEC"]).unwrap(),
+        Frame::NullArray | Frame::Null
+    ));
+    let n: Option<i64> = cmd("GET").arg("n").query(&mut other).unwrap();
+    assert_eq!(n, None, "the transaction did not run");
+    // Without the change, it runs.
+    c.cmd(&[b"WATCH", b"w"]).unwrap();
+    c.cmd(&[b"MULTI"]).unwrap();
+    c.cmd(&[b"INCR", b"n"]).unwrap();
+    assert_eq!(
+        c.cmd(&[b"EXEC"]).unwrap(),
+        Frame::Array(vec![Frame::Integer(1)])
+    );
+}
+
+/// Scratch copies are invisible through redcloak, and the janitor deletes those a dead
+/// execution left behind (a redcloak killed mid-transaction) — but not a live one's.
+#[test]
+fn scratch_keys_are_hidden_and_left_overs_are_cleaned() {
+    let stack = Stack::start();
+    let mut direct = stack.direct();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let old = format!("redcloak:scratch:{}:deadbeef:1", now - 10 * 60 * 1000);
+    let live = format!("redcloak:scratch:{now}:deadbeef:2");
+    direct.set(old.as_bytes(), b"x");
+    direct.set(live.as_bytes(), b"x");
+    direct.set(b"mine", b"x");
+    let mut c = stack.client();
+    let keys: Vec<String> = cmd("KEYS").arg("*").query(&mut c).unwrap();
+    assert_eq!(keys, ["mine"], "KEYS never shows scratch keys");
+    let (_, page): (String, Vec<String>) = cmd("SCAN")
+        .arg(0)
+        .arg("COUNT")
+        .arg(100)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(page, ["mine"], "nor does SCAN");
+    // A new redcloak in front of the same Redis sweeps at start.
+    let env: Vec<(String, String)> = stack.env.clone();
+    let second = redcloak_e2e::Redcloak::start(stack.dir.path(), &env);
+    assert!(
+        redcloak_e2e::wait_for(std::time::Duration::from_secs(10), || direct
+            .get(old.as_bytes())
+            .is_none()),
+        "the left-over scratch key was deleted:\n{}",
+        second.log_text()
+    );
+    assert!(direct.get(live.as_bytes()).is_some(), "a live one is kept");
+}

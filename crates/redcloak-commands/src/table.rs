@@ -39,6 +39,9 @@ pub enum Action {
     /// exactly what Redis would (`emulate/`), write back encrypted in MULTI/EXEC, retry on
     /// conflict.
     Emulate,
+    /// Scripts and functions: run by redcloak's script engine, every `redis.call` through
+    /// this table, atomically (DESIGN.md §4a).
+    Script(ScriptOp),
     /// Refused with an explanation: the command cannot work on encrypted values, or would
     /// reconfigure or bypass the secured server.
     Refuse(Refusal),
@@ -64,6 +67,45 @@ pub enum Local {
         /// With each key's flags (`GETKEYSANDFLAGS`).
         flags: bool,
     },
+}
+
+/// The script and function commands redcloak carries out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptOp {
+    /// `EVAL` / `EVAL_RO` (`by_sha`: `EVALSHA` / `EVALSHA_RO`).
+    Eval {
+        /// The `_RO` form.
+        read_only: bool,
+        /// By SHA1 of a script redcloak has seen.
+        by_sha: bool,
+    },
+    /// `FCALL` / `FCALL_RO`.
+    Fcall {
+        /// `FCALL_RO`.
+        read_only: bool,
+    },
+    /// `SCRIPT LOAD`.
+    Load,
+    /// `SCRIPT EXISTS`.
+    Exists,
+    /// `SCRIPT FLUSH`.
+    Flush,
+    /// `SCRIPT KILL` / `FUNCTION KILL`: no script ever holds Redis up.
+    Kill,
+    /// `FUNCTION LOAD [REPLACE]`.
+    FunctionLoad,
+    /// `FUNCTION DELETE`.
+    FunctionDelete,
+    /// `FUNCTION FLUSH`.
+    FunctionFlush,
+    /// `FUNCTION LIST`.
+    FunctionList,
+    /// `FUNCTION DUMP`.
+    FunctionDump,
+    /// `FUNCTION RESTORE`.
+    FunctionRestore,
+    /// `FUNCTION STATS`.
+    FunctionStats,
 }
 
 /// What a forwarded command does to the state of the client's connection, which redcloak
@@ -94,6 +136,10 @@ pub enum Effect {
     /// The `UNSUBSCRIBE`s: one confirmation per name, or (without names) one per current
     /// subscription of that kind, or a single one when there is none.
     Unsubscribe(Channels),
+    /// `PUBLISH` / `SPUBLISH`: an effect outside the keyspace. Forwarded as usual; inside an
+    /// execution redcloak carries out itself (a transaction with emulated commands, a
+    /// script), sent only when its changes are committed.
+    Publish,
 }
 
 /// The three kinds of pub/sub subscription.
@@ -389,11 +435,21 @@ pub enum Shape {
     /// The bulk reply is sealed (encrypted) for the client: `DUMP` payloads, which redcloak
     /// later accepts back in `RESTORE` and nothing else does.
     Seal,
+    /// Key names (`KEYS`, `SCAN`'s page): redcloak's own keys (`redcloak:scratch:…`, transient
+    /// copies of a transaction or script it is carrying out, and `redcloak:internal:…`) are
+    /// left out.
+    Keys,
     /// `CONFIG GET`'s name/value pairs (a RESP3 map or a flat array) without the parameters
     /// that hold credentials or key material ([`SECRET_CONFIG`]), as an ACL-restricted user
     /// would see them.
     Config,
 }
+
+/// The prefix of redcloak's own scratch keys (see the proxy's `atomic/scratch.rs`).
+pub const SCRATCH_PREFIX: &[u8] = b"redcloak:scratch:";
+
+/// The prefix of keys redcloak keeps for itself (function libraries, encrypted).
+pub const INTERNAL_PREFIX: &[u8] = b"redcloak:internal:";
 
 /// Redis configuration parameters that hold credentials or point at private keys: never
 /// shown through redcloak.
@@ -610,6 +666,14 @@ pub(crate) const fn emulated(name: &'static str, arity: i32, family: Family) -> 
     }
 }
 
+/// A script or function command.
+pub(crate) const fn scripted(name: &'static str, arity: i32, op: ScriptOp) -> CommandSpec {
+    CommandSpec {
+        action: Action::Script(op),
+        ..pass(name, arity, Family::Scripting)
+    }
+}
+
 /// A command redcloak answers itself.
 pub(crate) const fn local(
     name: &'static str,
@@ -656,12 +720,6 @@ pub(crate) mod reasons {
     /// Operator alternative.
     pub const OPERATOR_ALT: &str =
         "run it against Redis directly with an operator's credentials (redis-cli --tls …)";
-    /// Scripts.
-    pub const SCRIPTS: &str =
-        "scripts and functions run inside Redis on ciphertext, not on your values";
-    /// Scripts alternative.
-    pub const SCRIPTS_ALT: &str =
-        "do the computation in the application, or use MULTI/EXEC (with WATCH) for atomicity";
     /// Cluster.
     pub const CLUSTER: &str = "redcloak speaks to one Redis server; cluster mode is not supported";
 }
@@ -759,7 +817,7 @@ fn index() -> &'static [&'static CommandSpec] {
     })
 }
 
-pub use keypos::{flag_names, CommandKeys, KeyUse};
+pub use keypos::{flag_names, CommandKeys, KeyUse, K_RO};
 pub use members::{scan_options, ScanOptions};
 
 /// Redis 7.0's key specification of a command (see `keyspecs.rs`): where its keys are, and
@@ -943,6 +1001,7 @@ fn row(spec: &CommandSpec, parent: Option<&CommandSpec>) -> String {
     let action = match spec.action {
         Action::Forward => "forward".to_owned(),
         Action::Local(local) => format!("local: {}", local_doc(local)),
+        Action::Script(op) => format!("script engine: {}", script_doc(op)),
         Action::Emulate => {
             let trips = crate::emulate::lookup(spec.name.as_bytes()).map_or(2, |e| e.round_trips);
             format!(
@@ -1055,6 +1114,23 @@ fn local_doc(local: Local) -> &'static str {
     }
 }
 
+fn script_doc(op: ScriptOp) -> &'static str {
+    match op {
+        ScriptOp::Eval { .. } | ScriptOp::Fcall { .. } => {
+            "run by redcloak (Lua 5.1, Redis's sandbox and libraries); every redis.call goes \
+             through this table; atomic (scratch copies under WATCH, committed in MULTI/EXEC)"
+        }
+        ScriptOp::Load | ScriptOp::Exists | ScriptOp::Flush => {
+            "redcloak's script cache (per redcloak; clients fall back to EVAL on NOSCRIPT)"
+        }
+        ScriptOp::Kill => "`NOTBUSY`: scripts never hold Redis up",
+        _ => {
+            "redcloak's function libraries, stored encrypted in Redis \
+             (`redcloak:internal:functions`), shared by every redcloak"
+        }
+    }
+}
+
 fn effect_doc(effect: Effect) -> &'static str {
     match effect {
         Effect::None => "—",
@@ -1074,6 +1150,7 @@ fn effect_doc(effect: Effect) -> &'static str {
         Effect::Unsubscribe(_) => {
             "subscriptions: one confirmation per name, or per current subscription"
         }
+        Effect::Publish => "— (inside an execution redcloak carries out: sent at commit)",
     }
 }
 
@@ -1081,6 +1158,7 @@ fn outage_doc(spec: &CommandSpec) -> &'static str {
     match (spec.action, spec.cache) {
         (Action::Local(_), _) => "answered",
         (Action::Emulate, _) => "TRYAGAIN (needs the current value)",
+        (Action::Script(_), _) => "TRYAGAIN",
         (Action::Refuse(_), _) => "refused",
         (Action::Forward, CacheOp::None | CacheOp::ForgetAll) => "TRYAGAIN",
         (Action::Forward, CacheOp::Get | CacheOp::MGet | CacheOp::Exists | CacheOp::Type) => {
@@ -1120,6 +1198,7 @@ fn shape_doc(shape: &Shape) -> String {
              tls-key-file…)"
                 .to_owned()
         }
+        Shape::Keys => "as Redis sent it, without redcloak's own keys".to_owned(),
     }
 }
 

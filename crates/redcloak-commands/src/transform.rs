@@ -12,7 +12,7 @@ use redcloak_crypto::{DecryptError, KeyRing};
 use crate::resp::{self, Frame, Limits, ProtocolError};
 use crate::table::{
     scan_options, CommandSpec, MemberArgs, Reduce, Refusal, Rewrite, Shape, ValueArgs,
-    SECRET_CONFIG,
+    INTERNAL_PREFIX, SCRATCH_PREFIX, SECRET_CONFIG,
 };
 use crate::words;
 
@@ -165,47 +165,58 @@ fn encode_member_request(
     ring: &KeyRing,
     out: &mut BytesMut,
 ) -> Result<usize, String> {
-    let sent = member_layout(spec, args, ring.len())?;
-    let total: usize = sent
-        .iter()
-        .map(|s| match s {
-            Sent::Dropped => 0,
-            Sent::Candidates => ring.len(),
-            _ => 1,
-        })
-        .sum();
-    resp::write_array_len(out, total);
+    let (sent, encrypted) = member_request(spec, args, ring)?;
+    resp::write_array_len(out, sent.len());
+    for arg in &sent {
+        resp::write_bulk(out, arg);
+    }
+    Ok(encrypted)
+}
+
+/// A member command as Redis receives it: members encrypted (under every ring key during a
+/// rotation, for rows that look members up), renamed or rewritten as the row says. Returns
+/// the arguments and how many of the client's arguments were encrypted.
+fn member_request(
+    spec: &CommandSpec,
+    args: &[Bytes],
+    ring: &KeyRing,
+) -> Result<(Vec<Bytes>, usize), String> {
+    let layout = member_layout(spec, args, ring.len())?;
+    let mut sent = Vec::with_capacity(args.len());
     let mut encrypted = 0;
-    for (arg, how) in args.iter().zip(&sent) {
+    for (arg, how) in args.iter().zip(&layout) {
         match how {
-            Sent::As => resp::write_bulk(out, arg),
-            Sent::Renamed(name) => resp::write_bulk(out, name.as_bytes()),
+            Sent::As => sent.push(arg.clone()),
+            Sent::Renamed(name) => sent.push(Bytes::from_static(name.as_bytes())),
             Sent::Dropped => {}
-            Sent::Value => resp::write_bulk(out, &ring.encrypt(arg)),
-            Sent::Member => resp::write_bulk(out, &ring.encrypt_member(arg)),
+            Sent::Value => sent.push(Bytes::from(ring.encrypt(arg))),
+            Sent::Member => sent.push(Bytes::from(ring.encrypt_member(arg))),
             Sent::Candidates => {
-                for candidate in ring.member_candidates(arg) {
-                    resp::write_bulk(out, &candidate);
-                }
+                sent.extend(ring.member_candidates(arg).into_iter().map(Bytes::from))
             }
         }
         if matches!(how, Sent::Value | Sent::Member | Sent::Candidates) {
             encrypted += 1;
         }
     }
-    Ok(encrypted)
+    Ok((sent, encrypted))
 }
 
-/// `args` with every value argument (per the row's [`ValueArgs`]) replaced by its ciphertext:
-/// the command exactly as Redis will receive it (for a journal that sends it later).
+/// `args` with every value argument (per the row's [`ValueArgs`]) replaced by its ciphertext,
+/// and every member by its member ciphertext (rewritten as the row says, see [`Rewrite`]):
+/// the command exactly as Redis will receive it (for a journal that sends it later, or a
+/// transaction or script redcloak runs itself; decode its reply with [`reply_plan`] for a
+/// ring of the same size).
 pub fn encrypt_args(
     spec: &CommandSpec,
     args: &[Bytes],
     ring: &KeyRing,
 ) -> Result<Vec<Bytes>, String> {
+    if spec.members.any() || spec.rewrite != Rewrite::None {
+        return Ok(member_request(spec, args, ring)?.0);
+    }
     let values = spec.values.resolve(args).map_err(str::to_owned)?;
-    if matches!(values, ValueArgs::Unseal(_)) || spec.members.any() || spec.rewrite != Rewrite::None
-    {
+    if matches!(values, ValueArgs::Unseal(_)) {
         return Err(format!("ERR redcloak: {} cannot be journaled", spec.name));
     }
     Ok(args
@@ -813,6 +824,14 @@ fn apply(
             Frame::Array(out)
         }
         (Shape::Seal, Frame::Bulk(data)) => Frame::Bulk(Bytes::from(ring.encrypt(&data))),
+        (Shape::Keys, Frame::Array(keys)) => Frame::Array(
+            keys.into_iter()
+                .filter(|k| {
+                    !matches!(k, Frame::Bulk(name)
+                        if name.starts_with(SCRATCH_PREFIX) || name.starts_with(INTERNAL_PREFIX))
+                })
+                .collect(),
+        ),
         (Shape::Config, Frame::Map(pairs)) => Frame::Map(
             pairs
                 .into_iter()

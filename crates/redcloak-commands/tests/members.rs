@@ -110,6 +110,30 @@ fn members_are_encrypted_deterministically_and_nothing_else_is() {
     }
 }
 
+/// `encrypt_args` (redcloak's own transactions and scripts, the journal) sends exactly what
+/// `encode_request` sends, rotation rewrites included.
+#[test]
+fn encrypt_args_is_the_same_request() {
+    let (old, ring) = rotation();
+    for r in [&old, &ring] {
+        for cmd in [
+            "SADD s a b",
+            "SISMEMBER s a",
+            "SREM s a",
+            "ZMSCORE z a b",
+            "SSCAN s 0 MATCH a* COUNT 5",
+            "GEOADD g 1 2 a",
+        ] {
+            let a = args(cmd);
+            assert_eq!(
+                redcloak_commands::transform::encrypt_args(spec_of(&a), &a, r).unwrap(),
+                sent(&a, r),
+                "{cmd}"
+            );
+        }
+    }
+}
+
 #[test]
 fn what_redis_would_reject_before_finding_the_members_is_answered_here() {
     let ring = ring();

@@ -140,6 +140,7 @@ pub(crate) fn report_outage(shared: &Arc<Shared>, reason: &str) {
     shared.fallback.open_journal();
     // Ready connections may be as dead (or as hung) as the one that failed.
     shared.pool.clear();
+    shared.sides.clear();
     if let Ok(mut e) = health.last_error.lock() {
         *e = Some(reason.to_owned());
     }

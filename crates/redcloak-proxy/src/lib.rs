@@ -14,6 +14,8 @@
 //!   and journal replay (`replay`).
 //! - `atomic`: computing on encrypted data atomically — emulated commands (read under WATCH,
 //!   compute, write back in MULTI/EXEC, retry) — through one `Exchange` trait.
+//! - `scripts`: EVAL / FCALL / SCRIPT / FUNCTION, run by redcloak's script engine on the
+//!   same atomic machinery; function libraries stored encrypted in Redis.
 //! - `budget`: the process-wide budget for buffered bytes (`REDCLOAK_MAX_BUFFERED_BYTES`).
 //! - `error`: the data path's one error type, rendered to RESP in one place.
 //! - [`admin`], [`metrics`]: the admin endpoint and Prometheus metrics.
@@ -33,6 +35,7 @@ pub mod health;
 pub mod listener;
 pub mod metrics;
 pub mod reload;
+mod scripts;
 mod session;
 pub mod tls;
 pub mod upstream;
@@ -94,6 +97,10 @@ pub struct Shared {
     pub(crate) budget: Arc<budget::Budget>,
     /// Emulations take turns per key within this process.
     pub(crate) key_locks: atomic::KeyLocks,
+    /// The script cache, function libraries and Lua states.
+    pub(crate) scripts: scripts::Scripts,
+    /// Connections of redcloak's own, reused (scripts, emulations beside a client's WATCH).
+    pub(crate) sides: atomic::exchange::SidePool,
 }
 
 impl Shared {
@@ -124,6 +131,8 @@ impl Shared {
             pool: upstream::pool::Pool::default(),
             budget: budget::Budget::new(config.limits.max_buffered_bytes),
             key_locks: atomic::KeyLocks::default(),
+            scripts: scripts::Scripts::default(),
+            sides: atomic::exchange::SidePool::default(),
         }
     }
 
@@ -153,11 +162,13 @@ impl Shared {
             Err(p) => *p.into_inner() = new,
         }
         self.pool.clear();
+        self.sides.clear();
     }
 
     /// Starts the background tasks (the warm pool). Call once, inside the runtime.
     pub fn start(self: &Arc<Self>) {
         tokio::spawn(upstream::pool::keep_warm(self.clone()));
+        tokio::spawn(atomic::janitor::run(self.clone()));
     }
 
     /// Records that Redis could not be reached (at startup: serve degraded from the start).

@@ -40,6 +40,15 @@ const OWN: &[(&str, &str)] = &[
     ("TYPE", "SORT reads a collection of any type"),
     ("SMEMBERS", "SORT reads a set"),
     ("ZRANGE", "SORT reads a sorted set"),
+    (
+        "COPY",
+        "a transaction redcloak carries out copies the keys it writes",
+    ),
+    ("RENAME", "...and commits the copies"),
+    ("SCAN", "the scratch janitor looks for left-over copies"),
+    ("COUNT", "(SCAN's COUNT option, for the janitor)"),
+    ("UNLINK", "the janitor deletes left-over copies"),
+    ("INFO", "the janitor finds the databases with keys"),
     ("SADD", "putting back an undecryptable set member"),
     ("ZADD", "putting back an undecryptable sorted-set member"),
 ];

@@ -104,6 +104,8 @@ pub struct CommandKeys {
     pub movable: bool,
     /// Redis's `no_mandatory_keys`: the command may name no key at all (EVAL with 0 keys).
     pub optional_keys: bool,
+    /// Redis's `noscript`: scripts may not call it.
+    pub noscript: bool,
     /// Redis's key specifications, in order.
     pub specs: &'static [KeySpec],
 }

@@ -35,8 +35,16 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
     pass("TTL", 2, Keys).cache(CacheOp::Ttl(1000)),
     pass("PTTL", 2, Keys).cache(CacheOp::Ttl(1)),
     pass("PERSIST", 2, Keys).cache(CacheOp::Persist),
-    pass("KEYS", 2, Keys),
-    pass("SCAN", -2, Keys),
+    // redcloak's own scratch keys (transient copies of a transaction it carries out) are
+    // left out of the listings.
+    forward("KEYS", 2, ValueArgs::None, &Shape::Keys, Keys),
+    forward(
+        "SCAN",
+        -2,
+        ValueArgs::None,
+        &Shape::Tuple(&[Shape::Pass, Shape::Keys]),
+        Keys,
+    ),
     pass("RANDOMKEY", 1, Keys),
     pass("RENAME", 3, Keys),
     pass("RENAMENX", 3, Keys),

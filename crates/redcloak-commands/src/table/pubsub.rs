@@ -14,8 +14,8 @@ const PUBSUB: &[CommandSpec] = &[
 ];
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
-    forward("PUBLISH", 3, At(2), &Pass, PubSub),
-    forward("SPUBLISH", 3, At(2), &Pass, PubSub),
+    forward("PUBLISH", 3, At(2), &Pass, PubSub).effect(Publish),
+    forward("SPUBLISH", 3, At(2), &Pass, PubSub).effect(Publish),
     session("SUBSCRIBE", -2, Subscribe(Plain), PubSub),
     session("PSUBSCRIBE", -2, Subscribe(Pattern), PubSub),
     session("SSUBSCRIBE", -2, Subscribe(Shard), PubSub),

@@ -1,7 +1,8 @@
-//! An [`Exchange`] on a connection of its own: for an emulation that must not run on the
-//! client's connection (the client holds a WATCH that redcloak's EXEC would clear).
+//! An [`Exchange`] on a connection of redcloak's own: for work that must not run on the
+//! client's connection (the client holds a WATCH that redcloak's EXEC would clear; a script
+//! that needs its own protocol), and a small pool of such connections to reuse.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
 use redcloak_commands::resp;
@@ -11,12 +12,67 @@ use super::{Exchange, ExchangeError, LinkState};
 use crate::upstream::{Dedicated, FrameReader, LinkRx, LinkTx, UpstreamConn};
 use crate::Shared;
 
-/// A fresh, authenticated connection in the client's database (RESP2).
+/// Connections kept for reuse (in a clean state: RESP2, nothing watched).
+const KEEP: usize = 16;
+
+/// A fresh, authenticated connection in the client's database.
 pub(crate) struct Side {
     tx: WriteHalf<UpstreamConn>,
     rx: FrameReader<ReadHalf<UpstreamConn>>,
-    /// The client's protocol, in which its reply is made.
-    client: LinkState,
+    /// The database it is in.
+    db: u32,
+    /// Its protocol now.
+    resp3: bool,
+}
+
+/// Reusable side connections.
+#[derive(Default)]
+pub(crate) struct SidePool {
+    idle: Mutex<Vec<Side>>,
+}
+
+impl std::fmt::Debug for SidePool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SidePool").finish_non_exhaustive()
+    }
+}
+
+impl SidePool {
+    /// A connection in database `db` (reused when one is idle), for a client in `client`.
+    pub(crate) async fn take(
+        &self,
+        shared: &Arc<Shared>,
+        db: u32,
+        client: LinkState,
+    ) -> Result<Side, ExchangeError> {
+        let reused = self.idle.lock().ok().and_then(|mut idle| {
+            let at = idle.iter().position(|s| s.db == db)?;
+            Some(idle.swap_remove(at))
+        });
+        match reused {
+            Some(side) => Ok(side),
+            None => Side::open(shared, db, client).await,
+        }
+    }
+
+    /// Gives a connection back after a successful exchange (back in RESP2 first).
+    pub(crate) async fn give(&self, mut side: Side) {
+        if side.resp3 && !matches!(side.switch_protocol(false).await, Ok(true)) {
+            return;
+        }
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < KEEP {
+                idle.push(side);
+            }
+        }
+    }
+
+    /// Drops every idle connection (after a reload or an outage).
+    pub(crate) fn clear(&self) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
+        }
+    }
 }
 
 impl Side {
@@ -32,7 +88,13 @@ impl Side {
             .await
             .map_err(|_| ExchangeError::Lost)?;
         let (tx, rx) = Dedicated::split(conn, shared.reply_limits, &shared.budget);
-        let mut side = Side { tx, rx, client };
+        let _ = client;
+        let mut side = Side {
+            tx,
+            rx,
+            db,
+            resp3: false,
+        };
         if db != shared.connector().default_db() {
             let replies = side
                 .call(vec![vec![
@@ -69,6 +131,27 @@ impl Exchange for Side {
     }
 
     fn state(&self) -> LinkState {
-        self.client
+        LinkState {
+            resp3: self.resp3,
+            pubsub: false,
+        }
+    }
+
+    async fn switch_protocol(&mut self, resp3: bool) -> Result<bool, ExchangeError> {
+        if self.resp3 == resp3 {
+            return Ok(true);
+        }
+        let version = if resp3 { "3" } else { "2" };
+        let replies = self
+            .call(vec![vec![
+                Bytes::from_static(b"HELLO"),
+                Bytes::from_static(version.as_bytes()),
+            ]])
+            .await?;
+        if replies.first().is_none_or(|r| r.starts_with(b"-")) {
+            return Ok(false);
+        }
+        self.resp3 = resp3;
+        Ok(true)
     }
 }

@@ -18,7 +18,9 @@
 //! receives a plaintext value. Nothing here logs values or arguments.
 
 pub(crate) mod exchange;
+pub(crate) mod janitor;
 pub(crate) mod rmw;
+pub(crate) mod scratch;
 
 use std::future::Future;
 use std::hash::{Hash, Hasher};
@@ -61,6 +63,17 @@ pub(crate) trait Exchange: Send {
 
     /// The connection's state as of the last reply.
     fn state(&self) -> LinkState;
+
+    /// Switches the connection's protocol (RESP3 or RESP2) for the replies that follow, when
+    /// the exchange can (a connection of redcloak's own). False: it cannot (the client's
+    /// connection, whose protocol is the client's).
+    fn switch_protocol(
+        &mut self,
+        resp3: bool,
+    ) -> impl Future<Output = Result<bool, ExchangeError>> + Send {
+        let _ = resp3;
+        async { Ok(false) }
+    }
 }
 
 /// Clients of this redcloak take turns on a key while one of them updates it, so that they

@@ -130,14 +130,14 @@ async fn unwatch<E: Exchange>(ex: &mut E) -> Result<(), Failed> {
         .map_err(Failed::Exchange)
 }
 
-fn parse(limits: &resp::Limits, raw: &Bytes) -> Result<Frame, Failed> {
+pub(crate) fn parse(limits: &resp::Limits, raw: &Bytes) -> Result<Frame, Failed> {
     match Frame::parse(raw, limits) {
         Ok(Some((frame, _))) => Ok(frame),
         _ => Err(Failed::Exchange(ExchangeError::Malformed)),
     }
 }
 
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     let cap = BACKOFF_FIRST
         .saturating_mul(1 << attempt.min(16))
         .min(BACKOFF_LAST);
@@ -151,8 +151,8 @@ fn backoff(attempt: u32) -> Duration {
 /// What the reads found: the decrypted values for `compute`, and the raw ciphertexts and
 /// expiry of each list read, so a rewrite keeps untouched elements as they are.
 #[derive(Default)]
-struct Snapshot {
-    found: Vec<Found>,
+pub(crate) struct Snapshot {
+    pub(crate) found: Vec<Found>,
     lists: HashMap<Bytes, (Vec<Bytes>, i64)>,
 }
 
@@ -165,15 +165,25 @@ impl Snapshot {
         em: &Emulation<'_>,
         reads: &[Read],
     ) -> Result<Result<(), Frame>, Failed> {
-        let mut commands = Vec::new();
         let mut watch = vec![Bytes::from_static(b"WATCH")];
         watch.extend(reads.iter().map(|r| key_of(r).clone()));
-        commands.push(watch);
+        let mut commands = vec![watch];
         for read in reads {
             commands.extend(read_commands(read));
         }
         let replies = ex.call(commands).await.map_err(Failed::Exchange)?;
-        let mut replies = replies.iter().skip(1);
+        self.absorb(em, reads, &replies[1..])
+    }
+
+    /// Takes in the replies to `reads`' commands (in order). `Err(reply)`: a value that does
+    /// not decrypt.
+    pub(crate) fn absorb(
+        &mut self,
+        em: &Emulation<'_>,
+        reads: &[Read],
+        replies: &[Bytes],
+    ) -> Result<Result<(), Frame>, Failed> {
+        let mut replies = replies.iter();
         for read in reads {
             let n = read_commands(read).len();
             let frames: Vec<Frame> = replies
@@ -263,7 +273,12 @@ impl Snapshot {
 
     /// The commands that apply `writes` (values encrypted; untouched list elements keep
     /// their ciphertext; a rewritten list keeps its expiry when the write says so).
-    fn write_commands(&self, writes: &[Write], ring: &KeyRing, out: &mut Vec<Vec<Bytes>>) {
+    pub(crate) fn write_commands(
+        &self,
+        writes: &[Write],
+        ring: &KeyRing,
+        out: &mut Vec<Vec<Bytes>>,
+    ) {
         for w in writes {
             match w {
                 Write::SetString { key, value, ttl } => {
@@ -311,7 +326,7 @@ impl Snapshot {
     }
 }
 
-fn key_of(read: &Read) -> &Bytes {
+pub(crate) fn key_of(read: &Read) -> &Bytes {
     match read {
         Read::String { key }
         | Read::HashField { key, .. }
@@ -321,7 +336,7 @@ fn key_of(read: &Read) -> &Bytes {
 }
 
 /// The commands that perform one read (all in the same WATCH round trip).
-fn read_commands(read: &Read) -> Vec<Vec<Bytes>> {
+pub(crate) fn read_commands(read: &Read) -> Vec<Vec<Bytes>> {
     let b = |s: &'static [u8]| Bytes::from_static(s);
     match read {
         Read::String { key } => vec![vec![b(b"GET"), key.clone()]],

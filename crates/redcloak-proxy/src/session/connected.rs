@@ -12,7 +12,7 @@
 //! the session moves on to a new phase with the same client connection. The FIFO is bounded
 //! by `max_pipeline`: a client that keeps sending without reading is slowed down.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,12 +25,12 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tracing::{debug, warn, Instrument};
 
-use super::plan::{self, Answer, Ctx, Forward, Local2, Step};
+use super::plan::{self, Answer, Ctx, ExecBatch, Forward, Local2, Step, TxRun};
 use super::replies::{Env, Front, Owed, Pending, PutBack, Replies, ReplyState};
-use super::state::{ConnState, Transition};
+use super::state::{ConnState, Transition, TxItem};
 use super::{idle_timer, End, Input, ReadError};
 use crate::atomic::exchange::Side;
-use crate::atomic::{rmw, Exchange, ExchangeError, LinkState};
+use crate::atomic::{rmw, scratch, Exchange, ExchangeError, LinkState};
 use crate::error::DataError;
 use crate::fallback::learn::{self, Learning};
 use crate::health;
@@ -54,6 +54,13 @@ struct Busy {
     db: AtomicU32,
     /// The session leaves this connection but not the client (an outage began elsewhere).
     leaving: AtomicBool,
+    /// Entries the reader handed to the writer, ever (written by the reader only).
+    sent: AtomicU64,
+    /// Entries the writer answered, ever (written by the writer only): when it equals
+    /// `sent`, Redis has answered every command sent before.
+    answered: AtomicU64,
+    /// The client's protocol, as the reply side last saw it.
+    resp3: AtomicBool,
 }
 
 /// Why the reader stopped.
@@ -90,6 +97,7 @@ where
     let busy = Arc::new(Busy::default());
     busy.db.store(st.db, Ordering::Relaxed);
     busy.subscribed.store(st.subscribed, Ordering::Relaxed);
+    busy.resp3.store(st.resp3, Ordering::Relaxed);
     // Bring the new connection to the state the client believes it is in.
     let mut restore = BytesMut::new();
     let mut own = 0;
@@ -108,10 +116,6 @@ where
             &[Bytes::from_static(b"HELLO"), Bytes::from_static(b"3")],
             &mut restore,
         );
-        own += 1;
-    }
-    if st.tx.in_multi {
-        write_args(&[Bytes::from_static(b"MULTI")], &mut restore);
         own += 1;
     }
     let replies = Replies::new(ReplyState::new(st.db, default_db, st.resp3));
@@ -208,8 +212,16 @@ struct Batch {
     /// `out` holds redcloak's AUTH (after RESET): send it alone and wipe it.
     secret: bool,
     closing: bool,
-    /// A command redcloak computes itself, after everything before it is sent.
-    emulate: Option<Box<Forward>>,
+    /// What redcloak carries out itself (an emulated command, a transaction containing
+    /// one), after everything before it is sent.
+    atomic: Option<Atomic>,
+}
+
+/// Work redcloak carries out itself, atomically.
+enum Atomic {
+    Emulate(Box<Forward>),
+    Transaction(Box<TxRun>),
+    Script(Box<Forward>),
 }
 
 impl Reader<'_> {
@@ -248,8 +260,12 @@ impl Reader<'_> {
                 batch.secret = false;
                 continue; // requests after the RESET may already be buffered
             }
-            if let Some(f) = batch.emulate.take() {
-                let answer = self.emulate(*f, st, upstream).await?;
+            if let Some(work) = batch.atomic.take() {
+                let answer = match work {
+                    Atomic::Emulate(f) => self.emulate(*f, st, upstream).await?,
+                    Atomic::Transaction(run) => self.transaction(*run, st, upstream).await?,
+                    Atomic::Script(f) => self.script(*f, st, upstream).await?,
+                };
                 batch.owed.push(Pending::Local(Local2 {
                     answer,
                     pubsub_name: None,
@@ -294,7 +310,7 @@ impl Reader<'_> {
         let ring = self.shared.key_ring();
         // Plans and encryptions of this batch agree on the ring (rotation rewrites).
         self.ctx.ring_keys = ring.len();
-        while !batch.closing && !batch.secret && batch.emulate.is_none() {
+        while !batch.closing && !batch.secret && batch.atomic.is_none() {
             match input.next() {
                 Ok(Some(request)) => self.carry_out(request, st, &ring, batch),
                 Ok(None) => break,
@@ -376,7 +392,19 @@ impl Reader<'_> {
             }
             Step::Emulate(f) => {
                 st.apply(planned.then);
-                batch.emulate = Some(f);
+                batch.atomic = Some(Atomic::Emulate(f));
+            }
+            Step::Transaction(run) => {
+                st.apply(planned.then);
+                batch.atomic = Some(Atomic::Transaction(run));
+            }
+            Step::Script(f) => {
+                st.apply(planned.then);
+                batch.atomic = Some(Atomic::Script(f));
+            }
+            Step::Exec(exec) => {
+                self.exec(*exec, ring, batch);
+                st.apply(planned.then);
             }
             Step::Forward(f) => match self.encode(*f, st, ring, batch) {
                 Ok(()) => st.apply(planned.then),
@@ -420,13 +448,14 @@ impl Reader<'_> {
             state: LinkState::default(),
         };
         let result = if st.watching {
-            // Everything before it must have been answered: a PING on this connection.
-            let synced = link.call(vec![vec![Bytes::from_static(b"PING")]]).await;
-            match synced {
-                Ok(_) => match Side::open(shared, st.db, link.state).await {
-                    Ok(mut side) => rmw::run(&mut side, &em, &shared.metrics).await,
-                    Err(e) => Err(rmw::Failed::Exchange(e)),
-                },
+            match self.side(&mut link, st).await {
+                Ok(mut side) => {
+                    let result = rmw::run(&mut side, &em, &shared.metrics).await;
+                    if result.is_ok() {
+                        shared.sides.give(side).await;
+                    }
+                    result
+                }
                 Err(e) => Err(rmw::Failed::Exchange(e)),
             }
         } else {
@@ -469,6 +498,218 @@ impl Reader<'_> {
                     },
                 }))
             }
+        }
+    }
+
+    /// A connection of redcloak's own in the client's database and protocol, once Redis has
+    /// answered every command the client sent before (a PING on the client's connection,
+    /// only when something is still owed).
+    async fn side<T: LinkTx>(
+        &self,
+        link: &mut SessionLink<'_, T>,
+        st: &ConnState,
+    ) -> Result<Side, ExchangeError> {
+        if self.busy.answered.load(Ordering::Acquire) != self.busy.sent.load(Ordering::Acquire) {
+            link.call(vec![vec![Bytes::from_static(b"PING")]]).await?;
+        } else {
+            link.state.resp3 = self.busy.resp3.load(Ordering::Relaxed);
+        }
+        let client = link.state;
+        let mut side = self.shared.sides.take(self.shared, st.db, client).await?;
+        if !side.switch_protocol(client.resp3).await? {
+            return Err(ExchangeError::Malformed);
+        }
+        Ok(side)
+    }
+
+    /// A script or function command: on a connection of redcloak's own (the script picks its
+    /// protocol, and the client's WATCH is not disturbed), after every command the client sent
+    /// before it.
+    async fn script<T: LinkTx>(
+        &mut self,
+        f: Forward,
+        st: &ConnState,
+        upstream: &mut T,
+    ) -> Result<Answer, ReaderEnd> {
+        let shared = self.shared;
+        let started = Instant::now();
+        let table::Action::Script(op) = f.spec.action else {
+            unreachable!("only script commands are planned as scripts")
+        };
+        let ring = shared.key_ring();
+        let keys = f.keys.positions().map(|i| &f.args[i][..]);
+        let _turn = shared.key_locks.lock(st.db, keys).await;
+        let mut link = SessionLink {
+            tx: self.tx,
+            upstream,
+            busy: self.busy,
+            state: LinkState::default(),
+        };
+        let result = match self.side(&mut link, st).await {
+            Ok(mut side) => {
+                let client_resp3 = link.state.resp3;
+                // The script's protocol is its own: the connection starts in RESP2, as
+                // scripts do.
+                let result = match side.switch_protocol(false).await {
+                    Ok(_) => {
+                        let ctx = crate::scripts::Ctx {
+                            ring: &ring,
+                            limits: &shared.reply_limits,
+                            metrics: &shared.metrics,
+                            client_resp3,
+                        };
+                        crate::scripts::run(&shared.scripts, op, &f.args, &mut side, ctx).await
+                    }
+                    Err(e) => Err(e),
+                };
+                if result.is_ok() {
+                    shared.sides.give(side).await;
+                }
+                result
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(frame) => {
+                let outcome = if matches!(frame, Frame::Error(_)) {
+                    Outcome::Error
+                } else {
+                    Outcome::Ok
+                };
+                shared.metrics.command(f.name, outcome, started.elapsed());
+                Ok(Answer::Frame(frame))
+            }
+            Err(_) if self.tx.is_closed() => Err(ReaderEnd::WriterGone),
+            Err(e) => {
+                shared
+                    .metrics
+                    .command(f.name, Outcome::Lost, started.elapsed());
+                Ok(Answer::Error(DataError::Lost {
+                    command: f.name,
+                    sent: true,
+                    why: match e {
+                        ExchangeError::Lost => "the connection to Redis was lost",
+                        _ => "Redis sent a reply redcloak cannot parse",
+                    },
+                }))
+            }
+        }
+    }
+
+    /// A queued transaction for Redis: MULTI, the commands (values encrypted) and EXEC in one
+    /// write; redcloak already answered +QUEUED, so MULTI's and the commands' own replies are
+    /// consumed, and EXEC's is decoded by the queued commands' rules.
+    fn exec(&mut self, exec: ExecBatch, ring: &KeyRing, batch: &mut Batch) {
+        let started = Instant::now();
+        let mut out = BytesMut::new();
+        write_args(&[Bytes::from_static(b"MULTI")], &mut out);
+        let mut sent = 1;
+        for item in &exec.items {
+            let TxItem::Command(args) = item else {
+                continue;
+            };
+            let table::Resolved::Known { spec, .. } = table::resolve(args) else {
+                continue; // refused when it was queued
+            };
+            match transform::encode_request(spec, args, ring, &mut out) {
+                Ok(n) if n > 0 => self.shared.metrics.encrypted(n as u64),
+                Ok(_) => {}
+                Err(_) => {
+                    // Only a payload RESTORE cannot open is found this late: as if it had
+                    // been refused when it was queued.
+                    batch.owed.push(Pending::Local(Local2 {
+                        answer: Answer::Error(DataError::Refused(
+                            "EXECABORT Transaction discarded because of previous errors.".into(),
+                        )),
+                        pubsub_name: None,
+                    }));
+                    return;
+                }
+            }
+            sent += 1;
+        }
+        write_args(&[Bytes::from_static(b"EXEC")], &mut out);
+        batch.out.extend_from_slice(&out);
+        batch.owed.extend((0..sent).map(|_| Pending::Own));
+        batch.owed.push(Pending::Upstream(Box::new(Owed {
+            name: "EXEC",
+            expect: plan::Expect::One,
+            plan: exec.plan,
+            replace: None,
+            on_reply: plan::OnReply::None,
+            learning: Learning::None,
+            keys: Vec::new(),
+            put_back: PutBack::None,
+            started,
+            blocking: false,
+        })));
+    }
+
+    /// A transaction redcloak carries out itself (it contains emulated commands), on this
+    /// connection — which also holds the client's WATCH, so EXEC honours it.
+    async fn transaction<T: LinkTx>(
+        &mut self,
+        run: TxRun,
+        st: &ConnState,
+        upstream: &mut T,
+    ) -> Result<Answer, ReaderEnd> {
+        let shared = self.shared;
+        let started = Instant::now();
+        let ring = shared.key_ring();
+        let keys: Vec<Bytes> = run
+            .items
+            .iter()
+            .filter_map(|item| match item {
+                TxItem::Command(args) => Some(args),
+                TxItem::Local(_) => None,
+            })
+            .flat_map(|args| match table::resolve(args) {
+                table::Resolved::Known { spec, parent } => {
+                    let keys = table::keys_of(spec, parent, args);
+                    keys.positions().map(|i| args[i].clone()).collect()
+                }
+                _ => Vec::new(),
+            })
+            .collect();
+        let _turn = shared
+            .key_locks
+            .lock(st.db, keys.iter().map(|k| &k[..]))
+            .await;
+        let mut link = SessionLink {
+            tx: self.tx,
+            upstream,
+            busy: self.busy,
+            state: LinkState::default(),
+        };
+        let ctx = scratch::Ctx {
+            ring: &ring,
+            limits: &shared.reply_limits,
+        };
+        let result = scratch::transaction(
+            &mut link,
+            &run.items,
+            ctx,
+            run.watching,
+            &shared.metrics,
+            &shared.scripts,
+        )
+        .await;
+        let outcome = match &result {
+            Ok(_) => Outcome::Ok,
+            Err(_) => Outcome::Lost,
+        };
+        shared.metrics.command("EXEC", outcome, started.elapsed());
+        match result {
+            Ok(frame) => Ok(Answer::Frame(frame)),
+            Err(_) if self.tx.is_closed() => Err(ReaderEnd::WriterGone),
+            Err(e) => Ok(Answer::Error(DataError::Lost {
+                command: "EXEC",
+                sent: true,
+                why: match e {
+                    ExchangeError::Lost => "the connection to Redis was lost",
+                    _ => "Redis sent a reply redcloak cannot parse",
+                },
+            })),
         }
     }
 
@@ -565,6 +806,7 @@ impl<T: LinkTx> Exchange for SessionLink<'_, T> {
             write_args(c, &mut out);
             let (to, from) = tokio::sync::oneshot::channel();
             self.busy.owed.fetch_add(1, Ordering::Relaxed);
+            self.busy.sent.fetch_add(1, Ordering::Release);
             self.tx
                 .send(Pending::Capture(to))
                 .await
@@ -780,6 +1022,8 @@ where
 
 /// The writer's state across its loop.
 struct Writer<'a, X, W> {
+    /// Entries taken from the reader, ever.
+    received: u64,
     rx: &'a mut mpsc::Receiver<Pending>,
     upstream: &'a mut X,
     client: &'a mut W,
@@ -811,6 +1055,7 @@ where
     W: AsyncWrite + Unpin,
 {
     let mut w = Writer {
+        received: 0,
         rx,
         upstream,
         client,
@@ -835,6 +1080,7 @@ impl<X: LinkRx, W: AsyncWrite + Unpin> Writer<'_, X, W> {
     async fn answer_ready(&mut self) -> Flow {
         loop {
             while let Ok(p) = self.rx.try_recv() {
+                self.received += 1;
                 self.replies.queue.push_back(p);
             }
             if self.replies.drain_local(&mut self.out) == Front::Close {
@@ -863,6 +1109,13 @@ impl<X: LinkRx, W: AsyncWrite + Unpin> Writer<'_, X, W> {
             .subscribed
             .store(self.replies.state.subscribed(), Ordering::Relaxed);
         self.busy.db.store(self.replies.state.db, Ordering::Relaxed);
+        self.busy
+            .resp3
+            .store(self.replies.state.resp3, Ordering::Relaxed);
+        self.busy.answered.store(
+            self.received - self.replies.queue.len() as u64,
+            Ordering::Release,
+        );
         if !self.write_out().await {
             return Flow::Done(None);
         }
@@ -887,7 +1140,10 @@ impl<X: LinkRx, W: AsyncWrite + Unpin> Writer<'_, X, W> {
         tokio::select! {
             biased;
             p = self.rx.recv(), if self.rx_open => match p {
-                Some(p) => self.replies.queue.push_back(p),
+                Some(p) => {
+                    self.received += 1;
+                    self.replies.queue.push_back(p);
+                }
                 None => self.rx_open = false,
             },
             frame = self.upstream.next_frame() => match frame {
@@ -896,6 +1152,7 @@ impl<X: LinkRx, W: AsyncWrite + Unpin> Writer<'_, X, W> {
                     // but `recv` above may have said "pending" only because the task's
                     // cooperative budget ran out: take what is queued before delivering.
                     while let Ok(p) = self.rx.try_recv() {
+                        self.received += 1;
                         self.replies.queue.push_back(p);
                     }
                     if self.replies.drain_local(&mut self.out) == Front::Close {

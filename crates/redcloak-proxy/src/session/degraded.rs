@@ -81,8 +81,12 @@ where
                     let _ = client_w.shutdown().await;
                     return End::ClientDone;
                 }
-                Step::Emulate(f) => {
-                    // The planner answers emulated commands with TRYAGAIN while Redis is down.
+                Step::Exec(_) | Step::Transaction(_) => {
+                    // The planner ends transactions itself while Redis is down.
+                    DataError::ExecAbortLost.answer(&mut out, &shared.metrics);
+                }
+                Step::Emulate(f) | Step::Script(f) => {
+                    // The planner answers these with TRYAGAIN while Redis is down.
                     DataError::TryAgain {
                         command: table::display_name(f.spec, f.parent),
                     }

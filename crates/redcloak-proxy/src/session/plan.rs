@@ -9,12 +9,12 @@
 use bytes::Bytes;
 use redcloak_commands::resp::Frame;
 use redcloak_commands::table::{
-    self, Action, CacheOp, Channels, CommandSpec, Effect, KeyUse, Local, Resolved, Shape,
+    self, Action, CacheOp, Channels, CommandSpec, Effect, KeyUse, Local, Resolved, ScriptOp, Shape,
 };
-use redcloak_commands::transform::{self, Plan};
+use redcloak_commands::transform::{self, Plan, Queued};
 use redcloak_commands::words;
 
-use super::state::{ConnState, Transition};
+use super::state::{ConnState, Transition, TxItem};
 use crate::error::DataError;
 use crate::fallback::learn;
 
@@ -50,6 +50,15 @@ pub(crate) enum Step {
     Forward(Box<Forward>),
     /// Compute it in redcloak, atomically (`atomic::rmw`), after every earlier command.
     Emulate(Box<Forward>),
+    /// A script or function command, carried out by redcloak (`scripts`), after every earlier
+    /// command.
+    Script(Box<Forward>),
+    /// `EXEC` of a queued transaction: MULTI, the queued commands and EXEC, sent to Redis in
+    /// one write; EXEC's reply decoded by `plan`.
+    Exec(Box<ExecBatch>),
+    /// `EXEC` of a transaction that redcloak must carry out itself (it contains emulated
+    /// commands): atomically, on scratch copies (`atomic::scratch`).
+    Transaction(Box<TxRun>),
     /// Answer it here, in order.
     Answer(Local2),
     /// Answer it here, then close the connection once every earlier reply is out.
@@ -91,6 +100,24 @@ pub(crate) enum Answer {
     NilArray,
     /// An error.
     Error(DataError),
+}
+
+/// A queued transaction for Redis.
+#[derive(Debug)]
+pub(crate) struct ExecBatch {
+    /// The queued commands, as queued (encoded when queued).
+    pub items: Vec<TxItem>,
+    /// How EXEC's reply is decoded.
+    pub plan: Plan,
+}
+
+/// A transaction redcloak carries out itself.
+#[derive(Debug)]
+pub(crate) struct TxRun {
+    /// The queued commands.
+    pub items: Vec<TxItem>,
+    /// The client holds a WATCH: a conflict means EXEC fails (nil), as in Redis.
+    pub watching: bool,
 }
 
 /// A request for Redis.
@@ -170,20 +197,20 @@ pub(crate) fn plan(args: Vec<Bytes>, st: &ConnState, ctx: &Ctx) -> Planned {
             label,
         ),
         Action::Local(local) => plan_local(local, args, spec, parent, st, ctx, label),
-        Action::Emulate if !ctx.up => answer(
-            Answer::Error(DataError::TryAgain {
-                command: table::display_name(spec, parent),
-            }),
-            Transition::Poison,
+        Action::Emulate | Action::Forward | Action::Script(_) if !ctx.up => {
+            plan_down(args, spec, parent, st, label)
+        }
+        Action::Emulate | Action::Forward | Action::Script(_) if st.tx.in_multi => {
+            plan_queued(args, spec, parent, st, ctx, label)
+        }
+        Action::Script(_) => Planned {
+            step: Step::Script(Box::new(Forward {
+                keys: table::keys_of(spec, parent, &args),
+                ..Forward::new(spec, parent, label, args)
+            })),
+            then: Transition::None,
             label,
-        ),
-        Action::Emulate if st.tx.in_multi => refuse(
-            format!(
-                "ERR redcloak: {} inside MULTI is not supported yet; run it outside the transaction",
-                spec.name
-            ),
-            label,
-        ),
+        },
         Action::Emulate => Planned {
             step: Step::Emulate(Box::new(Forward {
                 keys: table::keys_of(spec, parent, &args),
@@ -192,7 +219,6 @@ pub(crate) fn plan(args: Vec<Bytes>, st: &ConnState, ctx: &Ctx) -> Planned {
             then: Transition::None,
             label,
         },
-        Action::Forward if !ctx.up => plan_down(args, spec, parent, st, label),
         Action::Forward => plan_forward(args, spec, parent, st, ctx, label),
     }
 }
@@ -331,7 +357,10 @@ fn plan_down(
             _ => answer(Answer::Error(try_again()), Transition::Poison, label),
         };
     }
-    if spec.effect != Effect::None || spec.cache == CacheOp::None || parent.is_some() {
+    if !matches!(spec.effect, Effect::None | Effect::Publish)
+        || spec.cache == CacheOp::None
+        || parent.is_some()
+    {
         return answer(Answer::Error(try_again()), Transition::None, label);
     }
     Planned {
@@ -377,25 +406,27 @@ fn plan_forward(
     ctx: &Ctx,
     label: &'static str,
 ) -> Planned {
-    if st.tx.in_multi {
-        if let Some(refused) = refused_in_multi(spec, label) {
-            return refused;
-        }
+    let error = |text: &str| {
+        answer(
+            Answer::Error(DataError::Refused(text.to_owned())),
+            Transition::None,
+            label,
+        )
+    };
+    match spec.effect {
+        // Redis sees the transaction only at EXEC: MULTI is answered here.
+        Effect::Multi => return answer(Answer::Ok, Transition::Multi, label),
+        Effect::Exec => return error("ERR EXEC without MULTI"),
+        Effect::Discard => return error("ERR DISCARD without MULTI"),
+        _ => {}
     }
     if let Some(text) = transform::request_error(spec, &args) {
-        // Arguments whose values or members cannot be found are never forwarded. Redis
-        // rejects such arguments when it executes the command, so inside MULTI it queues the
-        // command and its error becomes EXEC's element; a refusal aborts the transaction.
-        return if st.tx.in_multi && !transform::is_refusal(text) {
-            queued_locally(Frame::Error(Bytes::from_static(text.as_bytes())), label)
-        } else {
-            refuse(text.to_owned(), label)
-        };
+        // Arguments whose values or members cannot be found are never forwarded.
+        return refuse(text.to_owned(), label);
     }
     let mut f = Forward::new(spec, parent, label, args);
     let then = match spec.effect {
-        Effect::None => plain(&mut f, st, ctx),
-        Effect::Exec => exec(&mut f, st),
+        Effect::None | Effect::Publish => plain(&mut f, st, ctx),
         Effect::Hello => match strip_hello_auth(&f.args) {
             Ok(stripped) => {
                 // The protocol changes only if Redis accepts it (the reply side learns that).
@@ -406,11 +437,154 @@ fn plan_forward(
             }
             Err(text) => return refuse(text, label),
         },
-        effect => state_change(effect, &mut f, st, ctx),
+        effect => state_change(effect, &mut f, ctx),
     };
     Planned {
         step: Step::Forward(Box::new(f)),
         then,
+        label,
+    }
+}
+
+/// A command between MULTI and EXEC: queued here (Redis sees the whole transaction at
+/// EXEC), except what Redis runs at once (EXEC, DISCARD, RESET) or refuses.
+fn plan_queued(
+    args: Vec<Bytes>,
+    spec: &'static CommandSpec,
+    parent: Option<&'static CommandSpec>,
+    st: &ConnState,
+    ctx: &Ctx,
+    label: &'static str,
+) -> Planned {
+    match spec.effect {
+        Effect::Exec => return plan_exec(spec, parent, st, ctx, label),
+        Effect::Discard => return end_tx(Answer::Ok, spec, parent, st, label),
+        Effect::Multi => {
+            return answer(
+                Answer::Error(DataError::Refused(
+                    "ERR MULTI calls can not be nested".into(),
+                )),
+                Transition::None,
+                label,
+            )
+        }
+        Effect::Reset => return plan_forward(args, spec, parent, st, ctx, label),
+        _ => {}
+    }
+    if let Some(refused) = refused_in_multi(spec, label) {
+        return refused;
+    }
+    let by_redcloak = match spec.action {
+        Action::Emulate | Action::Script(ScriptOp::Eval { .. } | ScriptOp::Fcall { .. }) => true,
+        Action::Script(_) => {
+            return refuse(
+                format!(
+                    "ERR redcloak: {} inside MULTI is not supported; run it before MULTI",
+                    table::display_name(spec, parent)
+                ),
+                label,
+            )
+        }
+        _ => false,
+    };
+    if !by_redcloak {
+        if let Some(text) = transform::request_error(spec, &args) {
+            // Redis rejects such arguments when it executes the command: queued, with its
+            // error as EXEC's element. A refusal aborts the transaction.
+            return if transform::is_refusal(text) {
+                refuse(text.to_owned(), label)
+            } else {
+                queued_locally(Frame::Error(Bytes::from_static(text.as_bytes())), label)
+            };
+        }
+    }
+    let shape = spec.reply.shape(&args);
+    Planned {
+        step: Step::Answer(Local2::plain(Answer::Queued)),
+        then: Transition::Queue {
+            args,
+            shape,
+            by_redcloak,
+        },
+        label,
+    }
+}
+
+/// `EXEC` of the queued transaction.
+fn plan_exec(
+    spec: &'static CommandSpec,
+    parent: Option<&'static CommandSpec>,
+    st: &ConnState,
+    ctx: &Ctx,
+    label: &'static str,
+) -> Planned {
+    if st.tx.poisoned {
+        let abort = "EXECABORT Transaction discarded because of previous errors.";
+        return end_tx(
+            Answer::Error(DataError::Refused(abort.into())),
+            spec,
+            parent,
+            st,
+            label,
+        );
+    }
+    if st.tx.watch_lost {
+        // As if a watched key had changed: the transaction does not run.
+        return end_tx(Answer::NilArray, spec, parent, st, label);
+    }
+    let step = if st.tx.by_redcloak {
+        Step::Transaction(Box::new(TxRun {
+            items: st.tx.commands.clone(),
+            watching: st.watching,
+        }))
+    } else {
+        Step::Exec(Box::new(ExecBatch {
+            items: st.tx.commands.clone(),
+            plan: Plan::Exec(exec_plans(&st.tx.commands, ctx)),
+        }))
+    };
+    Planned {
+        step,
+        then: Transition::EndTx,
+        label,
+    }
+}
+
+/// How each element of EXEC's reply is decoded: by the plan of the command queued there, made
+/// now, with the ring the transaction is encrypted with as it is sent (rotation rewrites).
+fn exec_plans(items: &[TxItem], ctx: &Ctx) -> Vec<Queued> {
+    items
+        .iter()
+        .map(|item| match item {
+            TxItem::Local(frame) => Queued::Local(frame.clone()),
+            TxItem::Command(args) => match table::resolve(args) {
+                Resolved::Known { spec, .. } => {
+                    transform::reply_plan(spec, args, ctx.ring_keys).into_queued()
+                }
+                _ => Queued::Shape(&Shape::Pass),
+            },
+        })
+        .collect()
+}
+
+/// A transaction that ends without running (DISCARD, or EXEC of one that must not run):
+/// answered as Redis would; a WATCH the client holds in Redis ends too (UNWATCH).
+fn end_tx(
+    reply: Answer,
+    spec: &'static CommandSpec,
+    parent: Option<&'static CommandSpec>,
+    st: &ConnState,
+    label: &'static str,
+) -> Planned {
+    if !st.watching {
+        return answer(reply, Transition::EndTx, label);
+    }
+    Planned {
+        step: Step::Forward(Box::new(Forward {
+            replace: Some(reply),
+            ..Forward::new(spec, parent, label, vec![Bytes::from_static(b"UNWATCH")])
+        })),
+        then: Transition::EndTx,
         label,
     }
 }
@@ -450,44 +624,17 @@ fn plain(f: &mut Forward, st: &ConnState, ctx: &Ctx) -> Transition {
     let plan = transform::reply_plan(f.spec, &f.args, ctx.ring_keys);
     f.keys = table::keys_of(f.spec, f.parent, &f.args);
     f.encrypt = true;
-    if st.tx.in_multi {
-        // Redis answers +QUEUED now; the value comes in EXEC's reply.
-        return Transition::Queue(plan.into_queued());
-    }
+    debug_assert!(
+        !st.tx.in_multi,
+        "queued commands are planned by plan_queued"
+    );
     f.plan = plan;
     f.learn = f.parent.is_none() && learn::follows(f.spec.cache);
     Transition::None
 }
 
-/// `EXEC`: decoded by the queued commands' rules — or, for a transaction that must not run,
-/// a DISCARD whose reply is replaced by what Redis would have answered.
-fn exec(f: &mut Forward, st: &ConnState) -> Transition {
-    if !st.tx.in_multi {
-        return Transition::None; // Redis answers "EXEC without MULTI"
-    }
-    let abort = if st.tx.poisoned {
-        Some(Answer::Error(DataError::Refused(
-            "EXECABORT Transaction discarded because of previous errors.".into(),
-        )))
-    } else if st.tx.watch_lost {
-        // As if a watched key had changed: the transaction does not run.
-        Some(Answer::NilArray)
-    } else {
-        None
-    };
-    match abort {
-        Some(reply) => {
-            f.args = vec![Bytes::from_static(b"DISCARD")];
-            f.replace = Some(reply);
-        }
-        None => f.plan = Plan::Exec(st.tx.queued.clone()),
-    }
-    Transition::EndTx
-}
-
 /// The other effects on the connection's state.
-fn state_change(effect: Effect, f: &mut Forward, st: &ConnState, ctx: &Ctx) -> Transition {
-    let in_multi = st.tx.in_multi;
+fn state_change(effect: Effect, f: &mut Forward, ctx: &Ctx) -> Transition {
     match effect {
         Effect::Watch => Transition::Watch,
         Effect::Unwatch => Transition::Unwatch,
@@ -498,9 +645,6 @@ fn state_change(effect: Effect, f: &mut Forward, st: &ConnState, ctx: &Ctx) -> T
             }
             None => Transition::None, // Redis answers the error
         },
-        Effect::Multi if in_multi => Transition::None, // "MULTI calls can not be nested"
-        Effect::Multi => Transition::Multi,
-        Effect::Discard if in_multi => Transition::EndTx,
         Effect::Reset => {
             f.on_reply = OnReply::Reset;
             f.reauth = true;
@@ -522,7 +666,12 @@ fn state_change(effect: Effect, f: &mut Forward, st: &ConnState, ctx: &Ctx) -> T
             };
             Transition::None
         }
-        Effect::Discard | Effect::None | Effect::Exec | Effect::Hello => Transition::None,
+        Effect::Multi
+        | Effect::Discard
+        | Effect::None
+        | Effect::Exec
+        | Effect::Hello
+        | Effect::Publish => Transition::None,
     }
 }
 
@@ -676,50 +825,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn transactions_queue_shapes_and_local_answers() {
-        let mut st = ConnState::new(0);
-        let multi = run("MULTI", &st, &UP);
-        assert_eq!(multi.then, Transition::Multi);
-        st.apply(multi.then);
-        let get = run("GET k", &st, &UP);
-        assert_eq!(get.then, Transition::Queue(Queued::Shape(&Shape::Value)));
-        assert!(!forward(&get).learn, "nothing is learned inside MULTI");
-        st.apply(get.then);
-        let echo = run("ECHO hi", &st, &UP);
-        assert!(matches!(
-            echo.step,
-            Step::Answer(Local2 {
-                answer: Answer::Queued,
-                ..
-            })
-        ));
-        st.apply(echo.then);
-        assert_eq!(
-            run("WATCH k", &st, &UP).then,
-            Transition::None,
-            "WATCH inside MULTI is an error that does not abort"
-        );
-        assert_eq!(run("SELECT 1", &st, &UP).then, Transition::Poison);
-        assert_eq!(run("SUBSCRIBE a", &st, &UP).then, Transition::Poison);
-        let exec = run("EXEC", &st, &UP);
-        assert_eq!(exec.then, Transition::EndTx);
-        assert_eq!(
-            forward(&exec).plan,
-            Plan::Exec(vec![
-                Queued::Shape(&Shape::Value),
-                Queued::Local(Frame::Bulk(Bytes::from_static(b"hi")))
-            ])
-        );
-        st.apply(Transition::Poison);
-        let aborted = run("EXEC", &st, &UP);
-        let f = forward(&aborted);
-        assert_eq!(f.args, args("DISCARD"));
-        assert!(matches!(f.replace, Some(Answer::Error(_))));
-    }
-
     /// During a key rotation (two keys), member lookups are planned as rewrites whose reply is
-    /// folded per member — outside and inside MULTI; with one key they are plain.
+    /// folded per member — outside MULTI, and at EXEC for the queued ones; with one key they
+    /// are plain.
     #[test]
     fn member_lookups_follow_the_ring() {
         let rotating = Ctx { ring_keys: 2, ..UP };
@@ -746,17 +854,22 @@ mod tests {
         let mut st = ConnState::new(0);
         st.apply(Transition::Multi);
         let queued = run("ZSCORE z m", &st, &rotating);
-        assert!(matches!(queued.then, Transition::Queue(Queued::Members(_))));
         st.apply(queued.then);
+        st.apply(run("GET k", &st, &rotating).then);
         let exec = run("EXEC", &st, &rotating);
+        let Step::Exec(batch) = &exec.step else {
+            panic!("{:?}", exec.step)
+        };
         assert!(
-            matches!(&forward(&exec).plan, Plan::Exec(q) if matches!(q[..], [Queued::Members(_)]))
+            matches!(&batch.plan, Plan::Exec(q) if matches!(q[..], [Queued::Members(_), Queued::Shape(_)])),
+            "{:?}",
+            batch.plan
         );
     }
 
-    /// Arguments Redis would reject at execution (a ZADD without pairs, an XADD without an
-    /// ID) are answered here; inside MULTI they are queued with their error, as Redis queues
-    /// them, while a refusal aborts the transaction.
+    /// Arguments Redis would reject at execution (a ZADD without pairs) are answered here;
+    /// inside MULTI they are queued with their error, as Redis queues them, while a refusal
+    /// aborts the transaction.
     #[test]
     fn unreadable_arguments_are_answered_here_like_redis() {
         let st = ConnState::new(0);
@@ -783,6 +896,95 @@ mod tests {
             run("ZRANGE z [a [b BYLEX", &st, &UP).then,
             Transition::Poison
         );
+    }
+
+    #[test]
+    fn transactions_queue_shapes_and_local_answers() {
+        let mut st = ConnState::new(0);
+        let multi = run("MULTI", &st, &UP);
+        assert_eq!(multi.then, Transition::Multi);
+        assert!(matches!(
+            multi.step,
+            Step::Answer(Local2 {
+                answer: Answer::Ok,
+                ..
+            })
+        ));
+        st.apply(multi.then);
+        let get = run("GET k", &st, &UP);
+        assert_eq!(
+            get.then,
+            Transition::Queue {
+                args: args("GET k"),
+                shape: &Shape::Value,
+                by_redcloak: false
+            }
+        );
+        st.apply(get.then);
+        let echo = run("ECHO hi", &st, &UP);
+        assert!(matches!(
+            echo.step,
+            Step::Answer(Local2 {
+                answer: Answer::Queued,
+                ..
+            })
+        ));
+        st.apply(echo.then);
+        assert_eq!(
+            run("WATCH k", &st, &UP).then,
+            Transition::None,
+            "WATCH inside MULTI is an error that does not abort"
+        );
+        assert_eq!(run("MULTI", &st, &UP).then, Transition::None);
+        assert_eq!(run("SELECT 1", &st, &UP).then, Transition::Poison);
+        assert_eq!(run("SUBSCRIBE a", &st, &UP).then, Transition::Poison);
+        assert_eq!(
+            run("XADD s MAXLEN x * f v", &st, &UP).then,
+            Transition::QueueLocal(Frame::Error(Bytes::from_static(
+                b"ERR value is not an integer or out of range"
+            ))),
+            "options that cannot be read are answered here, queued with Redis's error as \
+             Redis queues them (the arguments never reach Redis)"
+        );
+        let exec = run("EXEC", &st, &UP);
+        assert_eq!(exec.then, Transition::EndTx);
+        let Step::Exec(batch) = &exec.step else {
+            panic!("{:?}", exec.step)
+        };
+        assert_eq!(
+            batch.plan,
+            Plan::Exec(vec![
+                Queued::Shape(&Shape::Value),
+                Queued::Local(Frame::Bulk(Bytes::from_static(b"hi")))
+            ])
+        );
+        assert_eq!(batch.items.len(), 2);
+        // An emulated command makes redcloak carry the whole transaction out.
+        let incr = run("INCR n", &st, &UP);
+        assert!(matches!(
+            incr.then,
+            Transition::Queue {
+                by_redcloak: true,
+                ..
+            }
+        ));
+        let mut with_incr = st.clone();
+        with_incr.apply(incr.then);
+        assert!(matches!(
+            run("EXEC", &with_incr, &UP).step,
+            Step::Transaction(_)
+        ));
+        // A poisoned transaction never reaches Redis.
+        st.apply(Transition::Poison);
+        assert!(error_text(&run("EXEC", &st, &UP)).starts_with("EXECABORT"));
+        // ...but the WATCH it held there must end: UNWATCH, answered as EXEC would be.
+        st.apply(Transition::Watch);
+        let aborted = run("EXEC", &st, &UP);
+        let f = forward(&aborted);
+        assert_eq!(f.args, args("UNWATCH"));
+        assert!(matches!(f.replace, Some(Answer::Error(_))));
+        let st = ConnState::new(0);
+        assert_eq!(error_text(&run("EXEC", &st, &UP)), "ERR EXEC without MULTI");
     }
 
     #[test]

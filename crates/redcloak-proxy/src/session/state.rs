@@ -1,8 +1,19 @@
 //! What a session knows about its client's connection, as of the requests read so far (the
 //! planner's view; the reply side keeps its own view in `replies.rs`).
 
+use bytes::Bytes;
 use redcloak_commands::resp::Frame;
+use redcloak_commands::table::Shape;
 use redcloak_commands::transform::Queued;
+
+/// A command of a transaction, as queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TxItem {
+    /// A command for Redis (arguments as the client sent them).
+    Command(Vec<Bytes>),
+    /// The result of a command redcloak answered itself (ECHO…).
+    Local(Frame),
+}
 
 /// The client's transaction, mirrored from what Redis will do.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -12,8 +23,13 @@ pub(crate) struct Tx {
     /// A command was refused inside MULTI (or the connection holding the transaction was
     /// lost): Redis must not run it (EXECABORT).
     pub poisoned: bool,
-    /// The queued commands, for decoding EXEC's reply.
+    /// The queued commands' reply rules, for decoding EXEC's reply.
     pub queued: Vec<Queued>,
+    /// The queued commands themselves: redcloak queues a transaction and sends it to Redis
+    /// only at EXEC (MULTI, the commands, EXEC in one write), or runs it itself.
+    pub commands: Vec<TxItem>,
+    /// A queued command needs redcloak to run the whole transaction (an emulated command).
+    pub by_redcloak: bool,
     /// A WATCH was held by a connection that was lost: the next EXEC must fail as if a
     /// watched key had changed (redcloak cannot know that none did).
     pub watch_lost: bool,
@@ -62,8 +78,13 @@ pub(crate) enum Transition {
     Unwatch,
     /// `MULTI` was sent outside a transaction.
     Multi,
-    /// A command was queued in the transaction; its plan decodes EXEC's element.
-    Queue(Queued),
+    /// A command was queued in the transaction; its reply shape decodes EXEC's element;
+    /// `by_redcloak`: it can only run in a transaction redcloak carries out.
+    Queue {
+        args: Vec<Bytes>,
+        shape: &'static Shape,
+        by_redcloak: bool,
+    },
     /// A command answered by redcloak was "queued": its result goes into EXEC's reply.
     QueueLocal(Frame),
     /// A command was refused inside MULTI: the transaction must abort.
@@ -92,8 +113,19 @@ impl ConnState {
                     ..Tx::default()
                 };
             }
-            Transition::Queue(queued) => self.tx.queued.push(queued),
-            Transition::QueueLocal(frame) => self.tx.queued.push(Queued::Local(frame)),
+            Transition::Queue {
+                args,
+                shape,
+                by_redcloak,
+            } => {
+                self.tx.queued.push(Queued::Shape(shape));
+                self.tx.commands.push(TxItem::Command(args));
+                self.tx.by_redcloak |= by_redcloak;
+            }
+            Transition::QueueLocal(frame) => {
+                self.tx.queued.push(Queued::Local(frame.clone()));
+                self.tx.commands.push(TxItem::Local(frame));
+            }
             Transition::Poison => self.tx.poisoned |= self.tx.in_multi,
             Transition::EndTx => {
                 self.tx = Tx::default();
@@ -103,12 +135,10 @@ impl ConnState {
         }
     }
 
-    /// The connection to Redis was lost: a transaction or WATCH it held cannot be carried
-    /// over, so EXEC must fail the way Redis would fail it.
+    /// The connection to Redis was lost: a WATCH it held cannot be carried over, so EXEC
+    /// must fail the way Redis would fail it. (A transaction is queued in redcloak until
+    /// EXEC, so it survives.)
     pub(crate) fn lose_connection(&mut self) {
-        if self.tx.in_multi {
-            self.tx.poisoned = true;
-        }
         if self.watching {
             self.watching = false;
             self.tx.watch_lost = true;
@@ -119,15 +149,19 @@ impl ConnState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use redcloak_commands::table::Shape;
 
     #[test]
     fn transitions() {
         let mut st = ConnState::new(0);
         st.apply(Transition::Watch);
         st.apply(Transition::Multi);
-        st.apply(Transition::Queue(Queued::Shape(&Shape::Value)));
+        st.apply(Transition::Queue {
+            args: vec![Bytes::from_static(b"GET"), Bytes::from_static(b"k")],
+            shape: &Shape::Value,
+            by_redcloak: false,
+        });
         assert!(st.tx.in_multi && st.watching && st.tx.queued.len() == 1);
+        assert_eq!(st.tx.commands.len(), 1);
         st.apply(Transition::Poison);
         assert!(st.tx.poisoned);
         st.apply(Transition::EndTx);
