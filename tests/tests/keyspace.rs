@@ -85,8 +85,8 @@ fn operator_and_member_commands_are_refused_with_reasons() {
         (vec!["DEBUG", "SLEEP", "0"], "operator"),
         (vec!["SHUTDOWN"], "operator"),
         (vec!["ACL", "LIST"], "operator"),
-        (vec!["SADD", "s", "member"], "deterministic encryption"),
-        (vec!["ZADD", "z", "1", "member"], "deterministic encryption"),
+        (vec!["ZRANGEBYLEX", "z", "-", "+"], "lexicographic"),
+        (vec!["ZRANGE", "z", "[a", "[b", "BYLEX"], "BYLEX"),
         (vec!["OBJECT", "ENCODING", "k"], "ciphertext"),
         (vec!["CLUSTER", "INFO"], "cluster"),
     ] {

@@ -226,6 +226,14 @@ pub enum Pops {
     Multi,
     /// `GETDEL key`.
     String,
+    /// `SPOP key [count]`: set members (put back with `SADD`).
+    SetMembers,
+    /// `ZPOPMIN` / `ZPOPMAX key [count]`: member/score pairs (put back with `ZADD`).
+    Scored,
+    /// `BZPOPMIN` / `BZPOPMAX`: `[key, member, score]`.
+    KeyedScored,
+    /// `ZMPOP` / `BZMPOP`: `[key, [[member, score], …]]`.
+    MultiScored,
 }
 
 /// Why a known command is refused, and what to do instead.
@@ -284,6 +292,110 @@ impl ValueArgs {
     }
 }
 
+/// Which arguments of a command are set, sorted-set, geo or HyperLogLog *members*: encrypted
+/// deterministically (equal members give equal ciphertexts under one key), so that Redis can
+/// still compare them. Indexes count the command name as 0.
+///
+/// # Security
+/// A member that is not found here reaches Redis in plaintext. Rows whose member positions
+/// depend on options (`ZADD`, `GEOADD`, `GEOSEARCH`…) read the options exactly as Redis 7.0
+/// does ([`MemberArgs::Custom`]); whatever cannot be read that way is answered by redcloak
+/// and never forwarded.
+#[derive(Debug, Clone, Copy)]
+pub enum MemberArgs {
+    /// No argument is a member.
+    None,
+    /// Exactly the argument at this index (`SISMEMBER key member` → 2).
+    At(usize),
+    /// The arguments in `from..to` (`GEODIST key m1 m2 [unit]` → 2..4).
+    Span(usize, usize),
+    /// Every argument from this index on (`SADD key m m m` → 2…).
+    From(usize),
+    /// Every `step`-th argument from `from` (`ZADD key score m score m` → 3, 5, …;
+    /// `GEOADD key lon lat m …` → 4, 7, …).
+    Stride(usize, usize),
+    /// The argument at the first index, and every argument from the second: `GEOSEARCH …
+    /// FROMMEMBER m …` followed by options redcloak cannot read. Redis cannot read them either
+    /// and stops there with an error; they are encrypted so that nothing unread reaches Redis
+    /// in plaintext, and Redis answers exactly the error it would have answered.
+    AtThenFrom(usize, usize),
+    /// Positions that depend on options: computed from the arguments, or Redis's error (or
+    /// redcloak's refusal) answered locally, with nothing forwarded. The text says where the
+    /// members are, for docs/commands.md.
+    Custom(
+        fn(&[Bytes]) -> Result<MemberArgs, &'static str>,
+        &'static str,
+    ),
+}
+
+impl MemberArgs {
+    /// Whether argument `index` is a member. `Custom` must be resolved first; it answers false.
+    pub fn is_member(self, index: usize) -> bool {
+        match self {
+            MemberArgs::None | MemberArgs::Custom(..) => false,
+            MemberArgs::At(i) => index == i,
+            MemberArgs::Span(from, to) => (from..to).contains(&index),
+            MemberArgs::From(from) => index >= from,
+            MemberArgs::Stride(from, step) => index >= from && (index - from) % step == 0,
+            MemberArgs::AtThenFrom(at, from) => index == at || index >= from,
+        }
+    }
+
+    /// Whether the command has member arguments at all.
+    pub fn any(self) -> bool {
+        !matches!(self, MemberArgs::None)
+    }
+
+    /// Resolves `Custom` positions for these arguments.
+    pub fn resolve(self, args: &[Bytes]) -> Result<MemberArgs, &'static str> {
+        match self {
+            MemberArgs::Custom(f, _) => f(args),
+            other => Ok(other),
+        }
+    }
+}
+
+/// How redcloak rewrites a member command on its way to Redis, and how it folds Redis's reply
+/// back into the reply to the command the client sent.
+///
+/// **Rotation.** A member is stored as its ciphertext under the key that was primary when it
+/// was written. Once a new key is put first, the primary key's ciphertext of an old member
+/// differs from the stored one, so a lookup with it would miss. Rows marked [`Rewrite::Every`]
+/// or [`Rewrite::Via`] therefore send, while the ring holds more than one key, *every* key's
+/// ciphertext of each member (primary first) and reduce Redis's per-candidate answers to one
+/// answer per member. With a single key nothing is rewritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rewrite {
+    /// Sent as the client wrote it (members under the primary key).
+    None,
+    /// Each member argument is replaced, in place, by its ciphertext under every ring key;
+    /// the reply is reduced per member (`SREM`, `SMISMEMBER`, `ZMSCORE`, `GEOPOS`…).
+    Every(Reduce),
+    /// The command is sent as its multi-member form (`SISMEMBER` → `SMISMEMBER`, `ZSCORE` →
+    /// `ZMSCORE`) with every key's ciphertext of the member; the reduced reply's one element is
+    /// the reply.
+    Via(&'static str, Reduce),
+    /// `SSCAN` / `ZSCAN`: a `MATCH pattern` cannot match ciphertext, so it is taken out of the
+    /// request (the pattern never reaches Redis) and applied to the decrypted members of each
+    /// page, keeping Redis's cursor (a page may come back shorter, or empty, with a non-zero
+    /// cursor, which SCAN's contract allows). `pairs`: the page is `[member, score, …]`.
+    Match {
+        /// The page holds member/score pairs (`ZSCAN`).
+        pairs: bool,
+    },
+}
+
+/// How the answers for one member's candidates (one per ring key) become one answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reduce {
+    /// The reply is one total (`SREM`, `ZREM`: how many were removed): it passes.
+    Total,
+    /// `1` if any candidate answered `1` (`SMISMEMBER`).
+    Any,
+    /// The first candidate's answer that is not nil (`ZMSCORE`, `GEOPOS`, `GEOHASH`).
+    First,
+}
+
 /// Where the values are in a reply. Shapes describe the reply tree; a node whose type does
 /// not match its shape passes unchanged (it holds no value redcloak wrote, e.g. an error or
 /// nil). RESP2 and RESP3 forms of the same reply are both covered.
@@ -308,6 +420,18 @@ pub enum Shape {
     /// Named fields (a map or a flat `[name, value, …]` array) where some names hold values
     /// of the given shape (`XINFO STREAM`).
     Fields(&'static [(&'static str, Shape)]),
+    /// A bulk string is a set / sorted-set / geo member (`SPOP` without a count).
+    Member,
+    /// Every bulk string anywhere in the reply is a member (`SMEMBERS`, a RESP3 set, `ZRANGE`
+    /// without scores, `SPOP` with or without a count).
+    Members,
+    /// Member/score pairs: flat `[member, score, …]` (RESP2, and RESP3 `ZPOPMIN` without a
+    /// count) or nested `[[member, score], …]` (RESP3); the members are decrypted, the scores
+    /// pass.
+    Scored,
+    /// A bulk string of this shape, or an array whose first element has it and the rest pass
+    /// (`GEOSEARCH`: `member`, or `[member, distance?, hash?, [lon, lat]?]` with `WITH…`).
+    Lead(&'static Shape),
     /// The bulk reply is sealed (encrypted) for the client: `DUMP` payloads, which redcloak
     /// later accepts back in `RESTORE` and nothing else does.
     Seal,
@@ -383,8 +507,8 @@ pub enum Family {
     PubSub,
     /// Transactions: MULTI, EXEC, WATCH…
     Transactions,
-    /// Sets, sorted sets, geo and HyperLogLog: members are data (refused until members are
-    /// encrypted deterministically).
+    /// Sets, sorted sets, geo and HyperLogLog: members are data, encrypted deterministically
+    /// so that Redis can compare them.
     Members,
     /// Bitmaps and bitfields.
     Bitmaps,
@@ -406,6 +530,11 @@ pub struct CommandSpec {
     pub action: Action,
     /// Which arguments are values (only meaningful for forwarded commands).
     pub values: ValueArgs,
+    /// Which arguments are members (encrypted deterministically).
+    pub members: MemberArgs,
+    /// How the request is rewritten for Redis and the reply folded back (rotation lookups,
+    /// `MATCH` applied after decryption).
+    pub rewrite: Rewrite,
     /// Which parts of the reply are values.
     pub reply: ReplyRule,
     /// The family, for documentation.
@@ -440,6 +569,18 @@ impl CommandSpec {
         self
     }
 
+    /// This row's member arguments.
+    pub(crate) const fn members(mut self, members: MemberArgs) -> CommandSpec {
+        self.members = members;
+        self
+    }
+
+    /// This row's request rewrite.
+    pub(crate) const fn rewrite(mut self, rewrite: Rewrite) -> CommandSpec {
+        self.rewrite = rewrite;
+        self
+    }
+
     /// Whether `argc` arguments (name included) satisfy the arity.
     pub fn arity_ok(&self, argc: usize) -> bool {
         let argc = i64::try_from(argc).unwrap_or(i64::MAX);
@@ -465,6 +606,8 @@ pub(crate) const fn forward(
         arity,
         action: Action::Forward,
         values,
+        members: MemberArgs::None,
+        rewrite: Rewrite::None,
         reply: ReplyRule::Shape(reply),
         family,
         subcommands: &[],
@@ -494,6 +637,8 @@ pub(crate) const fn refuse(
             alternative,
         }),
         values: ValueArgs::None,
+        members: MemberArgs::None,
+        rewrite: Rewrite::None,
         reply: ReplyRule::Shape(&Shape::Pass),
         family,
         subcommands: &[],
@@ -556,6 +701,8 @@ pub(crate) const fn container(
             alternative: Some("see docs/commands.md for the subcommands that work"),
         }),
         values: ValueArgs::None,
+        members: MemberArgs::None,
+        rewrite: Rewrite::None,
         reply: ReplyRule::Shape(&Shape::Pass),
         family,
         subcommands,
@@ -681,6 +828,7 @@ fn index() -> &'static [&'static CommandSpec] {
 }
 
 pub use keypos::{flag_names, CommandKeys, KeyUse, K_RO};
+pub use members::{scan_options, ScanOptions};
 
 /// Redis 7.0's key specification of a command (see `keyspecs.rs`): where its keys are, and
 /// whether it writes or blocks.
@@ -793,10 +941,14 @@ pub fn markdown() -> String {
     for spec in rows {
         if family != Some(spec.family) {
             family = Some(spec.family);
-            md.push_str(&format!(
-                "\n## {}\n\n| command | arity | action | encrypted arguments | reply | connection state | while Redis is down |\n|---|---|---|---|---|---|---|\n",
-                family_title(spec.family)
-            ));
+            md.push_str(&format!("\n## {}\n\n", family_title(spec.family)));
+            if let Some(note) = family_note(spec.family) {
+                md.push_str(note);
+                md.push_str("\n\n");
+            }
+            md.push_str(
+                "| command | arity | action | encrypted arguments | reply | connection state | while Redis is down |\n|---|---|---|---|---|---|---|\n",
+            );
         }
         md.push_str(&row(spec, None));
         for sub in spec.subcommands {
@@ -826,6 +978,26 @@ fn family_title(f: Family) -> &'static str {
         Family::Bitmaps => "Bitmaps",
         Family::Scripting => "Scripting",
         Family::Server => "Server",
+    }
+}
+
+/// What a family's table needs said before it.
+fn family_note(f: Family) -> Option<&'static str> {
+    match f {
+        Family::Members => Some(
+            "Members are encrypted **deterministically** (AES-SIV: the same member always gives \
+             the same ciphertext under one key), so Redis can still compare them; scores, \
+             coordinates and counts stay in clear. What that reveals: \
+             [security.md](security.md#members-deterministic-encryption). Differences from \
+             Redis: members with **equal scores** come back in the order of their ciphertexts, \
+             not of their bytes (give members distinct scores where their order matters); \
+             lexicographic ranges are refused; `SSCAN`/`ZSCAN … MATCH` is applied by redcloak \
+             after decryption, so a page may be shorter or empty with a non-zero cursor; during \
+             a key rotation, lookups and removals try every key of the ring \
+             ([encryption.md](encryption.md#member-ciphertexts-deterministic-aes-siv)). A \
+             HyperLogLog's raw bytes are never returned (`GET` on its key is refused).",
+        ),
+        _ => None,
     }
 }
 
@@ -863,17 +1035,40 @@ fn row(spec: &CommandSpec, parent: Option<&CommandSpec>) -> String {
             format!("argument {i} must be a payload sealed by redcloak's `DUMP`")
         }
     };
+    let values = match (spec.members, values.as_str()) {
+        (MemberArgs::None, _) => values,
+        (members, "—") => format!("members (deterministic): {}", members_doc(members)),
+        (members, _) => format!("{values}; members: {}", members_doc(members)),
+    };
     let mut reply = match (spec.action, spec.reply) {
         (Action::Forward, ReplyRule::Shape(shape)) => shape_doc(shape),
+        (Action::Forward, ReplyRule::Custom(_)) if spec.family == Family::Members => {
+            "members decrypted, scores kept (the shape depends on `WITHSCORES`)".to_owned()
+        }
         (Action::Forward, ReplyRule::Custom(_)) => {
             "values decrypted (shape depends on the options)".to_owned()
         }
         _ => "—".to_owned(),
     };
     if spec.pops != Pops::None {
-        reply.push_str(
-            "; a value that does not decrypt is put back where it was taken from (not lost)",
-        );
+        reply.push_str(if spec.family == Family::Members {
+            "; a member that does not decrypt is put back where it was taken from (not lost)"
+        } else {
+            "; a value that does not decrypt is put back where it was taken from (not lost)"
+        });
+    }
+    match spec.rewrite {
+        Rewrite::None => {}
+        Rewrite::Every(_) => reply.push_str(
+            "; during a key rotation each member is looked up under every key of the ring",
+        ),
+        Rewrite::Via(name, _) => reply.push_str(&format!(
+            "; during a key rotation sent as `{name}` with the member under every key of the ring"
+        )),
+        Rewrite::Match { .. } => reply.push_str(
+            "; `MATCH` is applied by redcloak to the decrypted members (the pattern never \
+             reaches Redis; a page may be shorter, or empty, with a non-zero cursor)",
+        ),
     }
     let name = match parent {
         Some(p) => format!("{} {}", p.name, spec.name),
@@ -885,6 +1080,36 @@ fn row(spec: &CommandSpec, parent: Option<&CommandSpec>) -> String {
         effect_doc(spec.effect),
         outage_doc(spec),
     )
+}
+
+/// Whether a reply of this shape holds members.
+fn holds_members(shape: &Shape) -> bool {
+    match shape {
+        Shape::Member | Shape::Members | Shape::Scored | Shape::Lead(_) => true,
+        Shape::Tuple(shapes) => shapes.iter().any(holds_members),
+        Shape::Each(inner) | Shape::Pairs(inner) => holds_members(inner),
+        Shape::Fields(fields) => fields.iter().any(|(_, s)| holds_members(s)),
+        _ => false,
+    }
+}
+
+fn members_doc(members: MemberArgs) -> String {
+    match members {
+        MemberArgs::None => "—".to_owned(),
+        MemberArgs::At(i) => format!("argument {i}"),
+        MemberArgs::Span(from, to) => {
+            let list: Vec<String> = (from..to).map(|i| i.to_string()).collect();
+            format!("arguments {}", list.join(" and "))
+        }
+        MemberArgs::From(i) => format!("every argument from {i}"),
+        MemberArgs::Stride(from, 2) => format!("every second argument from {from}"),
+        MemberArgs::Stride(from, 3) => format!("every third argument from {from}"),
+        MemberArgs::Stride(from, step) => format!("every {step}th argument from {from}"),
+        MemberArgs::AtThenFrom(at, from) => {
+            format!("argument {at} and every argument from {from}")
+        }
+        MemberArgs::Custom(_, doc) => doc.to_owned(),
+    }
 }
 
 fn local_doc(local: Local) -> &'static str {
@@ -968,9 +1193,15 @@ fn shape_doc(shape: &Shape) -> String {
         Shape::Pass => "as Redis sent it".to_owned(),
         Shape::Value => "the value decrypted".to_owned(),
         Shape::Values | Shape::PerKey => "every value decrypted".to_owned(),
+        shape if holds_members(shape) => {
+            "members decrypted; cursors, keys, scores, distances and coordinates kept".to_owned()
+        }
         Shape::Tuple(_) | Shape::Each(_) | Shape::Pairs(_) | Shape::Fields(_) => {
             "values decrypted, names kept".to_owned()
         }
+        Shape::Member | Shape::Members => "every member decrypted".to_owned(),
+        Shape::Scored => "members decrypted, scores kept".to_owned(),
+        Shape::Lead(_) => "members decrypted, distances, hashes and coordinates kept".to_owned(),
         Shape::Seal => "the payload sealed (encrypted) for the client".to_owned(),
         Shape::Config => {
             "as Redis sent it, without credentials and key paths (requirepass, masterauth, \

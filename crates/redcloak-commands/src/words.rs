@@ -136,6 +136,131 @@ pub fn stream_id(arg: &[u8], seq_star: bool) -> Option<(u64, Option<u64>)> {
     }
 }
 
+/// Redis's glob matcher (`stringmatchlen` in `util.c`, case-sensitive): `*`, `?`, `[…]` with
+/// ranges and `^`, and `\` escapes, byte for byte as Redis 7.0 matches `SCAN … MATCH` — chars
+/// are signed in ranges, an unterminated `[` matches what it has, and patterns nested more than
+/// 1000 stars deep never match (Redis's guard against abusive patterns).
+pub fn stringmatch(pattern: &[u8], string: &[u8]) -> bool {
+    let mut skip_longer = false;
+    glob(pattern, string, &mut skip_longer, 0)
+}
+
+/// `stringmatchlen_impl`: `p` and `s` index into NUL-terminated C strings; reading past the
+/// end reads the terminator (0), exactly as the C code does.
+fn glob(pattern: &[u8], string: &[u8], skip_longer: &mut bool, nesting: u32) -> bool {
+    if nesting > 1000 {
+        return false;
+    }
+    let at = |i: usize| pattern.get(i).copied().unwrap_or(0);
+    // C `char` is signed on the platforms Redis is built for: ranges compare signed values.
+    let signed = |b: u8| i32::from(b as i8);
+    let (mut p, mut plen) = (0usize, pattern.len() as isize);
+    let (mut s, mut slen) = (0usize, string.len());
+    while plen > 0 && slen > 0 {
+        match at(p) {
+            b'*' => {
+                while plen > 0 && at(p + 1) == b'*' {
+                    p += 1;
+                    plen -= 1;
+                }
+                if plen == 1 {
+                    return true;
+                }
+                while slen > 0 {
+                    let rest_len = (plen - 1) as usize;
+                    let rest = &pattern[p + 1..(p + 1 + rest_len).min(pattern.len())];
+                    if glob(rest, &string[s..], skip_longer, nesting + 1) {
+                        return true;
+                    }
+                    if *skip_longer {
+                        return false;
+                    }
+                    s += 1;
+                    slen -= 1;
+                }
+                *skip_longer = true;
+                return false;
+            }
+            b'?' => {
+                s += 1;
+                slen -= 1;
+            }
+            b'[' => {
+                p += 1;
+                plen -= 1;
+                let not = at(p) == b'^';
+                if not {
+                    p += 1;
+                    plen -= 1;
+                }
+                let mut matched = false;
+                let c = string[s];
+                loop {
+                    if at(p) == b'\\' && plen >= 2 {
+                        p += 1;
+                        plen -= 1;
+                        if at(p) == c {
+                            matched = true;
+                        }
+                    } else if at(p) == b']' {
+                        break;
+                    } else if plen == 0 {
+                        p -= 1;
+                        plen += 1;
+                        break;
+                    } else if plen >= 3 && at(p + 1) == b'-' {
+                        let (mut start, mut end) = (signed(at(p)), signed(at(p + 2)));
+                        if start > end {
+                            std::mem::swap(&mut start, &mut end);
+                        }
+                        p += 2;
+                        plen -= 2;
+                        let c = signed(c);
+                        if c >= start && c <= end {
+                            matched = true;
+                        }
+                    } else if at(p) == c {
+                        matched = true;
+                    }
+                    p += 1;
+                    plen -= 1;
+                }
+                if not {
+                    matched = !matched;
+                }
+                if !matched {
+                    return false;
+                }
+                s += 1;
+                slen -= 1;
+            }
+            other => {
+                let mut want = other;
+                if other == b'\\' && plen >= 2 {
+                    p += 1;
+                    plen -= 1;
+                    want = at(p);
+                }
+                if want != string[s] {
+                    return false;
+                }
+                s += 1;
+                slen -= 1;
+            }
+        }
+        p += 1;
+        plen -= 1;
+        if slen == 0 {
+            while at(p) == b'*' {
+                p += 1;
+                plen -= 1;
+            }
+            break;
+        }
+    }
+    plen == 0 && slen == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,5 +335,47 @@ mod tests {
         assert_eq!(stream_id(b"*", false), None);
         assert_eq!(stream_id(b"f", false), None);
         assert_eq!(stream_id(b"1-2\0x", false), Some((1, Some(2))));
+    }
+
+    #[test]
+    fn glob_matches_like_stringmatchlen() {
+        for (pattern, string, expected) in [
+            ("*", "", false), // the C loop never runs on an empty string
+            ("*", "anything", true),
+            ("a*", "abc", true),
+            ("a*", "bac", false),
+            ("*c", "abc", true),
+            ("a?c", "abc", true),
+            ("a?c", "ac", false),
+            ("h[ae]llo", "hello", true),
+            ("h[ae]llo", "hillo", false),
+            ("h[^e]llo", "hallo", true),
+            ("h[^e]llo", "hello", false),
+            ("h[a-b]llo", "hbllo", true),
+            ("h[b-a]llo", "hallo", true),
+            ("h\\*llo", "h*llo", true),
+            ("h\\*llo", "hallo", false),
+            ("[abc", "a", true),
+            ("[", "a", false),
+            ("**a", "ba", true),
+            ("a*", "a", true),
+            ("a**", "a", true),
+            ("", "", true),
+            ("", "a", false),
+            ("a", "", false),
+            ("job:*:done", "job:42:done", true),
+            ("job:*:done", "job:42:failed", false),
+            ("\\", "\\", true),
+            ("[\\]]", "]", true),
+        ] {
+            assert_eq!(
+                stringmatch(pattern.as_bytes(), string.as_bytes()),
+                expected,
+                "{pattern:?} vs {string:?}"
+            );
+        }
+        // Signed chars in ranges: [\x01-\xff] is [-1, 1] in C, so it matches 0x00 but not 'a'.
+        assert!(stringmatch(b"[\x01-\xff]", b"\x00"));
+        assert!(!stringmatch(b"[\x01-\xff]", b"a"));
     }
 }

@@ -55,6 +55,8 @@ const OWN: &[(&str, &str)] = &[
     ),
     ("NUMSUB", "(PUBSUB NUMSUB, for that count)"),
     ("HGETALL", "function libraries are read from Redis"),
+    ("SADD", "putting back an undecryptable set member"),
+    ("ZADD", "putting back an undecryptable sorted-set member"),
 ];
 
 /// String literals in `code`, except option words compared with `words::is(arg, "WORD")`

@@ -212,7 +212,7 @@ impl Snapshot {
     ) -> Result<Found, transform::Undecryptable> {
         let open = |stored: &Bytes| {
             transform::open_value(ring, stored)
-                .map_err(|error| transform::Undecryptable { index: None, error })
+                .map_err(|error| transform::Undecryptable::value(stored, error))
         };
         let mut frames = frames.into_iter();
         let first = frames.next().unwrap_or(Frame::Null);
@@ -259,9 +259,8 @@ impl Snapshot {
                         elements(set.unwrap_or(Frame::Null))
                             .iter()
                             .map(|m| {
-                                transform::open_member(ring, m).map_err(|error| {
-                                    transform::Undecryptable { index: None, error }
-                                })
+                                transform::open_member(ring, m)
+                                    .map_err(transform::Undecryptable::member)
                             })
                             .collect::<Result<_, _>>()?,
                     ),
@@ -413,8 +412,8 @@ fn scored(f: Frame, ring: &KeyRing) -> Result<Vec<(Vec<u8>, f64)>, transform::Un
                     .unwrap_or(0.0),
                 _ => 0.0,
             };
-            let member = transform::open_member(ring, &m)
-                .map_err(|error| transform::Undecryptable { index: None, error })?;
+            let member =
+                transform::open_member(ring, &m).map_err(transform::Undecryptable::member)?;
             Ok((member, score))
         })
         .collect()

@@ -240,7 +240,8 @@ impl<'a, E: Exchange> Scratch<'a, E> {
         commands.push(encrypted);
         let replies = self.ex.call(commands).await?;
         let raw = replies.last().ok_or(ExchangeError::Malformed)?;
-        let plan = Plan::Shape(spec.reply.shape(args));
+        // Encrypted with this ring just above: the same rewrite (rotation, MATCH) decodes it.
+        let plan = transform::reply_plan(spec, args, self.ctx.ring.len());
         Ok(Ran::Reply(self.decode(&plan, raw, name, args)?))
     }
 

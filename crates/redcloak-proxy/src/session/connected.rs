@@ -143,6 +143,7 @@ where
             ctx: Ctx {
                 default_db,
                 up: true,
+                ring_keys: 1,
             },
         };
         reader
@@ -307,6 +308,8 @@ impl Reader<'_> {
     /// error, or a re-authentication that must be sent alone).
     fn fill(&mut self, input: &mut Input, st: &mut ConnState, batch: &mut Batch) {
         let ring = self.shared.key_ring();
+        // Plans and encryptions of this batch agree on the ring (rotation rewrites).
+        self.ctx.ring_keys = ring.len();
         while !batch.closing && !batch.secret && batch.atomic.is_none() {
             match input.next() {
                 Ok(Some(request)) => self.carry_out(request, st, &ring, batch),
@@ -855,6 +858,10 @@ fn put_back(pops: Pops, args: &[Bytes], keys: &table::KeyUse) -> PutBack {
         Pops::KeyedHead => PutBack::Keyed(true),
         Pops::KeyedTail => PutBack::Keyed(false),
         Pops::String => PutBack::String(args[1].clone()),
+        Pops::SetMembers => PutBack::Set(args[1].clone()),
+        Pops::Scored => PutBack::Scored(args[1].clone()),
+        Pops::KeyedScored => PutBack::KeyedScored,
+        Pops::MultiScored => PutBack::MultiScored,
         Pops::Multi => {
             // LMPOP numkeys key … LEFT|RIGHT: the direction follows the keys.
             let after = keys.positions().max().map_or(args.len(), |i| i + 1);

@@ -41,6 +41,7 @@ where
     let ctx = Ctx {
         default_db: shared.connector().default_db(),
         up: false,
+        ring_keys: shared.key_ring().len(),
     };
     loop {
         loop {

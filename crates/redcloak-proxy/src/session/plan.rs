@@ -11,7 +11,7 @@ use redcloak_commands::resp::Frame;
 use redcloak_commands::table::{
     self, Action, CacheOp, Channels, CommandSpec, Effect, KeyUse, Local, Resolved, ScriptOp, Shape,
 };
-use redcloak_commands::transform::{self, Plan};
+use redcloak_commands::transform::{self, Plan, Queued};
 use redcloak_commands::words;
 
 use super::state::{ConnState, Transition, TxItem};
@@ -25,6 +25,10 @@ pub(crate) struct Ctx {
     pub default_db: u32,
     /// Redis can be used now (false while serving from the fallback).
     pub up: bool,
+    /// Keys in the ring the request will be encrypted with: during a rotation (more than
+    /// one), member lookups carry one candidate per key and their replies are folded
+    /// (`transform::reply_plan`).
+    pub ring_keys: usize,
 }
 
 /// The plan for one request.
@@ -420,9 +424,13 @@ fn plan_forward(
         Effect::Discard => return error("ERR DISCARD without MULTI"),
         _ => {}
     }
+    if let Some(text) = transform::request_error(spec, &args) {
+        // Arguments whose values or members cannot be found are never forwarded.
+        return refuse(text.to_owned(), label);
+    }
     let mut f = Forward::new(spec, parent, label, args);
     let then = match spec.effect {
-        Effect::None | Effect::Publish => plain(&mut f, st),
+        Effect::None | Effect::Publish => plain(&mut f, st, ctx),
         Effect::Hello => match strip_hello_auth(&f.args) {
             Ok(stripped) => {
                 // The protocol changes only if Redis accepts it (the reply side learns that).
@@ -453,7 +461,7 @@ fn plan_queued(
     label: &'static str,
 ) -> Planned {
     match spec.effect {
-        Effect::Exec => return plan_exec(spec, parent, st, label),
+        Effect::Exec => return plan_exec(spec, parent, st, ctx, label),
         Effect::Discard => return end_tx(Answer::Ok, spec, parent, st, label),
         Effect::Multi => {
             return answer(
@@ -484,8 +492,14 @@ fn plan_queued(
         _ => false,
     };
     if !by_redcloak {
-        if let Err(text) = spec.values.resolve(&args) {
-            return refuse(text.to_owned(), label);
+        if let Some(text) = transform::request_error(spec, &args) {
+            // Redis rejects such arguments when it executes the command: queued, with its
+            // error as EXEC's element. A refusal aborts the transaction.
+            return if transform::is_refusal(text) {
+                refuse(text.to_owned(), label)
+            } else {
+                queued_locally(Frame::Error(Bytes::from_static(text.as_bytes())), label)
+            };
         }
     }
     let shape = spec.reply.shape(&args);
@@ -505,6 +519,7 @@ fn plan_exec(
     spec: &'static CommandSpec,
     parent: Option<&'static CommandSpec>,
     st: &ConnState,
+    ctx: &Ctx,
     label: &'static str,
 ) -> Planned {
     if st.tx.poisoned {
@@ -529,7 +544,7 @@ fn plan_exec(
     } else {
         Step::Exec(Box::new(ExecBatch {
             items: st.tx.commands.clone(),
-            plan: Plan::Exec(st.tx.queued.clone()),
+            plan: Plan::Exec(exec_plans(&st.tx.commands, ctx)),
         }))
     };
     Planned {
@@ -537,6 +552,23 @@ fn plan_exec(
         then: Transition::EndTx,
         label,
     }
+}
+
+/// How each element of EXEC's reply is decoded: by the plan of the command queued there, made
+/// now, with the ring the transaction is encrypted with as it is sent (rotation rewrites).
+fn exec_plans(items: &[TxItem], ctx: &Ctx) -> Vec<Queued> {
+    items
+        .iter()
+        .map(|item| match item {
+            TxItem::Local(frame) => Queued::Local(frame.clone()),
+            TxItem::Command(args) => match table::resolve(args) {
+                Resolved::Known { spec, .. } => {
+                    transform::reply_plan(spec, args, ctx.ring_keys).into_queued()
+                }
+                _ => Queued::Shape(&Shape::Pass),
+            },
+        })
+        .collect()
 }
 
 /// A transaction that ends without running (DISCARD, or EXEC of one that must not run):
@@ -592,15 +624,15 @@ fn refused_in_multi(spec: &CommandSpec, label: &'static str) -> Option<Planned> 
 
 /// A command without session effect: its values encrypted, its reply decoded by its row (or
 /// queued, inside MULTI).
-fn plain(f: &mut Forward, st: &ConnState) -> Transition {
-    let shape = f.spec.reply.shape(&f.args);
+fn plain(f: &mut Forward, st: &ConnState, ctx: &Ctx) -> Transition {
+    let plan = transform::reply_plan(f.spec, &f.args, ctx.ring_keys);
     f.keys = table::keys_of(f.spec, f.parent, &f.args);
     f.encrypt = true;
     debug_assert!(
         !st.tx.in_multi,
         "queued commands are planned by plan_queued"
     );
-    f.plan = Plan::Shape(shape);
+    f.plan = plan;
     f.learn = f.parent.is_none() && learn::follows(f.spec.cache);
     Transition::None
 }
@@ -694,10 +726,12 @@ mod tests {
     const UP: Ctx = Ctx {
         default_db: 0,
         up: true,
+        ring_keys: 1,
     };
     const DOWN: Ctx = Ctx {
         default_db: 0,
         up: false,
+        ring_keys: 1,
     };
 
     fn run(s: &str, st: &ConnState, ctx: &Ctx) -> Planned {
@@ -795,6 +829,79 @@ mod tests {
         );
     }
 
+    /// During a key rotation (two keys), member lookups are planned as rewrites whose reply is
+    /// folded per member — outside MULTI, and at EXEC for the queued ones; with one key they
+    /// are plain.
+    #[test]
+    fn member_lookups_follow_the_ring() {
+        let rotating = Ctx { ring_keys: 2, ..UP };
+        let st = ConnState::new(0);
+        let p = run("SISMEMBER s m", &st, &rotating);
+        let Plan::Members(m) = &forward(&p).plan else {
+            panic!("{:?}", forward(&p).plan)
+        };
+        let r = m.reduce.expect("folded");
+        assert_eq!((r.group, r.single), (2, true));
+        assert!(matches!(
+            forward(&run("SISMEMBER s m", &st, &UP)).plan,
+            Plan::Shape(_)
+        ));
+        // Writes are never rewritten; scans with MATCH always are.
+        assert!(matches!(
+            forward(&run("SADD s m", &st, &rotating)).plan,
+            Plan::Shape(_)
+        ));
+        assert!(matches!(
+            forward(&run("SSCAN s 0 MATCH a*", &st, &UP)).plan,
+            Plan::Members(_)
+        ));
+        let mut st = ConnState::new(0);
+        st.apply(Transition::Multi);
+        let queued = run("ZSCORE z m", &st, &rotating);
+        st.apply(queued.then);
+        st.apply(run("GET k", &st, &rotating).then);
+        let exec = run("EXEC", &st, &rotating);
+        let Step::Exec(batch) = &exec.step else {
+            panic!("{:?}", exec.step)
+        };
+        assert!(
+            matches!(&batch.plan, Plan::Exec(q) if matches!(q[..], [Queued::Members(_), Queued::Shape(_)])),
+            "{:?}",
+            batch.plan
+        );
+    }
+
+    /// Arguments Redis would reject at execution (a ZADD without pairs) are answered here;
+    /// inside MULTI they are queued with their error, as Redis queues them, while a refusal
+    /// aborts the transaction.
+    #[test]
+    fn unreadable_arguments_are_answered_here_like_redis() {
+        let st = ConnState::new(0);
+        assert_eq!(
+            error_text(&run("ZADD z 1 a 2", &st, &UP)),
+            "ERR syntax error"
+        );
+        assert!(error_text(&run("ZRANGE z [a [b BYLEX", &st, &UP)).contains("redcloak"));
+        let mut st = ConnState::new(0);
+        st.apply(Transition::Multi);
+        let queued = run("ZADD z 1 a 2", &st, &UP);
+        assert!(matches!(
+            queued.step,
+            Step::Answer(Local2 {
+                answer: Answer::Queued,
+                ..
+            })
+        ));
+        assert_eq!(
+            queued.then,
+            Transition::QueueLocal(Frame::Error(Bytes::from_static(b"ERR syntax error")))
+        );
+        assert_eq!(
+            run("ZRANGE z [a [b BYLEX", &st, &UP).then,
+            Transition::Poison
+        );
+    }
+
     #[test]
     fn transactions_queue_shapes_and_local_answers() {
         let mut st = ConnState::new(0);
@@ -841,8 +948,11 @@ mod tests {
         );
         assert_eq!(
             run("XADD s MAXLEN x * f v", &st, &UP).then,
-            Transition::Poison,
-            "options that cannot be read are refused when queued"
+            Transition::QueueLocal(Frame::Error(Bytes::from_static(
+                b"ERR value is not an integer or out of range"
+            ))),
+            "options that cannot be read are answered here, queued with Redis's error as \
+             Redis queues them (the arguments never reach Redis)"
         );
         let exec = run("EXEC", &st, &UP);
         assert_eq!(exec.then, Transition::EndTx);

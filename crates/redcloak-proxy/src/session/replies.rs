@@ -97,6 +97,14 @@ pub(crate) enum PutBack {
     String(Bytes),
     /// EXEC: the destructive reads it ran, by their index in the transaction's queue.
     Exec(Vec<(usize, PutBack)>),
+    /// Members popped from this set (SPOP).
+    Set(Bytes),
+    /// Member/score pairs popped from this sorted set (ZPOPMIN, ZPOPMAX).
+    Scored(Bytes),
+    /// `[key, member, score]` (BZPOPMIN, BZPOPMAX).
+    KeyedScored,
+    /// `[key, [[member, score], …]]` (ZMPOP, BZMPOP).
+    MultiScored,
 }
 
 /// The reply side's view of the connection: what Redis has confirmed.
@@ -632,6 +640,31 @@ fn put_back_command(how: &PutBack, frame: &Bytes, limits: &resp::Limits) -> Opti
     };
     let (push, key, mut values): (&'static [u8], Bytes, Vec<Bytes>) = match (how, parsed) {
         (PutBack::None | PutBack::Exec(_), _) => return None,
+        (PutBack::Set(key), f) => {
+            let members = bulks(f);
+            if members.is_empty() {
+                return None;
+            }
+            let mut command = vec![Bytes::from_static(b"SADD"), key.clone()];
+            command.extend(members);
+            return Some(command);
+        }
+        (PutBack::Scored(key), f) => return zadd(key.clone(), f),
+        (PutBack::KeyedScored, Frame::Array(mut kms)) if kms.len() == 3 => {
+            let score = kms.pop()?;
+            let member = kms.pop()?;
+            let Frame::Bulk(key) = kms.pop()? else {
+                return None;
+            };
+            return zadd(key, Frame::Array(vec![member, score]));
+        }
+        (PutBack::MultiScored, Frame::Array(mut kv)) if kv.len() == 2 => {
+            let pairs = kv.pop()?;
+            let Frame::Bulk(key) = kv.pop()? else {
+                return None;
+            };
+            return zadd(key, pairs);
+        }
         (PutBack::String(key), Frame::Bulk(value)) => {
             return Some(vec![
                 Bytes::from_static(b"SET"),
@@ -661,6 +694,32 @@ fn put_back_command(how: &PutBack, frame: &Bytes, limits: &resp::Limits) -> Opti
     let mut command = vec![Bytes::from_static(push), key];
     command.append(&mut values);
     Some(command)
+}
+
+/// `ZADD key score member …` putting back popped member/score pairs (flat or nested, scores
+/// as bulk strings or RESP3 doubles), as Redis held them.
+fn zadd(key: Bytes, pairs: Frame) -> Option<Vec<Bytes>> {
+    let Frame::Array(items) = pairs else {
+        return None;
+    };
+    let flat: Vec<Frame> = items
+        .into_iter()
+        .flat_map(|item| match item {
+            Frame::Array(pair) => pair,
+            other => vec![other],
+        })
+        .collect();
+    let text = |f: &Frame| match f {
+        Frame::Bulk(b) | Frame::Double(b) => Some(b.clone()),
+        _ => None,
+    };
+    let mut command = vec![Bytes::from_static(b"ZADD"), key];
+    for pair in flat.chunks(2) {
+        let [member, score] = pair else { return None };
+        command.push(text(score)?);
+        command.push(text(member)?);
+    }
+    (command.len() > 2).then_some(command)
 }
 
 #[cfg(test)]
@@ -999,6 +1058,51 @@ mod tests {
             &resp::Limits::default(),
         );
         assert_eq!(getdel, Some(vec![b(b"SET"), b(b"k"), b(b"v"), b(b"NX")]));
+        let limits = resp::Limits::default();
+        let spop = put_back_command(
+            &PutBack::Set(b(b"s")),
+            &b(b"*2\r\n$1\r\na\r\n$1\r\nb\r\n"),
+            &limits,
+        );
+        assert_eq!(spop, Some(vec![b(b"SADD"), b(b"s"), b(b"a"), b(b"b")]));
+        // RESP2 flat pairs and RESP3 nested pairs with double scores.
+        let flat = put_back_command(
+            &PutBack::Scored(b(b"z")),
+            &b(b"*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$3\r\n2.5\r\n"),
+            &limits,
+        );
+        let expected = Some(vec![
+            b(b"ZADD"),
+            b(b"z"),
+            b(b"1"),
+            b(b"a"),
+            b(b"2.5"),
+            b(b"b"),
+        ]);
+        assert_eq!(flat, expected);
+        let nested = put_back_command(
+            &PutBack::Scored(b(b"z")),
+            &b(b"*2\r\n*2\r\n$1\r\na\r\n,1\r\n*2\r\n$1\r\nb\r\n,2.5\r\n"),
+            &limits,
+        );
+        assert_eq!(nested, expected);
+        let bzpop = put_back_command(
+            &PutBack::KeyedScored,
+            &b(b"*3\r\n$1\r\nz\r\n$1\r\na\r\n$1\r\n1\r\n"),
+            &limits,
+        );
+        assert_eq!(bzpop, Some(vec![b(b"ZADD"), b(b"z"), b(b"1"), b(b"a")]));
+        let zmpop = put_back_command(
+            &PutBack::MultiScored,
+            &b(b"*2\r\n$1\r\nz\r\n*1\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n"),
+            &limits,
+        );
+        assert_eq!(zmpop, Some(vec![b(b"ZADD"), b(b"z"), b(b"1"), b(b"a")]));
+        assert_eq!(
+            put_back_command(&PutBack::Set(b(b"s")), &b(b"$-1\r\n"), &limits),
+            None,
+            "nothing popped, nothing to put back"
+        );
     }
 
     /// A destructive read queued in MULTI gets its values with EXEC: what does not decrypt
