@@ -16,8 +16,6 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -44,72 +42,7 @@ pub fn words(line: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
-// === PlainRedis ===
-
-/// A plain `redis-server` (no TLS, no password) on a free loopback port; killed on drop.
-pub struct PlainRedis {
-    child: Child,
-    /// Its port on 127.0.0.1.
-    pub port: u16,
-}
-
-impl PlainRedis {
-    /// Starts one with `extra` arguments, its files in `dir`.
-    pub fn start(dir: &Path, extra: &[&str]) -> PlainRedis {
-        for attempt in 0..5 {
-            let port = free_port();
-            let log = dir.join(format!("plain-redis-{port}.log"));
-            let data = dir.join(format!("plain-redis-{port}"));
-            std::fs::create_dir_all(&data).expect("plain redis dir");
-            let mut child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-                .arg("--dir")
-                .arg(&data)
-                .arg("--logfile")
-                .arg(&log)
-                .args(extra)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|_| {
-                    crate::missing(
-                        "redis-server is not installed",
-                        "a real redis-server for the differential tests",
-                        "sudo apt-get install -y redis-server",
-                    )
-                });
-            let up = wait_for(Duration::from_secs(10), || {
-                matches!(child.try_wait(), Ok(Some(_)))
-                    || TcpStream::connect(("127.0.0.1", port)).is_ok()
-            });
-            if up && matches!(child.try_wait(), Ok(None)) {
-                return PlainRedis { child, port };
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if attempt < 4 && text.contains("Address already in use") {
-                continue;
-            }
-            panic!("plain redis-server did not start:\n{text}");
-        }
-        unreachable!()
-    }
-
-    /// A raw connection.
-    pub fn raw(&self) -> TcpStream {
-        connect_raw(("127.0.0.1", self.port))
-    }
-}
-
-impl Drop for PlainRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+pub use crate::plain::PlainRedis;
 
 fn connect_raw(addr: impl std::net::ToSocketAddrs) -> TcpStream {
     let s = TcpStream::connect(addr).expect("connect");

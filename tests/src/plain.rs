@@ -16,21 +16,40 @@ pub struct PlainRedis {
     child: Child,
     /// Its port on 127.0.0.1.
     pub port: u16,
+    /// Its password, if any.
+    pub password: Option<String>,
 }
 
 impl PlainRedis {
-    /// Starts one with its data and log in `dir`.
-    pub fn start(dir: &Path) -> PlainRedis {
-        for _ in 0..5 {
+    /// Starts one with `extra` arguments, its files in `dir`.
+    pub fn start(dir: &Path, extra: &[&str]) -> PlainRedis {
+        PlainRedis::launch(dir, None, extra)
+    }
+
+    /// Starts one that requires `password` (written to a config file, never on the command
+    /// line where `ps` would show it).
+    pub fn with_password(dir: &Path, password: &str) -> PlainRedis {
+        PlainRedis::launch(dir, Some(password), &[])
+    }
+
+    fn launch(dir: &Path, password: Option<&str>, extra: &[&str]) -> PlainRedis {
+        for attempt in 0..5 {
             let port = free_port();
             let log = dir.join(format!("plain-redis-{port}.log"));
-            let child = Command::new("redis-server")
+            let conf = dir.join(format!("plain-redis-{port}.conf"));
+            let data = dir.join(format!("plain-redis-{port}"));
+            std::fs::create_dir_all(&data).expect("plain redis dir");
+            let text = password.map_or(String::new(), |p| format!("requirepass {p}\n"));
+            std::fs::write(&conf, text).expect("plain redis conf");
+            let mut child = Command::new("redis-server")
+                .arg(&conf)
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
                 .arg("--dir")
-                .arg(dir)
+                .arg(&data)
                 .arg("--logfile")
                 .arg(&log)
+                .args(extra)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -42,25 +61,61 @@ impl PlainRedis {
                         "run `make test` (it installs it) or `sudo apt-get install -y redis-server`",
                     )
                 });
-            let mut plain = PlainRedis { child, port };
-            if wait_for(Duration::from_secs(10), || {
-                TcpStream::connect(("127.0.0.1", port)).is_ok()
-            }) {
-                return plain;
+            let up = wait_for(Duration::from_secs(10), || {
+                matches!(child.try_wait(), Ok(Some(_)))
+                    || std::fs::read_to_string(&log).is_ok_and(|l| l.contains("Ready to accept"))
+            });
+            if up && matches!(child.try_wait(), Ok(None)) {
+                return PlainRedis {
+                    child,
+                    port,
+                    password: password.map(str::to_owned),
+                };
             }
-            let _ = plain.child.kill();
+            let _ = child.kill();
+            let _ = child.wait();
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if attempt < 4 && text.contains("Address already in use") {
+                continue;
+            }
+            panic!("plain redis-server did not start:\n{text}");
         }
-        panic!("a plain redis-server did not start");
+        unreachable!()
+    }
+
+    /// A raw socket to it (no delay, a generous read timeout).
+    pub fn raw(&self) -> TcpStream {
+        let s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to plain redis");
+        s.set_nodelay(true).expect("nodelay");
+        // Generous: a loaded 2-core machine can stall a reply for seconds.
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        s
     }
 
     /// A raw RESP connection.
     pub fn conn(&self) -> Conn<TcpStream> {
-        let s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to plain redis");
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         Conn {
-            stream: s,
+            stream: self.raw(),
             buf: BytesMut::new(),
         }
+    }
+
+    /// `redis://127.0.0.1:<port>/0` (no password: pass it separately).
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// A `redis` crate connection, authenticated.
+    pub fn client(&self) -> redis::Connection {
+        let url = match &self.password {
+            Some(p) => format!("redis://:{p}@127.0.0.1:{}/0", self.port),
+            None => self.url(),
+        };
+        redis::Client::open(url)
+            .expect("client")
+            .get_connection_with_timeout(Duration::from_secs(10))
+            .expect("connect to the plain redis")
     }
 }
 

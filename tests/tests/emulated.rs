@@ -24,7 +24,7 @@ fn seq(commands: &[&str]) -> Vec<Vec<&'static [u8]>> {
 #[test]
 fn emulated_commands_answer_exactly_like_redis() {
     let stack = Stack::start();
-    let plain = PlainRedis::start(stack.dir.path());
+    let plain = PlainRedis::start(stack.dir.path(), &[]);
     let sequences = [
         // Counters: missing keys, existing values, errors, overflow, TTL kept.
         seq(&[

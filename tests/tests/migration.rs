@@ -168,7 +168,7 @@ fn count_line(out: &str, kind: &str) -> Vec<u64> {
 fn copy_data_through_redcloak_keeps_values_types_and_ttls() {
     let stack = Stack::start();
     let source_password = random_secret(24);
-    let plain = PlainRedis::start(stack.dir.path(), Some(&source_password));
+    let plain = PlainRedis::with_password(stack.dir.path(), &source_password);
     let mut src = plain.client();
     let fixture = fill(&mut src);
     let before: i64 = redis::cmd("DBSIZE").query(&mut src).unwrap();
@@ -249,7 +249,7 @@ fn copy_data_through_redcloak_keeps_values_types_and_ttls() {
 fn migration_moves_the_plaintext_settings_and_copies_with_its_own_redcloak() {
     let repo = TempRepo::new();
     let old_password = random_secret(20);
-    let plain = PlainRedis::start(repo.scratch(), Some(&old_password));
+    let plain = PlainRedis::with_password(repo.scratch(), &old_password);
     let mut src = plain.client();
     let _: () = src.set_ex("session:1", "payload", 1200).unwrap();
     let _: () = src.hset("user:1", "name", "Ada").unwrap();
