@@ -485,94 +485,137 @@ async fn functions<E: Exchange>(
     ex: &mut E,
     ctx: &Ctx<'_>,
 ) -> Result<Frame, ExchangeError> {
+    let call = match FunctionCall::parse(op, args) {
+        Ok(call) => call,
+        Err(reply) => return Ok(reply),
+    };
+    let writes = call.writes();
     let resp = if ctx.client_resp3 { 3 } else { 2 };
     refresh(scripts, ex, ctx).await?;
     let mut pooled = scripts.take();
-    let reply = match op {
-        ScriptOp::FunctionList => {
-            let mut pattern = None;
-            let mut with_code = false;
-            let mut i = 2;
-            while i < args.len() {
-                if redcloak_commands::words::is(&args[i], "WITHCODE") && !with_code {
-                    with_code = true;
-                } else if redcloak_commands::words::is(&args[i], "LIBRARYNAME")
-                    && pattern.is_none()
-                    && i + 1 < args.len()
-                {
-                    pattern = Some(args[i + 1].clone());
-                    i += 1;
-                } else {
-                    scripts.give(pooled);
-                    return Ok(error("ERR Unknown argument or too many arguments"));
-                }
-                i += 1;
-            }
-            pooled
-                .engine
-                .function_list(pattern.as_deref(), with_code, resp)
+    let engine = &mut pooled.engine;
+    let reply = match call {
+        FunctionCall::List { pattern, with_code } => {
+            engine.function_list(pattern.as_deref(), with_code, resp)
         }
-        ScriptOp::FunctionStats => pooled.engine.function_stats(resp),
-        ScriptOp::FunctionDump => Frame::Bulk(Bytes::from(pooled.engine.function_dump())),
-        ScriptOp::FunctionLoad => {
-            let (replace, code) = match args.len() {
-                3 => (false, &args[2]),
-                4 if redcloak_commands::words::is(&args[2], "REPLACE") => (true, &args[3]),
-                _ => {
-                    scripts.give(pooled);
-                    let option = String::from_utf8_lossy(redcloak_commands::words::c_str(&args[2]));
-                    return Ok(error(&format!("ERR Unknown option given: {option}")));
-                }
-            };
-            match pooled.engine.function_load(code, replace) {
-                Ok(name) => {
-                    persist(scripts, &pooled.engine, ex, ctx).await?;
-                    Frame::Bulk(Bytes::from(name))
-                }
-                Err(e) => e,
-            }
-        }
-        ScriptOp::FunctionDelete => {
-            let reply = pooled.engine.function_delete(&args[2]);
-            if !matches!(reply, Frame::Error(_)) {
-                persist(scripts, &pooled.engine, ex, ctx).await?;
-            }
-            reply
-        }
-        ScriptOp::FunctionFlush => {
-            pooled.engine.function_flush();
-            persist(scripts, &pooled.engine, ex, ctx).await?;
+        FunctionCall::Stats => engine.function_stats(resp),
+        FunctionCall::Dump => Frame::Bulk(Bytes::from(engine.function_dump())),
+        FunctionCall::Load { replace, code } => match engine.function_load(code, replace) {
+            Ok(name) => Frame::Bulk(Bytes::from(name)),
+            Err(e) => e,
+        },
+        FunctionCall::Delete(name) => engine.function_delete(name),
+        FunctionCall::Flush => {
+            engine.function_flush();
             ok()
         }
-        ScriptOp::FunctionRestore => {
-            let policy = match args.get(3) {
-                None => Some(redcloak_script::RestorePolicy::Append),
-                Some(p) if redcloak_commands::words::is(p, "APPEND") => {
-                    Some(redcloak_script::RestorePolicy::Append)
-                }
-                Some(p) if redcloak_commands::words::is(p, "REPLACE") => {
-                    Some(redcloak_script::RestorePolicy::Replace)
-                }
-                Some(p) if redcloak_commands::words::is(p, "FLUSH") => {
-                    Some(redcloak_script::RestorePolicy::Flush)
-                }
-                Some(_) => None,
-            };
-            match policy {
-                Some(policy) if args.len() <= 4 => {
-                    let reply = pooled.engine.function_restore(&args[2], policy);
-                    if !matches!(reply, Frame::Error(_)) {
-                        persist(scripts, &pooled.engine, ex, ctx).await?;
-                    }
-                    reply
-                }
-                _ => error("ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE."),
-            }
-        }
-        _ => unreachable!("the other script operations are handled above"),
+        FunctionCall::Restore { payload, policy } => engine.function_restore(payload, policy),
+    };
+    // What changed the libraries is stored before the client hears of it; the engine goes
+    // back to the pool either way.
+    let stored = if writes && !matches!(reply, Frame::Error(_)) {
+        persist(scripts, &pooled.engine, ex, ctx).await
+    } else {
+        Ok(())
     };
     scripts.give(pooled);
-    Ok(reply)
+    stored.map(|()| reply)
+}
+
+/// A FUNCTION subcommand with its arguments checked the way Redis checks them.
+enum FunctionCall<'a> {
+    List {
+        pattern: Option<Bytes>,
+        with_code: bool,
+    },
+    Stats,
+    Dump,
+    Load {
+        replace: bool,
+        code: &'a Bytes,
+    },
+    Delete(&'a Bytes),
+    Flush,
+    Restore {
+        payload: &'a Bytes,
+        policy: redcloak_script::RestorePolicy,
+    },
+}
+
+impl<'a> FunctionCall<'a> {
+    fn parse(op: ScriptOp, args: &'a [Bytes]) -> Result<FunctionCall<'a>, Frame> {
+        use redcloak_commands::words;
+        use redcloak_script::RestorePolicy;
+        Ok(match op {
+            ScriptOp::FunctionList => {
+                let (mut pattern, mut with_code) = (None, false);
+                let mut rest = args.iter().skip(2);
+                while let Some(arg) = rest.next() {
+                    if words::is(arg, "WITHCODE") && !with_code {
+                        with_code = true;
+                    } else if words::is(arg, "LIBRARYNAME") && pattern.is_none() {
+                        match rest.next() {
+                            Some(p) => pattern = Some(p.clone()),
+                            None => {
+                                return Err(error("ERR Unknown argument or too many arguments"))
+                            }
+                        }
+                    } else {
+                        return Err(error("ERR Unknown argument or too many arguments"));
+                    }
+                }
+                FunctionCall::List { pattern, with_code }
+            }
+            ScriptOp::FunctionStats => FunctionCall::Stats,
+            ScriptOp::FunctionDump => FunctionCall::Dump,
+            ScriptOp::FunctionLoad => match args.len() {
+                3 => FunctionCall::Load {
+                    replace: false,
+                    code: &args[2],
+                },
+                4 if words::is(&args[2], "REPLACE") => FunctionCall::Load {
+                    replace: true,
+                    code: &args[3],
+                },
+                _ => {
+                    let option = String::from_utf8_lossy(words::c_str(&args[2]));
+                    return Err(error(&format!("ERR Unknown option given: {option}")));
+                }
+            },
+            ScriptOp::FunctionDelete => FunctionCall::Delete(&args[2]),
+            ScriptOp::FunctionFlush => FunctionCall::Flush,
+            ScriptOp::FunctionRestore => {
+                let policy = match args.get(3) {
+                    None => Some(RestorePolicy::Append),
+                    Some(p) if words::is(p, "APPEND") => Some(RestorePolicy::Append),
+                    Some(p) if words::is(p, "REPLACE") => Some(RestorePolicy::Replace),
+                    Some(p) if words::is(p, "FLUSH") => Some(RestorePolicy::Flush),
+                    Some(_) => None,
+                };
+                match policy {
+                    Some(policy) if args.len() <= 4 => FunctionCall::Restore {
+                        payload: &args[2],
+                        policy,
+                    },
+                    _ => return Err(error(
+                        "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
+                    )),
+                }
+            }
+            _ => unreachable!("the other script operations are handled above"),
+        })
+    }
+
+    /// Whether a success changes the libraries (and must be stored in Redis).
+    fn writes(&self) -> bool {
+        matches!(
+            self,
+            FunctionCall::Load { .. }
+                | FunctionCall::Delete(_)
+                | FunctionCall::Flush
+                | FunctionCall::Restore { .. }
+        )
+    }
 }
 
 /// Stores `engine`'s libraries in Redis (replacing what was there) and makes them this

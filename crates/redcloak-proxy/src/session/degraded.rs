@@ -58,53 +58,10 @@ where
             };
             let state = ReplyState::new(st.db, ctx.default_db, st.resp3);
             let planned = plan::plan(request.args, st, &ctx);
-            match planned.step {
-                Step::Answer(local) => {
-                    if let Answer::Error(e) = &local.answer {
-                        shared.metrics.error(e.source().as_str());
-                    }
-                    let outcome = match &local.answer {
-                        Answer::Error(DataError::Refused(_)) => Outcome::Refused,
-                        Answer::Error(DataError::TryAgain { .. }) => Outcome::Unavailable,
-                        Answer::Error(_) => Outcome::Error,
-                        _ => Outcome::Ok,
-                    };
-                    shared
-                        .metrics
-                        .command(planned.label, outcome, Duration::ZERO);
-                    render(&local, &state, &mut out);
-                    st.apply(planned.then);
-                }
-                Step::Close(local) => {
-                    render(&local, &state, &mut out);
-                    let _ = client_w.write_all(&out).await;
-                    let _ = client_w.shutdown().await;
-                    return End::ClientDone;
-                }
-                Step::Exec(_) | Step::Transaction(_) => {
-                    // The planner ends transactions itself while Redis is down.
-                    DataError::ExecAbortLost.answer(&mut out, &shared.metrics);
-                }
-                Step::Emulate(f) | Step::Script(f) => {
-                    // The planner answers these with TRYAGAIN while Redis is down.
-                    DataError::TryAgain {
-                        command: table::display_name(f.spec, f.parent),
-                    }
-                    .answer(&mut out, &shared.metrics);
-                }
-                Step::Forward(f) => {
-                    let served = from_fallback(&f, st, shared, &mut out);
-                    shared
-                        .metrics
-                        .command(planned.label, served, Duration::ZERO);
-                    if served == Outcome::Fallback {
-                        shared
-                            .health
-                            .served_from_fallback
-                            .fetch_add(1, Ordering::Relaxed);
-                        st.apply(planned.then);
-                    }
-                }
+            if let Handled::Close = handle(planned, st, shared, &state, &mut out) {
+                let _ = client_w.write_all(&out).await;
+                let _ = client_w.shutdown().await;
+                return End::ClientDone;
             }
         }
         if !out.is_empty() {
@@ -134,6 +91,70 @@ where
             }
         }
     }
+}
+
+/// What the connection does after a command was answered.
+enum Handled {
+    Next,
+    /// The answer is the last thing the client gets (QUIT).
+    Close,
+}
+
+/// Answers one planned command without Redis: locally, from the fallback, or with an error.
+fn handle(
+    planned: plan::Planned,
+    st: &mut ConnState,
+    shared: &Arc<Shared>,
+    state: &ReplyState,
+    out: &mut BytesMut,
+) -> Handled {
+    match planned.step {
+        Step::Answer(local) => {
+            if let Answer::Error(e) = &local.answer {
+                shared.metrics.error(e.source().as_str());
+            }
+            let outcome = match &local.answer {
+                Answer::Error(DataError::Refused(_)) => Outcome::Refused,
+                Answer::Error(DataError::TryAgain { .. }) => Outcome::Unavailable,
+                Answer::Error(_) => Outcome::Error,
+                _ => Outcome::Ok,
+            };
+            shared
+                .metrics
+                .command(planned.label, outcome, Duration::ZERO);
+            render(&local, state, out);
+            st.apply(planned.then);
+        }
+        Step::Close(local) => {
+            render(&local, state, out);
+            return Handled::Close;
+        }
+        Step::Exec(_) | Step::Transaction(_) => {
+            // The planner ends transactions itself while Redis is down.
+            DataError::ExecAbortLost.answer(out, &shared.metrics);
+        }
+        Step::Emulate(f) | Step::Script(f) => {
+            // The planner answers these with TRYAGAIN while Redis is down.
+            DataError::TryAgain {
+                command: table::display_name(f.spec, f.parent),
+            }
+            .answer(out, &shared.metrics);
+        }
+        Step::Forward(f) => {
+            let served = from_fallback(&f, st, shared, out);
+            shared
+                .metrics
+                .command(planned.label, served, Duration::ZERO);
+            if served == Outcome::Fallback {
+                shared
+                    .health
+                    .served_from_fallback
+                    .fetch_add(1, Ordering::Relaxed);
+                st.apply(planned.then);
+            }
+        }
+    }
+    Handled::Next
 }
 
 /// Answers an error, then closes the connection.
