@@ -25,9 +25,16 @@ pub fn bullmq_app(port: u16, args: &[&str]) -> (bool, String) {
         );
     }
     let mut cmd = Command::new("timeout");
-    cmd.args(["120", "node", "app.mjs", args[0], "127.0.0.1", &port.to_string()])
-        .args(&args[1..])
-        .current_dir(app_dir());
+    cmd.args([
+        "120",
+        "node",
+        "app.mjs",
+        args[0],
+        "127.0.0.1",
+        &port.to_string(),
+    ])
+    .args(&args[1..])
+    .current_dir(app_dir());
     let out = cmd.output().unwrap_or_else(|_| {
         missing(
             "node is not installed",

@@ -229,9 +229,9 @@ fn a_redis_that_stops_answering_does_not_hang_clients() {
 /// found through BullMQ, whose Worker and QueueEvents disconnect a blocked BZPOPMIN / XREAD.
 #[test]
 fn a_client_that_hangs_up_while_blocked_gets_what_redis_gives() {
+    use redcloak_e2e::diff::{command, PlainRedis};
     use std::io::Write;
     use std::net::Shutdown;
-    use redcloak_e2e::diff::{command, PlainRedis};
     let stack = Stack::start();
     let plain = PlainRedis::start(stack.dir.path(), &[]);
     let hang_up = |mut s: std::net::TcpStream, commands: &[&[&[u8]]]| {
@@ -244,12 +244,19 @@ fn a_client_that_hangs_up_while_blocked_gets_what_redis_gives() {
         std::thread::sleep(Duration::from_millis(300));
         s.shutdown(Shutdown::Write).unwrap();
         let (got, closed) = redcloak_e2e::read_until_closed(&mut s, Duration::from_secs(10));
-        assert!(closed, "the connection was not closed after the client hung up");
+        assert!(
+            closed,
+            "the connection was not closed after the client hung up"
+        );
         got
     };
     let cases: [&[&[&[u8]]]; 4] = [
         &[&[b"BLPOP", b"list", b"5"]],
-        &[&[b"SET", b"k", b"v"], &[b"GET", b"k"], &[b"BZPOPMIN", b"z", b"5"]],
+        &[
+            &[b"SET", b"k", b"v"],
+            &[b"GET", b"k"],
+            &[b"BZPOPMIN", b"z", b"5"],
+        ],
         &[&[b"XREAD", b"BLOCK", b"5000", b"STREAMS", b"s", b"$"]],
         &[&[b"SET", b"k", b"v"], &[b"INCR", b"n"], &[b"GET", b"k"]],
     ];

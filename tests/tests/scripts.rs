@@ -313,6 +313,26 @@ fn cases(sha: &str) -> Vec<Vec<Vec<Vec<u8>>>> {
             words("FUNCTION DELETE rclib"),
             words("FUNCTION LIST"),
         ],
+        // Function libraries belong to no database.
+        vec![
+            words("FUNCTION FLUSH"),
+            vec![b"FUNCTION".to_vec(), b"LOAD".to_vec(), ONE.as_bytes().to_vec()],
+            words("SELECT 3"),
+            words("FUNCTION LIST"),
+            script("FCALL", "rc_one", &["x"], &[]),
+            words("SELECT 0"),
+            words("FUNCTION LIST"),
+            words("SELECT 3"),
+            words("FUNCTION DELETE rcone"),
+            words("SELECT 0"),
+            words("FUNCTION LIST"),
+            script("FCALL", "rc_one", &["x"], &[]),
+            words("SELECT 5"),
+            vec![b"FUNCTION".to_vec(), b"LOAD".to_vec(), ONE.as_bytes().to_vec()],
+            words("SELECT 0"),
+            words("FUNCTION LIST"),
+            words("FUNCTION FLUSH"),
+        ],
         // Function libraries are not keys: KEYS and SCAN do not show where redcloak keeps
         // them. (DBSIZE, RANDOMKEY and FLUSHALL still see that key: docs/scripting.md.)
         vec![

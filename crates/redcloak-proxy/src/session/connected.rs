@@ -564,6 +564,8 @@ impl Reader<'_> {
                             limits: &shared.reply_limits,
                             metrics: &shared.metrics,
                             client_resp3,
+                            db: self.busy.db.load(Ordering::Relaxed),
+                            functions_db: shared.connector().default_db(),
                         };
                         crate::scripts::run(&shared.scripts, op, &f.args, &mut side, ctx).await
                     }
