@@ -8,11 +8,15 @@
 //   node app.mjs bench HOST PORT N       - N jobs added, then processed by a Worker
 //                                          (concurrency 16); prints jobs added and processed
 //                                          per second as JSON
+//   node app.mjs scripts HOST PORT         - 20 clients x 500 runs of a read-increment-write
+//                                          script (GET, tonumber + 1, SET) on one key; prints
+//                                          runs per second and the final value as JSON
 // For `bench` against Redis itself, REDIS_TLS_CA / REDIS_TLS_CERT / REDIS_TLS_KEY (files) and
 // REDIS_PASSWORD make the connection mutual TLS with AUTH.
 // Every job's data carries MARKER, so that the test can look for it in what Redis stores.
 import { readFileSync } from 'node:fs';
 import { Queue, Worker, QueueEvents } from 'bullmq';
+import IORedis from 'ioredis';
 
 const [mode, host, portText, extra] = process.argv.slice(2);
 const connection = { host, port: Number(portText), maxRetriesPerRequest: null };
@@ -25,6 +29,7 @@ if (process.env.REDIS_TLS_CA) {
   };
   connection.password = process.env.REDIS_PASSWORD;
 }
+if (process.env.REDIS_DB) connection.db = Number(process.env.REDIS_DB);
 
 function fail(message) {
   console.error(`FAIL: ${message}`);
@@ -185,8 +190,29 @@ async function bench(n) {
   console.log('ok');
 }
 
+async function scripts() {
+  const body = "local v = tonumber(redis.call('GET', KEYS[1]) or '0') + 1; redis.call('SET', KEYS[1], v); return v";
+  const clients = Array.from({ length: 20 }, () => {
+    const c = new IORedis(connection);
+    c.defineCommand('incrByScript', { numberOfKeys: 1, lua: body });
+    return c;
+  });
+  await clients[0].del('rc-script-counter');
+  const t0 = process.hrtime.bigint();
+  await Promise.all(clients.map(async (c) => {
+    for (let i = 0; i < 500; i++) await c.incrByScript('rc-script-counter');
+  }));
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const final = Number(await clients[0].get('rc-script-counter'));
+  await Promise.all(clients.map((c) => c.quit()));
+  expect(final === 10000, `the counter ended at ${final}`);
+  console.log(JSON.stringify({ runs: 10000, runs_per_s: Math.round(10000 / secs), final }));
+  console.log('ok');
+}
+
 try {
-  if (mode === 'check') await check(extra);
+  if (mode === 'scripts') await scripts();
+  else if (mode === 'check') await check(extra);
   else if (mode === 'bench') await bench(Number(extra));
   else fail(`unknown mode ${mode}`);
   process.exit(0);
