@@ -64,7 +64,7 @@ fn bullmq_adds_processes_delays_retries_and_reports_events() {
     // Nothing redcloak-made reached the application (not even while it disconnects its
     // blocked BZPOPMIN / XREAD connections at close).
     assert!(
-        !out.contains("redcloak"),
+        !out.contains("ERR redcloak"),
         "BullMQ saw an error from redcloak:\n{out}"
     );
     for script_command in ["EVAL", "EVALSHA", "FCALL", "SCRIPT", "FUNCTION"] {
