@@ -161,7 +161,10 @@ where
         // Redis. It answers what it has read and then closes, which also ends a command the
         // client left blocked (BLPOP …). At shutdown the connection stays open instead, so
         // that a blocked command still gets its reply within the grace period.
-        busy.hung_up.store(true, Ordering::Release);
+        if reader_end == ReaderEnd::ClientDone {
+            // (Leaving for the fallback is not a hang-up: what is owed still gets its reply.)
+            busy.hung_up.store(true, Ordering::Release);
+        }
         up_tx.finish().await;
     }
     let Ok((mut client_w, state, lost)) = writer.await else {
