@@ -40,7 +40,8 @@ lint:
 	@! grep -rnE 'dangerous\(\)|danger::|NoCertificateVerification' crates/ \
 		|| (echo "error: TLS verification escape hatch found in crates/ (never allowed)"; exit 1)
 
-## bench: criterion micro-benchmarks + load benchmark (redcloak vs direct mTLS Redis, same machine)
+## bench: criterion micro-benchmarks + load benchmarks (redcloak vs direct mTLS Redis, same machine: commands, scripts, BullMQ)
 bench: deps
 	$(CARGO) bench -p redcloak-benches
 	./scripts/bench.sh
+	./scripts/bench-scripts.sh

@@ -4,11 +4,12 @@
 #   Python `cryptography`, `redis` (interop, client and migration tests), `rq` (the job-queue
 #   test), PyYAML (the deploy file tests) and the applications of tests/apps (django…)  via pip
 #   Node.js + node-redis for the client test (tests/clients/node)  via apt-get / npm ci
+#   BullMQ + ioredis for the job-queue test (tests/apps/bullmq)  via npm ci
 # Usage: scripts/ensure-deps.sh [--help]
 set -euo pipefail
 
 if [[ "${1:-}" == "--help" || "${1:-}" == "-h" ]]; then
-  sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
   exit 0
 fi
 
@@ -55,6 +56,12 @@ node_dir="$(dirname "$0")/../tests/clients/node"
 if [[ ! -d "$node_dir/node_modules/redis" ]]; then
   say "installing node-redis for the client test (npm ci in tests/clients/node)"
   npm ci --prefix "$node_dir" --no-audit --no-fund --silent
+fi
+
+bullmq_dir="$(dirname "$0")/../tests/apps/bullmq"
+if [[ ! -d "$bullmq_dir/node_modules/bullmq" || ! -d "$bullmq_dir/node_modules/ioredis" ]]; then
+  say "installing BullMQ for the job-queue test (npm ci in tests/apps/bullmq)"
+  npm ci --prefix "$bullmq_dir" --no-audit --no-fund --silent
 fi
 
 if ! cargo nextest --version >/dev/null 2>&1; then

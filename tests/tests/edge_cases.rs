@@ -221,3 +221,57 @@ fn a_redis_that_stops_answering_does_not_hang_clients() {
         "then served from the cache ({total:?}): {later:?}"
     );
 }
+
+/// A client that stops sending (half-closes its socket, as ioredis's `disconnect()` does)
+/// while one of its commands is blocked: Redis drops it without a reply, after answering the
+/// commands it had read before. redcloak does the same — it does not invent an error for the
+/// blocked command, nor take Redis's close for an outage. Side by side with a plain Redis;
+/// found through BullMQ, whose Worker and QueueEvents disconnect a blocked BZPOPMIN / XREAD.
+#[test]
+fn a_client_that_hangs_up_while_blocked_gets_what_redis_gives() {
+    use redcloak_e2e::diff::{command, PlainRedis};
+    use std::io::Write;
+    use std::net::Shutdown;
+    let stack = Stack::start();
+    let plain = PlainRedis::start(stack.dir.path(), &[]);
+    let hang_up = |mut s: std::net::TcpStream, commands: &[&[&[u8]]]| {
+        let mut bytes = Vec::new();
+        for c in commands {
+            bytes.extend(command(c));
+        }
+        s.write_all(&bytes).unwrap();
+        // Let every command reach Redis (and the blocking one block) before hanging up.
+        std::thread::sleep(Duration::from_millis(300));
+        s.shutdown(Shutdown::Write).unwrap();
+        let (got, closed) = redcloak_e2e::read_until_closed(&mut s, Duration::from_secs(10));
+        assert!(
+            closed,
+            "the connection was not closed after the client hung up"
+        );
+        got
+    };
+    let cases: [&[&[&[u8]]]; 4] = [
+        &[&[b"BLPOP", b"list", b"5"]],
+        &[
+            &[b"SET", b"k", b"v"],
+            &[b"GET", b"k"],
+            &[b"BZPOPMIN", b"z", b"5"],
+        ],
+        &[&[b"XREAD", b"BLOCK", b"5000", b"STREAMS", b"s", b"$"]],
+        &[&[b"SET", b"k", b"v"], &[b"INCR", b"n"], &[b"GET", b"k"]],
+    ];
+    for case in cases {
+        let theirs = hang_up(plain.raw(), case);
+        let ours = hang_up(stack.raw(), case);
+        assert_eq!(
+            String::from_utf8_lossy(&ours),
+            String::from_utf8_lossy(&theirs),
+            "after {case:?} and a hang-up"
+        );
+    }
+    let log = stack.proxy.log_text();
+    assert!(
+        !log.contains("probing it"),
+        "a client's hang-up was taken for trouble with Redis:\n{log}"
+    );
+}

@@ -148,6 +148,26 @@ pub(crate) struct Ctx<'a> {
     pub metrics: &'a Metrics,
     /// The client's protocol (the script's reply is made in it).
     pub client_resp3: bool,
+    /// The database the exchange is in (the client's).
+    pub db: u32,
+    /// The database that holds [`FUNCTIONS_KEY`]: always the same one (the upstream URL's),
+    /// since function libraries, as in Redis, belong to no database.
+    pub functions_db: u32,
+}
+
+impl Ctx<'_> {
+    /// `commands`, run in the functions' database (and back in the client's after).
+    fn in_functions_db(&self, commands: Vec<Vec<Bytes>>) -> (Vec<Vec<Bytes>>, usize) {
+        if self.db == self.functions_db {
+            return (commands, 0);
+        }
+        let select = |db: u32| vec![Bytes::from_static(b"SELECT"), Bytes::from(db.to_string())];
+        let mut out = Vec::with_capacity(commands.len() + 2);
+        out.push(select(self.functions_db));
+        out.extend(commands);
+        out.push(select(self.db));
+        (out, 1)
+    }
 }
 
 /// Carries out a script or function command (`args` as the client sent them).
@@ -645,6 +665,7 @@ async fn persist<E: Exchange>(
         commands.push(hset);
     }
     commands.push(vec![Bytes::from_static(b"EXEC")]);
+    let (commands, _) = ctx.in_functions_db(commands);
     ex.call(commands).await?;
     set_libraries(scripts, code);
     Ok(())
@@ -665,13 +686,12 @@ async fn refresh<E: Exchange>(
     ex: &mut E,
     ctx: &Ctx<'_>,
 ) -> Result<(), ExchangeError> {
-    let replies = ex
-        .call(vec![vec![
-            Bytes::from_static(b"HGETALL"),
-            Bytes::from_static(FUNCTIONS_KEY),
-        ]])
-        .await?;
-    let frame = rmw::parse(ctx.limits, replies.first().ok_or(ExchangeError::Malformed)?)
+    let (commands, at) = ctx.in_functions_db(vec![vec![
+        Bytes::from_static(b"HGETALL"),
+        Bytes::from_static(FUNCTIONS_KEY),
+    ]]);
+    let replies = ex.call(commands).await?;
+    let frame = rmw::parse(ctx.limits, replies.get(at).ok_or(ExchangeError::Malformed)?)
         .map_err(|_| ExchangeError::Malformed)?;
     let pairs: Vec<(Frame, Frame)> = match frame {
         Frame::Map(pairs) => pairs,

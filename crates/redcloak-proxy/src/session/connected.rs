@@ -54,6 +54,9 @@ struct Busy {
     db: AtomicU32,
     /// The session leaves this connection but not the client (an outage began elsewhere).
     leaving: AtomicBool,
+    /// The client is done sending (EOF, QUIT…) and redcloak told Redis so: Redis answers what
+    /// it has read and closes, so that close is expected, not a sign of trouble.
+    hung_up: AtomicBool,
     /// Entries the reader handed to the writer, ever (written by the reader only).
     sent: AtomicU64,
     /// Entries the writer answered, ever (written by the writer only): when it equals
@@ -158,6 +161,10 @@ where
         // Redis. It answers what it has read and then closes, which also ends a command the
         // client left blocked (BLPOP …). At shutdown the connection stays open instead, so
         // that a blocked command still gets its reply within the grace period.
+        if reader_end == ReaderEnd::ClientDone {
+            // (Leaving for the fallback is not a hang-up: what is owed still gets its reply.)
+            busy.hung_up.store(true, Ordering::Release);
+        }
         up_tx.finish().await;
     }
     let Ok((mut client_w, state, lost)) = writer.await else {
@@ -560,6 +567,8 @@ impl Reader<'_> {
                             limits: &shared.reply_limits,
                             metrics: &shared.metrics,
                             client_resp3,
+                            db: self.busy.db.load(Ordering::Relaxed),
+                            functions_db: shared.connector().default_db(),
                         };
                         crate::scripts::run(&shared.scripts, op, &f.args, &mut side, ctx).await
                     }
@@ -1177,6 +1186,16 @@ impl<X: LinkRx, W: AsyncWrite + Unpin> Writer<'_, X, W> {
                     if let Err(e) = self.replies.deliver(frame, self.env, &mut self.out) {
                         return self.fail(desync(&e)).await;
                     }
+                }
+                Ok(None) | Err(_) if self.busy.hung_up.load(Ordering::Acquire) => {
+                    // The client hung up and Redis, told so, answered what it had read and
+                    // closed. What is still owed is a command that was blocked (BLPOP,
+                    // XREAD BLOCK…): Redis drops such a client without a reply, and so does
+                    // redcloak — no invented error, no suspicion that Redis is down.
+                    let _ = self.client.write_all(&self.out).await;
+                    self.out.clear();
+                    let _ = self.client.shutdown().await;
+                    return Flow::Done(Some("the client hung up".to_owned()));
                 }
                 Ok(None) | Err(_) => {
                     let lost = match frame {
