@@ -2,7 +2,8 @@
 //! crash, a kill -9): every scratch key is named with the time it was made, and one older
 //! than [`MAX_AGE`] cannot belong to a running execution (those end within seconds: scripts
 //! have a time limit, retries are bounded). Runs at start and every [`EVERY`], in every
-//! database that has keys.
+//! database that has keys. Times are on Redis's clock (`TIME`, which every redcloak in front
+//! of the same Redis shares), not on this machine's.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +13,7 @@ use redcloak_commands::resp::Frame;
 use tracing::{debug, info};
 
 use super::exchange::Side;
-use super::scratch::PREFIX;
+use super::scratch::{self, PREFIX};
 use super::{Exchange, LinkState};
 use crate::fallback::now_ms;
 use crate::health::Mode;
@@ -27,7 +28,7 @@ const EVERY: Duration = Duration::from_secs(60);
 pub(crate) async fn run(shared: Arc<Shared>) {
     loop {
         if shared.health.mode() == Mode::Healthy {
-            match sweep(&shared, now_ms()).await {
+            match sweep(&shared).await {
                 Ok(0) => {}
                 Ok(n) => info!(
                     deleted = n,
@@ -40,10 +41,12 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     }
 }
 
-/// One sweep at time `now` (Unix ms): deletes the old scratch keys; returns how many.
-pub(crate) async fn sweep(shared: &Arc<Shared>, now: u64) -> Result<usize, super::ExchangeError> {
+/// One sweep: learns Redis's clock, deletes the old scratch keys; returns how many.
+pub(crate) async fn sweep(shared: &Arc<Shared>) -> Result<usize, super::ExchangeError> {
     let default_db = shared.connector().default_db();
     let mut side = Side::open(shared, default_db, LinkState::default()).await?;
+    let now = redis_time(&mut side, shared).await?;
+    scratch::set_redis_clock(now, now_ms());
     let mut deleted = 0;
     for db in databases(&mut side).await?.into_iter().chain([default_db]) {
         side.call(vec![vec![
@@ -97,6 +100,24 @@ pub(crate) async fn sweep(shared: &Arc<Shared>, now: u64) -> Result<usize, super
         }
     }
     Ok(deleted)
+}
+
+/// Redis's clock (`TIME`), in Unix ms.
+async fn redis_time(side: &mut Side, shared: &Shared) -> Result<u64, super::ExchangeError> {
+    let reply = side.call(vec![vec![Bytes::from_static(b"TIME")]]).await?;
+    match reply.first().map(|r| Frame::parse(r, &shared.reply_limits)) {
+        Some(Ok(Some((Frame::Array(parts), _)))) => match &parts[..] {
+            [Frame::Bulk(secs), Frame::Bulk(micros)] => {
+                let number = |b: &Bytes| std::str::from_utf8(b).ok()?.parse::<u64>().ok();
+                match (number(secs), number(micros)) {
+                    (Some(s), Some(us)) => Ok(s * 1000 + us / 1000),
+                    _ => Err(super::ExchangeError::Malformed),
+                }
+            }
+            _ => Err(super::ExchangeError::Malformed),
+        },
+        _ => Err(super::ExchangeError::Malformed),
+    }
 }
 
 /// When a scratch key was made (Unix ms), from its name.

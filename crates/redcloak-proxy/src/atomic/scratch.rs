@@ -19,7 +19,7 @@
 //! execution left behind.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use redcloak_commands::emulate::{self, Step};
@@ -52,9 +52,26 @@ fn instance() -> u64 {
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
+/// Redis's clock minus this machine's, in ms, as the janitor last measured it (`TIME`).
+static REDIS_CLOCK_OFFSET_MS: AtomicI64 = AtomicI64::new(0);
+
+/// Records how far Redis's clock is from this machine's (`redis_ms` read from `TIME` at
+/// `local_ms`).
+pub(crate) fn set_redis_clock(redis_ms: u64, local_ms: u64) {
+    let offset = i64::try_from(redis_ms).unwrap_or(i64::MAX) - i64::try_from(local_ms).unwrap_or(0);
+    REDIS_CLOCK_OFFSET_MS.store(offset, Ordering::Relaxed);
+}
+
+/// Now on Redis's clock (Unix ms). Scratch keys are named with it and the janitor judges
+/// their age by it, so that redcloaks whose clocks disagree — one a minute behind another —
+/// never take each other's running executions for left-overs.
+pub(crate) fn redis_now_ms() -> u64 {
+    crate::fallback::now_ms().saturating_add_signed(REDIS_CLOCK_OFFSET_MS.load(Ordering::Relaxed))
+}
+
 /// A new scratch key name.
 fn scratch_name() -> Bytes {
-    let ms = crate::fallback::now_ms();
+    let ms = redis_now_ms();
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let mut name = Vec::with_capacity(PREFIX.len() + 48);
     name.extend_from_slice(PREFIX);
@@ -540,5 +557,21 @@ mod tests {
         let (a, b) = (scratch_name(), scratch_name());
         assert_ne!(a, b);
         assert!(a.starts_with(PREFIX) && b.starts_with(PREFIX));
+    }
+
+    /// A redcloak whose clock is a minute behind Redis's names its scratch keys with Redis's
+    /// time, so another redcloak's janitor (which judges by Redis's `TIME`) sees them as new.
+    #[test]
+    fn scratch_names_carry_redis_time() {
+        let local = crate::fallback::now_ms();
+        set_redis_clock(local + 60_000, local);
+        let name = scratch_name();
+        set_redis_clock(local, local);
+        let rest = &name[PREFIX.len()..];
+        let ms: u64 = std::str::from_utf8(rest.split(|&b| b == b':').next().unwrap())
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((local + 60_000..local + 70_000).contains(&ms), "{ms} vs {local}");
     }
 }
