@@ -8,6 +8,7 @@
 //! - [`check`] — `redcloak check`: the effective configuration (redacted), every rule with
 //!   ✅ / ⚠️ / ❌ and the live handshake, then exit; 0 only when nothing failed (like `nginx -t`).
 //! - `redcloak keygen`: print a new Fernet key.
+//! - [`tool`] — `redcloak encrypt` / `redcloak decrypt`: one value, stdin to stdout.
 //! - [`rewrap`] — `redcloak rewrap`: re-encrypt, online, everything not under the primary key
 //!   and format (the engine is `redcloak_proxy::rewrap`).
 //! - [`certs`] — `redcloak certs`: write a development CA, Redis server and client certificate.
@@ -19,6 +20,7 @@ mod check;
 mod probe;
 mod rewrap;
 mod run;
+mod tool;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -79,6 +81,19 @@ enum Command {
     Check,
     /// Print a new random Fernet encryption key (for REDIS_ENCRYPTION_KEY).
     Keygen,
+    /// Encrypt stdin (raw bytes) with the primary key of REDIS_ENCRYPTION_KEY(_FILE) and
+    /// print the ciphertext: a Fernet token, or hex for --format aes-gcm and --member.
+    Encrypt {
+        #[command(flatten)]
+        place: tool::Place,
+    },
+    /// Decrypt a stored value from stdin (a Fernet token, or hex/raw bytes of an envelope or
+    /// member) with REDIS_ENCRYPTION_KEY(_FILE) and write the plaintext to stdout; the key id,
+    /// format and Fernet timestamp go to stderr. Exit 1 if no key opens it.
+    Decrypt {
+        #[command(flatten)]
+        place: tool::Place,
+    },
     /// Re-encrypt, online, every value and member not under the primary (first) key and the
     /// write format, so that old keys can leave the ring. Connects to Redis directly with
     /// redcloak's configuration (TLS + AUTH); applications keep running through redcloak.
@@ -146,6 +161,8 @@ fn main() -> ExitCode {
             force,
         }) => certs::write(&dir, &sans, days, force),
         Some(Command::Check) => with_runtime(check::check(cli.run)),
+        Some(Command::Encrypt { place }) => tool::encrypt(&place),
+        Some(Command::Decrypt { place }) => tool::decrypt(&place),
         Some(Command::Rewrap {
             dry_run,
             pattern,
