@@ -119,6 +119,35 @@ fn rotation_end_to_end_every_type_then_the_old_key_leaves_the_ring() {
         &["XADD", "x", "1-1", "f", "stream value"],
         &["XADD", "x", "2-1", "f", "second", "g", "third"],
         &["XDEL", "x", "1-1"],
+        &["XADD", "q", "1-0", "job", "first"],
+        &["XADD", "q", "2-0", "job", "second"],
+        &["XADD", "q", "3-0", "job", "third"],
+        &["XGROUP", "CREATE", "q", "workers", "0"],
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "workers",
+            "alice",
+            "COUNT",
+            "1",
+            "STREAMS",
+            "q",
+            ">",
+        ],
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "workers",
+            "alice",
+            "COUNT",
+            "1",
+            "STREAMS",
+            "q",
+            ">",
+        ],
+        &["XACK", "q", "workers", "1-0"],
+        &["XGROUP", "CREATECONSUMER", "q", "workers", "bob"],
+        &["XGROUP", "CREATE", "q", "audit", "$"],
         &["SADD", "set", "alice", "bob"],
         &["ZADD", "z", "1", "alice", "2.5", "bob", "inf", "top"],
         &["GEOADD", "g", "13.361389", "38.115556", "palermo"],
@@ -208,6 +237,62 @@ fn rotation_end_to_end_every_type_then_the_old_key_leaves_the_ring() {
             bulk("2-1"),
             Frame::Array(vec![bulk("f"), bulk("second"), bulk("g"), bulk("third")])
         ])])
+    );
+    // The consumer groups came through the rebuild: alice still holds 2-0 (delivered once),
+    // bob exists, the next new entry for `workers` is 3-0, `audit` starts after 3-0.
+    let Frame::Array(pending) = cmd(&mut c, &["XPENDING", "q", "workers", "-", "+", "10"]) else {
+        panic!()
+    };
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    let Frame::Array(p) = &pending[0] else {
+        panic!()
+    };
+    assert_eq!(&p[..2], &[bulk("2-0"), bulk("alice")]);
+    assert_eq!(p[3], Frame::Integer(1));
+    let Frame::Array(consumers) = cmd(&mut c, &["XINFO", "CONSUMERS", "q", "workers"]) else {
+        panic!()
+    };
+    assert_eq!(consumers.len(), 2, "alice and bob: {consumers:?}");
+    assert_eq!(
+        cmd(
+            &mut c,
+            &[
+                "XREADGROUP",
+                "GROUP",
+                "workers",
+                "alice",
+                "STREAMS",
+                "q",
+                "0"
+            ]
+        ),
+        Frame::Array(vec![Frame::Array(vec![
+            bulk("q"),
+            Frame::Array(vec![Frame::Array(vec![
+                bulk("2-0"),
+                Frame::Array(vec![bulk("job"), bulk("second")])
+            ])])
+        ])])
+    );
+    assert_eq!(
+        cmd(
+            &mut c,
+            &["XREADGROUP", "GROUP", "workers", "bob", "STREAMS", "q", ">"]
+        ),
+        Frame::Array(vec![Frame::Array(vec![
+            bulk("q"),
+            Frame::Array(vec![Frame::Array(vec![
+                bulk("3-0"),
+                Frame::Array(vec![bulk("job"), bulk("third")])
+            ])])
+        ])])
+    );
+    assert_eq!(
+        cmd(
+            &mut c,
+            &["XREADGROUP", "GROUP", "audit", "eve", "STREAMS", "q", ">"]
+        ),
+        Frame::NullArray
     );
     // The rebuilt stream kept its last ID: an ID below it is still refused.
     assert!(matches!(

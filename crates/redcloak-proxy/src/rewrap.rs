@@ -19,7 +19,9 @@
 //!   copy dropped. Sorted sets and geo sets: `ZADD` with the old score, then `ZREM`. Streams
 //!   cannot be edited in place: a stream without consumer groups is rebuilt (`DEL`, `XADD`
 //!   with every entry's own ID, `XSETID` with its last ID, entries-added and max-deleted ID,
-//!   `PEXPIREAT` with its expiry); a stream with consumer groups is left and reported.
+//!   its consumer groups with their last-delivered ID and entries-read, their consumers, and
+//!   every pending entry back to its consumer with its idle time and delivery count, then
+//!   `PEXPIREAT` with its expiry).
 //! - HyperLogLogs hash the ciphertexts they were given into registers, which cannot be
 //!   re-encrypted; they are counted and left (they stay readable without any key).
 //! - redcloak's own keys (`redcloak:scratch:…`, `redcloak:internal:…`) are skipped, except
@@ -193,9 +195,9 @@ pub enum Left {
     NoRingKey,
     /// An AES-GCM envelope bound to another location (copied inside Redis).
     Binding,
-    /// A value inside a stream that has consumer groups (not rebuilt: its groups and pending
-    /// entries would be lost). Still under an old key.
-    StreamWithGroups,
+    /// A value inside a stream whose consumer groups could not be read whole (not rebuilt:
+    /// its groups would be lost). Still under an old key.
+    StreamGroupsUnread,
     /// A HyperLogLog key (its registers cannot be re-encrypted; readable without any key).
     HyperLogLog,
     /// A value whose key kept changing: every attempt conflicted. Still under an old key.
@@ -205,7 +207,7 @@ pub enum Left {
 impl Left {
     /// Whether what is left still needs a non-primary ring key to be read.
     pub fn needs_old_key(self) -> bool {
-        matches!(self, Left::StreamWithGroups | Left::GaveUp)
+        matches!(self, Left::StreamGroupsUnread | Left::GaveUp)
     }
 
     /// A short description for reports.
@@ -214,8 +216,8 @@ impl Left {
             Left::NotEncrypted => "not encrypted by redcloak (written around it)",
             Left::NoRingKey => "no ring key opens them (missing key, or modified)",
             Left::Binding => "aes-gcm envelopes bound to another location (copied inside Redis)",
-            Left::StreamWithGroups => {
-                "in streams with consumer groups (not rebuilt; still under an old key)"
+            Left::StreamGroupsUnread => {
+                "in streams whose consumer groups could not be read (not rebuilt; still under an old key; run again)"
             }
             Left::HyperLogLog => {
                 "HyperLogLog keys (registers cannot be re-encrypted; readable without a key)"
@@ -575,11 +577,43 @@ async fn attempt(
         }
         let replies = conn.call(&reads).await?;
         let mut replies = replies.into_iter();
+        let mut got: Vec<Vec<Frame>> = shape
+            .iter()
+            .map(|&n| replies.by_ref().take(n).collect())
+            .collect();
+        // 2b. A stream's consumer groups: their consumers and pending entries, to rebuild
+        // them with the stream.
+        let mut more = Vec::new();
+        let mut extra = vec![0; keys.len()];
+        for (i, (k, t)) in keys.iter().zip(&types).enumerate() {
+            if *t == Type::Stream {
+                for g in groups(got[i].get(3)) {
+                    more.push(vec![
+                        Bytes::from_static(b"XINFO"),
+                        Bytes::from_static(b"CONSUMERS"),
+                        k.clone(),
+                        g.name.clone(),
+                    ]);
+                    more.push(vec![
+                        Bytes::from_static(b"XPENDING"),
+                        k.clone(),
+                        g.name,
+                        Bytes::from_static(b"-"),
+                        Bytes::from_static(b"+"),
+                        Bytes::from(g.pending.max(1).to_string()),
+                    ]);
+                    extra[i] += 2;
+                }
+            }
+        }
+        let mut more = conn.call(&more).await?.into_iter();
+        for (g, n) in got.iter_mut().zip(extra) {
+            g.extend(more.by_ref().take(n));
+        }
         // 3. Plan.
         let mut stats = Stats::default();
         let mut writes = Vec::new();
-        for ((k, t), n) in keys.iter().zip(&types).zip(shape) {
-            let got: Vec<Frame> = replies.by_ref().take(n).collect();
+        for ((k, t), got) in keys.iter().zip(&types).zip(got) {
             let p = plan(ring, db, k, *t, got);
             stats.merge(p.stats);
             if !p.writes.is_empty() {
@@ -698,6 +732,11 @@ impl Type {
                     key.clone(),
                 ],
                 c(&[b"PEXPIRETIME"]),
+                vec![
+                    Bytes::from_static(b"XINFO"),
+                    Bytes::from_static(b"GROUPS"),
+                    key.clone(),
+                ],
             ],
             Type::None | Type::Other => vec![],
         }
@@ -931,6 +970,13 @@ fn plan(ring: &KeyRing, db: u32, key: &Bytes, ty: Type, mut got: Vec<Frame>) -> 
                 _ => -1,
             };
             let info = stream_info(info);
+            let group_list = groups(got.next().as_ref());
+            let mut group_details = Vec::new();
+            for g in group_list {
+                let consumers = got.next().unwrap_or(Frame::Null);
+                let pending = got.next().unwrap_or(Frame::Null);
+                group_details.push((g, consumers, pending));
+            }
             let mut rebuilt = vec![vec![word(b"DEL"), key.clone()]];
             let mut stale = 0u64;
             for entry in entries {
@@ -957,14 +1003,15 @@ fn plan(ring: &KeyRing, db: u32, key: &Bytes, ty: Type, mut got: Vec<Frame>) -> 
             if stale == 0 {
                 return p;
             }
-            if info.groups != Some(0) {
+            if info.groups != Some(group_details.len() as i64) {
+                // Groups that could not be read: leave the stream as it is.
                 s.values_rewrapped -= stale;
-                *s.left.entry(Left::StreamWithGroups).or_default() += stale;
+                *s.left.entry(Left::StreamGroupsUnread).or_default() += stale;
                 return p;
             }
             let Some(last_id) = info.last_id else {
                 s.values_rewrapped -= stale;
-                *s.left.entry(Left::StreamWithGroups).or_default() += stale;
+                *s.left.entry(Left::StreamGroupsUnread).or_default() += stale;
                 return p;
             };
             let mut setid = vec![word(b"XSETID"), key.clone(), last_id];
@@ -977,6 +1024,47 @@ fn plan(ring: &KeyRing, db: u32, key: &Bytes, ty: Type, mut got: Vec<Frame>) -> 
                 setid.push(max_deleted);
             }
             rebuilt.push(setid);
+            for (g, consumers, pending) in group_details {
+                let mut create = vec![
+                    word(b"XGROUP"),
+                    word(b"CREATE"),
+                    key.clone(),
+                    g.name.clone(),
+                    g.last_delivered.clone(),
+                ];
+                if let Some(read) = g.entries_read {
+                    create.push(word(b"ENTRIESREAD"));
+                    create.push(read);
+                }
+                rebuilt.push(create);
+                for c in consumer_names(consumers) {
+                    rebuilt.push(vec![
+                        word(b"XGROUP"),
+                        word(b"CREATECONSUMER"),
+                        key.clone(),
+                        g.name.clone(),
+                        c,
+                    ]);
+                }
+                // Each pending entry back to its consumer, with its idle time and delivery
+                // count (FORCE creates the entry; JUSTID does not count a delivery).
+                for (id, consumer, idle, deliveries) in pending_entries(pending) {
+                    rebuilt.push(vec![
+                        word(b"XCLAIM"),
+                        key.clone(),
+                        g.name.clone(),
+                        consumer,
+                        word(b"0"),
+                        id,
+                        word(b"IDLE"),
+                        Bytes::from(idle.to_string()),
+                        word(b"RETRYCOUNT"),
+                        Bytes::from(deliveries.to_string()),
+                        word(b"FORCE"),
+                        word(b"JUSTID"),
+                    ]);
+                }
+            }
             if expire_at > 0 {
                 rebuilt.push(vec![
                     word(b"PEXPIREAT"),
@@ -1028,6 +1116,85 @@ fn stream_info(f: Frame) -> StreamInfo {
         }
     }
     info
+}
+
+/// One consumer group, as `XINFO GROUPS` describes it.
+#[derive(Debug, Clone)]
+struct Group {
+    name: Bytes,
+    last_delivered: Bytes,
+    entries_read: Option<Bytes>,
+    pending: i64,
+}
+
+/// `XINFO GROUPS` (RESP2: one flat name/value list per group). Empty for anything else (a
+/// missing reply, an error).
+fn groups(f: Option<&Frame>) -> Vec<Group> {
+    let Some(Frame::Array(list)) = f else {
+        return vec![];
+    };
+    list.iter()
+        .filter_map(|g| {
+            let Frame::Array(fields) = g else {
+                return None;
+            };
+            let (mut name, mut last, mut read, mut pending) = (None, None, None, 0);
+            for pair in fields.chunks_exact(2) {
+                let Frame::Bulk(n) = &pair[0] else { continue };
+                match (&n[..], &pair[1]) {
+                    (b"name", Frame::Bulk(v)) => name = Some(v.clone()),
+                    (b"last-delivered-id", Frame::Bulk(v)) => last = Some(v.clone()),
+                    (b"entries-read", Frame::Integer(v)) => read = Some(Bytes::from(v.to_string())),
+                    (b"pending", Frame::Integer(v)) => pending = *v,
+                    _ => {}
+                }
+            }
+            Some(Group {
+                name: name?,
+                last_delivered: last?,
+                entries_read: read,
+                pending,
+            })
+        })
+        .collect()
+}
+
+/// Consumer names from `XINFO CONSUMERS`.
+fn consumer_names(f: Frame) -> Vec<Bytes> {
+    let Frame::Array(list) = f else {
+        return vec![];
+    };
+    list.into_iter()
+        .filter_map(|c| {
+            let Frame::Array(fields) = c else {
+                return None;
+            };
+            fields
+                .chunks_exact(2)
+                .find_map(|pair| match (&pair[0], &pair[1]) {
+                    (Frame::Bulk(n), Frame::Bulk(v)) if &n[..] == b"name" => Some(v.clone()),
+                    _ => None,
+                })
+        })
+        .collect()
+}
+
+/// `(id, consumer, idle ms, deliveries)` from the extended form of `XPENDING`.
+fn pending_entries(f: Frame) -> Vec<(Bytes, Bytes, i64, i64)> {
+    let Frame::Array(list) = f else {
+        return vec![];
+    };
+    list.into_iter()
+        .filter_map(|e| match e {
+            Frame::Array(p) => match &p[..] {
+                [Frame::Bulk(id), Frame::Bulk(c), Frame::Integer(idle), Frame::Integer(n)] => {
+                    Some((id.clone(), c.clone(), *idle, *n))
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
 }
 
 // === the connection ===

@@ -66,6 +66,19 @@ const OWN: &[(&str, &str)] = &[
     ("XRANGE", "rewrap reads a stream"),
     ("XINFO", "rewrap reads a stream's last ID and groups"),
     ("STREAM", "(XINFO STREAM, for rewrap)"),
+    (
+        "GROUPS",
+        "(XINFO GROUPS: rewrap rebuilds a stream's consumer groups)",
+    ),
+    ("CONSUMERS", "(XINFO CONSUMERS, for rewrap)"),
+    ("XPENDING", "rewrap reads a group's pending entries"),
+    ("XGROUP", "rewrap recreates a rebuilt stream's groups"),
+    ("CREATE", "(XGROUP CREATE, for rewrap)"),
+    ("CREATECONSUMER", "(XGROUP CREATECONSUMER, for rewrap)"),
+    (
+        "XCLAIM",
+        "rewrap gives pending entries back to their consumers",
+    ),
     ("XADD", "rewrap rebuilds a stream"),
     ("XSETID", "rewrap restores a rebuilt stream's last ID"),
 ];
