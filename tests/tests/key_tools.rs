@@ -114,7 +114,7 @@ fn decrypt_opens_what_redis_stores_and_encrypt_writes_what_redcloak_reads() {
     let other = with_var(
         env,
         "REDIS_ENCRYPTION_KEY",
-        &redcloak_crypto::generate_key().to_string(),
+        redcloak_crypto::generate_key().as_ref(),
     );
     let wrong = tool(&other, &["decrypt"], &stored);
     assert_eq!(wrong.status.code(), Some(1));
