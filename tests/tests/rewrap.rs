@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -148,6 +148,7 @@ fn rotation_end_to_end_every_type_then_the_old_key_leaves_the_ring() {
         &["XACK", "q", "workers", "1-0"],
         &["XGROUP", "CREATECONSUMER", "q", "workers", "bob"],
         &["XGROUP", "CREATE", "q", "audit", "$"],
+        &["PEXPIRE", "q", "900000"],
         &["SADD", "set", "alice", "bob"],
         &["ZADD", "z", "1", "alice", "2.5", "bob", "inf", "top"],
         &["GEOADD", "g", "13.361389", "38.115556", "palermo"],
@@ -294,6 +295,11 @@ fn rotation_end_to_end_every_type_then_the_old_key_leaves_the_ring() {
         ),
         Frame::NullArray
     );
+    // ...and its expiry.
+    let Frame::Integer(q_ttl) = cmd(&mut c, &["PTTL", "q"]) else {
+        panic!()
+    };
+    assert!(q_ttl > 0 && q_ttl <= 900_000, "{q_ttl}");
     // The rebuilt stream kept its last ID: an ID below it is still refused.
     assert!(matches!(
         cmd(&mut c, &["XADD", "x", "1-5", "f", "v"]),
@@ -484,9 +490,11 @@ fn concurrent_writers_lose_no_update_and_keep_their_ttls() {
     // Writers through redcloak: INCR and HINCRBY (computed by redcloak under WATCH) and
     // RPUSH, counting what Redis acknowledged, until the rewrap is over.
     let stop = Arc::new(AtomicBool::new(false));
+    let rounds = Arc::new(AtomicUsize::new(0));
     let writers: Vec<_> = (0..3)
         .map(|w| {
             let stop = stop.clone();
+            let rounds = rounds.clone();
             let mut c = stack.plain();
             std::thread::spawn(move || {
                 let mut acked = vec![0i64; KEYS];
@@ -509,11 +517,19 @@ fn concurrent_writers_lose_no_update_and_keep_their_ttls() {
                     };
                     pushed += 1;
                     round += 1;
+                    rounds.fetch_add(1, Ordering::Relaxed);
                 }
                 (acked, pushed)
             })
         })
         .collect();
+    // The writers are all running before the rewrap starts, and until it has ended.
+    assert!(
+        redcloak_e2e::wait_for(std::time::Duration::from_secs(30), || rounds
+            .load(Ordering::Relaxed)
+            >= 3),
+        "the writers did not start"
+    );
     // Small pages, so that the rewrap interleaves with the writers as much as possible.
     let out = run_redcloak(&env, &["rewrap", "--count", "5"]);
     stop.store(true, Ordering::Relaxed);
