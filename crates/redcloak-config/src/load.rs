@@ -567,10 +567,13 @@ fn check_keys(
         (Some(list), _) => (Secret::new(list), "REDIS_ENCRYPTION_KEY"),
         (None, Some(path)) => {
             let raw = read_secret_file(path, "REDIS_ENCRYPTION_KEY_FILE", rule, checks)?;
-            // One key per line or comma-separated, as the user prefers.
+            // One key per line or comma-separated, as the user prefers; `#` starts a comment
+            // (not in the base64 alphabet), as `KeyRing::parse_file` reads the file.
             let list = Secret::new(
                 raw.expose()
-                    .split(['\n', ','])
+                    .lines()
+                    .map(|line| line.split('#').next().unwrap_or_default())
+                    .flat_map(|line| line.split(','))
                     .map(str::trim)
                     .filter(|k| !k.is_empty())
                     .collect::<Vec<_>>()
@@ -1037,7 +1040,14 @@ mod tests {
             redcloak_crypto::generate_key(),
             redcloak_crypto::generate_key(),
         );
-        std::fs::write(&keys, format!("{}\n{}\n", *k1, *k2)).unwrap();
+        std::fs::write(
+            &keys,
+            format!(
+                "# new primary (rotated in today)\n{}\n\n{}  # old: remove after rewrap\n",
+                *k1, *k2
+            ),
+        )
+        .unwrap();
         let f = f
             .set("REDIS_PASSWORD_FILE", &pw.display().to_string())
             .set("REDIS_ENCRYPTION_KEY_FILE", &keys.display().to_string());

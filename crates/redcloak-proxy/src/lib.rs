@@ -20,6 +20,7 @@
 //! - `error`: the data path's one error type, rendered to RESP in one place.
 //! - [`admin`], [`metrics`]: the admin endpoint and Prometheus metrics.
 //! - [`tls`]: the rustls client configuration (ring provider, CA, client certificate).
+//! - [`rewrap`]: `redcloak rewrap`, online re-encryption under the primary key and format.
 //! - [`reload`]: re-reading certificates and secrets on SIGHUP and when their files change.
 //! - [`diagnose`]: what a failed handshake with Redis means and how to fix it.
 //!
@@ -35,6 +36,7 @@ pub mod health;
 pub mod listener;
 pub mod metrics;
 pub mod reload;
+pub mod rewrap;
 mod scripts;
 mod session;
 pub mod tls;

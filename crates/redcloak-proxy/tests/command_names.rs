@@ -57,6 +57,30 @@ const OWN: &[(&str, &str)] = &[
     ("HGETALL", "function libraries are read from Redis"),
     ("SADD", "putting back an undecryptable set member"),
     ("ZADD", "putting back an undecryptable sorted-set member"),
+    ("LSET", "rewrap re-encrypts a list element in place"),
+    ("SREM", "rewrap removes a member's old ciphertext"),
+    (
+        "ZREM",
+        "rewrap removes a sorted-set member's old ciphertext",
+    ),
+    ("XRANGE", "rewrap reads a stream"),
+    ("XINFO", "rewrap reads a stream's last ID and groups"),
+    ("STREAM", "(XINFO STREAM, for rewrap)"),
+    (
+        "GROUPS",
+        "(XINFO GROUPS: rewrap rebuilds a stream's consumer groups)",
+    ),
+    ("CONSUMERS", "(XINFO CONSUMERS, for rewrap)"),
+    ("XPENDING", "rewrap reads a group's pending entries"),
+    ("XGROUP", "rewrap recreates a rebuilt stream's groups"),
+    ("CREATE", "(XGROUP CREATE, for rewrap)"),
+    ("CREATECONSUMER", "(XGROUP CREATECONSUMER, for rewrap)"),
+    (
+        "XCLAIM",
+        "rewrap gives pending entries back to their consumers",
+    ),
+    ("XADD", "rewrap rebuilds a stream"),
+    ("XSETID", "rewrap restores a rebuilt stream's last ID"),
 ];
 
 /// String literals in `code`, except option words compared with `words::is(arg, "WORD")`

@@ -8,6 +8,9 @@
 //! - [`check`] — `redcloak check`: the effective configuration (redacted), every rule with
 //!   ✅ / ⚠️ / ❌ and the live handshake, then exit; 0 only when nothing failed (like `nginx -t`).
 //! - `redcloak keygen`: print a new Fernet key.
+//! - [`tool`] — `redcloak encrypt` / `redcloak decrypt`: one value, stdin to stdout.
+//! - [`rewrap`] — `redcloak rewrap`: re-encrypt, online, everything not under the primary key
+//!   and format (the engine is `redcloak_proxy::rewrap`).
 //! - [`certs`] — `redcloak certs`: write a development CA, Redis server and client certificate.
 //! - [`probe`] — `redcloak probe livez|readyz`: ask the admin endpoint (for Kubernetes exec
 //!   probes).
@@ -15,7 +18,9 @@
 mod certs;
 mod check;
 mod probe;
+mod rewrap;
 mod run;
+mod tool;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -76,6 +81,47 @@ enum Command {
     Check,
     /// Print a new random Fernet encryption key (for REDIS_ENCRYPTION_KEY).
     Keygen,
+    /// Encrypt stdin (raw bytes) with the primary key of REDIS_ENCRYPTION_KEY(_FILE) and
+    /// print the ciphertext: a Fernet token, or hex for --format aes-gcm and --member.
+    Encrypt {
+        #[command(flatten)]
+        place: tool::Place,
+    },
+    /// Decrypt a stored value from stdin (a Fernet token, or hex/raw bytes of an envelope or
+    /// member) with REDIS_ENCRYPTION_KEY(_FILE) and write the plaintext to stdout; the key id,
+    /// format and Fernet timestamp go to stderr. Exit 1 if no key opens it.
+    Decrypt {
+        #[command(flatten)]
+        place: tool::Place,
+    },
+    /// Re-encrypt, online, every value and member not under the primary (first) key and the
+    /// write format, so that old keys can leave the ring. Connects to Redis directly with
+    /// redcloak's configuration (TLS + AUTH); applications keep running through redcloak.
+    ///
+    /// Exit codes: 0 everything scanned is under the primary key (the old keys can be
+    /// removed); 3 values remain under an old key (dry run: there is work to do); 69 Redis
+    /// unreachable or the connection broke (a resume cursor is printed); 77 Redis refused
+    /// TLS or AUTH; 78 configuration problems; 130 interrupted (a resume cursor is printed).
+    Rewrap {
+        /// Only count values and members per key id and format (and the oldest and newest
+        /// Fernet timestamps per key id); write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only keys matching this SCAN MATCH pattern.
+        #[arg(long = "match", value_name = "PATTERN")]
+        pattern: Option<String>,
+        /// Only this database [default: every database that holds keys].
+        #[arg(long)]
+        db: Option<u32>,
+        /// Resume an interrupted run where it stopped: DB:CURSOR as it printed (or a bare
+        /// cursor with --db).
+        #[arg(long, value_name = "DB:CURSOR")]
+        cursor: Option<redcloak_proxy::rewrap::Resume>,
+        /// Keys per SCAN page (SCAN's COUNT hint); each page is re-encrypted in one
+        /// MULTI/EXEC.
+        #[arg(long, default_value_t = 100)]
+        count: u32,
+    },
     /// Write a development CA, Redis server certificate and redcloak client certificate.
     Certs {
         /// Directory for ca.crt, ca.key, redis.crt, redis.key, client.crt, client.key.
@@ -115,6 +161,24 @@ fn main() -> ExitCode {
             force,
         }) => certs::write(&dir, &sans, days, force),
         Some(Command::Check) => with_runtime(check::check(cli.run)),
+        Some(Command::Encrypt { place }) => tool::encrypt(&place),
+        Some(Command::Decrypt { place }) => tool::decrypt(&place),
+        Some(Command::Rewrap {
+            dry_run,
+            pattern,
+            db,
+            cursor,
+            count,
+        }) => with_runtime(rewrap::rewrap(
+            cli.run,
+            redcloak_proxy::rewrap::Options {
+                db,
+                pattern,
+                resume: cursor,
+                count: Some(count),
+                dry_run,
+            },
+        )),
         Some(Command::Probe { endpoint }) => probe::probe(&cli.run, endpoint),
         Some(Command::Run) | None => with_runtime(run::run(cli.run)),
     }
