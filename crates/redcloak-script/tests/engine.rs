@@ -1,6 +1,7 @@
 //! The engine alone, with an in-memory backend: limits, cache, state reuse.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use redcloak_commands::resp::Frame;
@@ -113,8 +114,11 @@ fn runaway_script_is_killed_and_the_engine_is_usable_again() {
 
 #[test]
 fn memory_limit_ends_the_script_with_a_clear_error() {
+    // The time limit out of the way: on a loaded machine a debug build can take more than
+    // the default 5 s to allocate 32 MB of strings, and this test is about memory.
     let mut e = Engine::new(Limits {
         memory_limit: 32 * 1024 * 1024,
+        time_limit: Duration::from_secs(600),
         ..Limits::default()
     });
     let mut b = MemBackend::default();

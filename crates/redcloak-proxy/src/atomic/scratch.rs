@@ -572,6 +572,9 @@ mod tests {
             .unwrap()
             .parse()
             .unwrap();
-        assert!((local + 60_000..local + 70_000).contains(&ms), "{ms} vs {local}");
+        assert!(
+            (local + 60_000..local + 70_000).contains(&ms),
+            "{ms} vs {local}"
+        );
     }
 }
