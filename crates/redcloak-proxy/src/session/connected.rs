@@ -126,6 +126,7 @@ where
     let mut leftover = Vec::new();
     let reader_end = async {
         for _ in 0..own {
+            busy.sent.fetch_add(1, Ordering::Release);
             tx.send(Pending::Own)
                 .await
                 .map_err(|_| ReaderEnd::WriterGone)?;
@@ -329,6 +330,11 @@ impl Reader<'_> {
         self.busy
             .owed
             .fetch_add(batch.owed.len(), Ordering::Relaxed);
+        // Every entry counts: `answered == sent` must mean that Redis answered everything
+        // sent before (see `SessionLink::sync`).
+        self.busy
+            .sent
+            .fetch_add(batch.owed.len() as u64, Ordering::Release);
         let mut owed = batch.owed.drain(..);
         for pending in owed.by_ref() {
             if let Err(mpsc::error::SendError(p)) = self.tx.send(pending).await {
@@ -509,11 +515,7 @@ impl Reader<'_> {
         link: &mut SessionLink<'_, T>,
         st: &ConnState,
     ) -> Result<Side, ExchangeError> {
-        if self.busy.answered.load(Ordering::Acquire) != self.busy.sent.load(Ordering::Acquire) {
-            link.call(vec![vec![Bytes::from_static(b"PING")]]).await?;
-        } else {
-            link.state.resp3 = self.busy.resp3.load(Ordering::Relaxed);
-        }
+        link.sync().await?;
         let client = link.state;
         // The database Redis confirmed (a SELECT Redis refused changed nothing).
         let _ = st;
@@ -699,15 +701,22 @@ impl Reader<'_> {
             ring: &ring,
             limits: &shared.reply_limits,
         };
-        let result = scratch::transaction(
-            &mut link,
-            &run.items,
-            ctx,
-            run.watching,
-            &shared.metrics,
-            &shared.scripts,
-        )
-        .await;
+        // The transaction's replies (a script's, EXEC's nil) are in the client's protocol,
+        // which must be known before redcloak's first command on the connection.
+        let result = match link.sync().await {
+            Ok(()) => {
+                scratch::transaction(
+                    &mut link,
+                    &run.items,
+                    ctx,
+                    run.watching,
+                    &shared.metrics,
+                    &shared.scripts,
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
         let outcome = match &result {
             Ok(_) => Outcome::Ok,
             Err(_) => Outcome::Lost,
@@ -810,6 +819,20 @@ struct SessionLink<'a, T> {
     upstream: &'a mut T,
     busy: &'a Busy,
     state: LinkState,
+}
+
+impl<T: LinkTx> SessionLink<'_, T> {
+    /// Brings `state` (the client's protocol) up to date before redcloak's first command on
+    /// the connection: a PING when Redis still owes replies to commands sent before (one of
+    /// them may be a HELLO), else what the reply side last saw.
+    async fn sync(&mut self) -> Result<(), ExchangeError> {
+        if self.busy.answered.load(Ordering::Acquire) != self.busy.sent.load(Ordering::Acquire) {
+            self.call(vec![vec![Bytes::from_static(b"PING")]]).await?;
+        } else {
+            self.state.resp3 = self.busy.resp3.load(Ordering::Relaxed);
+        }
+        Ok(())
+    }
 }
 
 impl<T: LinkTx> Exchange for SessionLink<'_, T> {
