@@ -454,7 +454,7 @@ impl Reader<'_> {
             state: LinkState::default(),
         };
         let result = if st.watching {
-            match self.side(&mut link, st).await {
+            match self.side(&mut link, st, false).await {
                 Ok(mut side) => {
                     let result = rmw::run(&mut side, &em, &shared.metrics).await;
                     if result.is_ok() {
@@ -507,16 +507,21 @@ impl Reader<'_> {
         }
     }
 
-    /// A connection of redcloak's own in the client's database and protocol, once Redis has
-    /// answered every command the client sent before (a PING on the client's connection,
-    /// only when something is still owed).
+    /// A connection of redcloak's own in the client's database, once Redis has answered every
+    /// command the client sent before (a PING on the client's connection, only when something
+    /// is still owed) — in the client's protocol, or in RESP2 when `resp2` (a script's
+    /// protocol: switching to the client's first would cost two round trips per script).
     async fn side<T: LinkTx>(
         &self,
         link: &mut SessionLink<'_, T>,
         st: &ConnState,
+        resp2: bool,
     ) -> Result<Side, ExchangeError> {
         link.sync().await?;
-        let client = link.state;
+        let mut client = link.state;
+        if resp2 {
+            client.resp3 = false;
+        }
         // The database Redis confirmed (a SELECT Redis refused changed nothing).
         let _ = st;
         let db = self.busy.db.load(Ordering::Relaxed);
@@ -550,7 +555,7 @@ impl Reader<'_> {
             busy: self.busy,
             state: LinkState::default(),
         };
-        let result = match self.side(&mut link, st).await {
+        let result = match self.side(&mut link, st, true).await {
             Ok(mut side) => {
                 let client_resp3 = link.state.resp3;
                 // The script's protocol is its own: the connection starts in RESP2, as
