@@ -80,10 +80,13 @@ record["moving_expiry"] = hits(moving, second, "erin", 3)
 time.sleep(1.2)
 record["moving_expiry"] += hits(moving, second, "erin", 3)
 
-record["sliding_shift"] = hits(sliding, second, "frank", 3)
-current = f"LIMITS:{{{second.key_for('frank')}}}"
-wait_until(lambda: 0 < r.pttl(current) < 900, "the sliding window's current counter ages")
-prev_count, _, cur_count, _ = storage.get_sliding_window(second.key_for("frank"), 1)
+# (5 s windows: the current counter lives 10 s and is shifted once it has less than 5 s left;
+# waiting until it has 1–4.5 s left keeps clear of both ends on a loaded machine.)
+five_seconds = parse("2 per 5 seconds")
+record["sliding_shift"] = hits(sliding, five_seconds, "frank", 3)
+current = f"LIMITS:{{{five_seconds.key_for('frank')}}}"
+wait_until(lambda: 1000 < r.pttl(current) < 4500, "the sliding window's current counter ages")
+prev_count, _, cur_count, _ = storage.get_sliding_window(five_seconds.key_for("frank"), 5)
 record["sliding_shift_counts"] = [prev_count, cur_count]
 check(r.exists(current + "/-1"), 1, "the previous window's counter after the shift")
 
