@@ -2,7 +2,8 @@
 # Installs what redcloak's build, tests and `make run` need, when it is missing:
 #   redis-server + redis-tools (redis-cli, redis-benchmark)  via apt-get
 #   Python `cryptography`, `redis` (interop, client and migration tests), `rq` (the job-queue
-#   test), PyYAML (the deploy file tests) and the applications of tests/apps (django…)  via pip
+#   test), PyYAML (the deploy file tests) and the applications of tests/apps (django, limits,
+#   celery, huey)  via pip
 #   Node.js + node-redis for the client test (tests/clients/node)  via apt-get / npm ci
 #   BullMQ + ioredis for the job-queue test (tests/apps/bullmq)  via npm ci
 # Usage: scripts/ensure-deps.sh [--help]
@@ -43,7 +44,8 @@ if ((${#need_apt[@]})); then
   fi
 fi
 
-for spec in cryptography:cryptography redis:redis rq:rq yaml:pyyaml django:django; do
+for spec in cryptography:cryptography redis:redis rq:rq yaml:pyyaml django:django \
+  limits:limits celery:celery huey:huey; do
   module=${spec%%:*} package=${spec#*:}
   if ! python3 -c "import $module" >/dev/null 2>&1; then
     say "installing Python $package (pip)"

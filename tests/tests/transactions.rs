@@ -169,3 +169,90 @@ fn a_client_that_disconnects_mid_transaction_leaves_nothing_behind() {
     assert_eq!(in_multi(&mut direct), 0);
     assert_eq!(direct.get(b"half"), None, "the half transaction never ran");
 }
+
+/// A transaction redcloak carries out itself (it holds a script or an emulated command)
+/// answers in the client's protocol from redcloak's first command on the connection: a
+/// script's nil is RESP3's null for a RESP3 client, and a script's `redis.call` gets RESP2
+/// replies (a flat HGETALL), as in Redis — side by side with a plain Redis, RESP2 and RESP3.
+/// (redcloak once took the client's protocol for RESP2 until its first reply inside the
+/// transaction: a RESP3 client got `$-1` in the EXEC array, and redis-py waited forever.)
+#[test]
+fn transactions_redcloak_runs_answer_in_the_clients_protocol() {
+    use redcloak_e2e::plain::{side_by_side, PlainRedis};
+    let stack = Stack::start();
+    let plain = PlainRedis::start(stack.dir.path(), &[]);
+    let c = |parts: &[&'static str]| -> Vec<&'static [u8]> {
+        parts.iter().map(|p| p.as_bytes()).collect()
+    };
+    let sequences = vec![
+        vec![
+            c(&["MULTI"]),
+            c(&[
+                "EVAL",
+                "redis.call('SADD', KEYS[1], ARGV[1])",
+                "1",
+                "s",
+                "m",
+            ]),
+            c(&["EVAL", "return false", "0"]),
+            c(&["EXEC"]),
+            c(&["SMEMBERS", "s"]),
+        ],
+        vec![
+            c(&["HSET", "h", "f", "v"]),
+            c(&["MULTI"]),
+            c(&["EVAL", "return #redis.call('HGETALL', KEYS[1])", "1", "h"]),
+            c(&["EVAL", "return redis.call('HGETALL', KEYS[1])", "1", "h"]),
+            c(&["EXEC"]),
+        ],
+        vec![
+            c(&["MULTI"]),
+            c(&["LPOS", "missing", "x"]),
+            c(&["INCR", "n"]),
+            c(&["EVAL", "return redis.call('GET', KEYS[1])", "1", "n"]),
+            c(&["EXEC"]),
+        ],
+    ];
+    assert!(side_by_side(&stack, &plain, &sequences) >= 28);
+
+    // HELLO 3 and a transaction, or a script, in one write: the protocol changes while
+    // redcloak still owes the HELLO's reply when EXEC or EVAL comes.
+    let pipelines: [Vec<Vec<&[u8]>>; 2] = [
+        vec![
+            c(&["HELLO", "3"]),
+            c(&["MULTI"]),
+            c(&["EVAL", "return nil", "0"]),
+            c(&[
+                "EVAL",
+                "return redis.call('HGETALL', KEYS[1])",
+                "1",
+                "nohash",
+            ]),
+            c(&["EXEC"]),
+        ],
+        vec![
+            c(&["HELLO", "3"]),
+            c(&["EVAL", "return nil", "0"]),
+            c(&["HSET", "h2", "f", "v"]),
+            c(&["EVAL", "return #redis.call('HGETALL', KEYS[1])", "1", "h2"]),
+        ],
+    ];
+    for pipelined in pipelines {
+        let mut out = Vec::new();
+        for command in &pipelined {
+            out.extend(redcloak_e2e::diff::command(command));
+        }
+        let mut replies = Vec::new();
+        for port in [stack.proxy.addr.port(), plain.port] {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            s.write_all(&out).unwrap();
+            let mut buf = bytes::BytesMut::new();
+            let frames: Vec<_> = (0..pipelined.len())
+                .map(|_| redcloak_e2e::read_frame(&mut s, &mut buf).expect("a reply"))
+                .collect();
+            replies.push(frames[1..].to_vec()); // HELLO's server details differ
+        }
+        assert_eq!(replies[0], replies[1], "pipelined after HELLO 3");
+    }
+}

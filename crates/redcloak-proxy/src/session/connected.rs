@@ -129,6 +129,7 @@ where
     let mut leftover = Vec::new();
     let reader_end = async {
         for _ in 0..own {
+            busy.sent.fetch_add(1, Ordering::Release);
             tx.send(Pending::Own)
                 .await
                 .map_err(|_| ReaderEnd::WriterGone)?;
@@ -336,6 +337,11 @@ impl Reader<'_> {
         self.busy
             .owed
             .fetch_add(batch.owed.len(), Ordering::Relaxed);
+        // Every entry counts: `answered == sent` must mean that Redis answered everything
+        // sent before (see `SessionLink::sync`).
+        self.busy
+            .sent
+            .fetch_add(batch.owed.len() as u64, Ordering::Release);
         let mut owed = batch.owed.drain(..);
         for pending in owed.by_ref() {
             if let Err(mpsc::error::SendError(p)) = self.tx.send(pending).await {
@@ -455,7 +461,7 @@ impl Reader<'_> {
             state: LinkState::default(),
         };
         let result = if st.watching {
-            match self.side(&mut link, st).await {
+            match self.side(&mut link, st, false).await {
                 Ok(mut side) => {
                     let result = rmw::run(&mut side, &em, &shared.metrics).await;
                     if result.is_ok() {
@@ -508,20 +514,21 @@ impl Reader<'_> {
         }
     }
 
-    /// A connection of redcloak's own in the client's database and protocol, once Redis has
-    /// answered every command the client sent before (a PING on the client's connection,
-    /// only when something is still owed).
+    /// A connection of redcloak's own in the client's database, once Redis has answered every
+    /// command the client sent before (a PING on the client's connection, only when something
+    /// is still owed) — in the client's protocol, or in RESP2 when `resp2` (a script's
+    /// protocol: switching to the client's first would cost two round trips per script).
     async fn side<T: LinkTx>(
         &self,
         link: &mut SessionLink<'_, T>,
         st: &ConnState,
+        resp2: bool,
     ) -> Result<Side, ExchangeError> {
-        if self.busy.answered.load(Ordering::Acquire) != self.busy.sent.load(Ordering::Acquire) {
-            link.call(vec![vec![Bytes::from_static(b"PING")]]).await?;
-        } else {
-            link.state.resp3 = self.busy.resp3.load(Ordering::Relaxed);
+        link.sync().await?;
+        let mut client = link.state;
+        if resp2 {
+            client.resp3 = false;
         }
-        let client = link.state;
         // The database Redis confirmed (a SELECT Redis refused changed nothing).
         let _ = st;
         let db = self.busy.db.load(Ordering::Relaxed);
@@ -555,7 +562,7 @@ impl Reader<'_> {
             busy: self.busy,
             state: LinkState::default(),
         };
-        let result = match self.side(&mut link, st).await {
+        let result = match self.side(&mut link, st, true).await {
             Ok(mut side) => {
                 let client_resp3 = link.state.resp3;
                 // The script's protocol is its own: the connection starts in RESP2, as
@@ -708,15 +715,22 @@ impl Reader<'_> {
             ring: &ring,
             limits: &shared.reply_limits,
         };
-        let result = scratch::transaction(
-            &mut link,
-            &run.items,
-            ctx,
-            run.watching,
-            &shared.metrics,
-            &shared.scripts,
-        )
-        .await;
+        // The transaction's replies (a script's, EXEC's nil) are in the client's protocol,
+        // which must be known before redcloak's first command on the connection.
+        let result = match link.sync().await {
+            Ok(()) => {
+                scratch::transaction(
+                    &mut link,
+                    &run.items,
+                    ctx,
+                    run.watching,
+                    &shared.metrics,
+                    &shared.scripts,
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
         let outcome = match &result {
             Ok(_) => Outcome::Ok,
             Err(_) => Outcome::Lost,
@@ -819,6 +833,20 @@ struct SessionLink<'a, T> {
     upstream: &'a mut T,
     busy: &'a Busy,
     state: LinkState,
+}
+
+impl<T: LinkTx> SessionLink<'_, T> {
+    /// Brings `state` (the client's protocol) up to date before redcloak's first command on
+    /// the connection: a PING when Redis still owes replies to commands sent before (one of
+    /// them may be a HELLO), else what the reply side last saw.
+    async fn sync(&mut self) -> Result<(), ExchangeError> {
+        if self.busy.answered.load(Ordering::Acquire) != self.busy.sent.load(Ordering::Acquire) {
+            self.call(vec![vec![Bytes::from_static(b"PING")]]).await?;
+        } else {
+            self.state.resp3 = self.busy.resp3.load(Ordering::Relaxed);
+        }
+        Ok(())
+    }
 }
 
 impl<T: LinkTx> Exchange for SessionLink<'_, T> {
