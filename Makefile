@@ -40,7 +40,7 @@ lint:
 	@! grep -rnE 'dangerous\(\)|danger::|NoCertificateVerification' crates/ \
 		|| (echo "error: TLS verification escape hatch found in crates/ (never allowed)"; exit 1)
 
-## bench: criterion micro-benchmarks + load benchmark (redcloak vs direct mTLS Redis, same machine)
+## bench: criterion micro-benchmarks + load benchmark (redcloak vs direct mTLS Redis, interleaved; writes docs/performance.md); BENCH_QUICK=1: only a short load benchmark
 bench: deps
-	$(CARGO) bench -p redcloak-benches
+	@if [ "$${BENCH_QUICK:-0}" != 1 ]; then $(CARGO) bench -p redcloak-benches; fi
 	./scripts/bench.sh
