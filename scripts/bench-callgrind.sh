@@ -7,7 +7,11 @@
 # Usage: scripts/bench-callgrind.sh BINARY… (env: N=20000 P=16 D=100 T=set C=50, EXTRA_ENV="VAR=value …")
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
 (($#)) || { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 64; }
+for b in "$@"; do
+  [[ -x $b && $b != -* ]] || { echo "error: $b is not an executable redcloak binary (see --help)" >&2; exit 64; }
+done
 command -v valgrind >/dev/null || { echo "error: valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
 N=${N:-20000} P=${P:-16} D=${D:-100} T=${T:-set} C=${C:-50}
 read -ra extra_env <<<"${EXTRA_ENV:-}"
