@@ -182,6 +182,38 @@ bench() {
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
+# Memory and upstream connections, before any load (afterwards the shadow cache holds up to its
+# bound): silent clients, then the same clients after one GET each.
+upstream() { "${cli[@]}" CLIENT LIST | grep -vc 'cmd=client' || true; }
+before=$(upstream)
+python3 - "$port_redcloak" "$idle_clients" "$pid_redcloak" >"$work/idle" <<'EOF' &
+import socket, sys, time
+port, count, pid = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+def rss():
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(count)]
+time.sleep(1)
+print("silent", rss(), flush=True)
+for s in socks:
+    s.sendall(b"*2\r\n$3\r\nGET\r\n$10\r\nbench:idle\r\n")
+for s in socks:
+    buf = b""
+    while not buf.endswith(b"\r\n"):
+        buf += s.recv(64)
+time.sleep(1)
+print("after_get", rss(), flush=True)
+time.sleep(30)  # hold the connections while the caller counts Redis's clients
+EOF
+holder=$!
+pids+=("$holder")
+for _ in $(seq 1 600); do grep -q after_get "$work/idle" 2>/dev/null && break; sleep 0.1; done
+during=$(upstream)
+kill "$holder" 2>/dev/null || true
+wait "$holder" 2>/dev/null || true
+silent_rss=$(awk '$1 == "silent" { print $2 }' "$work/idle")
+get_rss=$(awk '$1 == "after_get" { print $2 }' "$work/idle")
+
 echo "redis-benchmark ×$rounds rounds, $n requests per run, $(nproc) cores, Redis $(redis-server --version | awk '{print $3}'), targets: ${targets[*]}" >&2
 res=$work/results
 : >"$res"
@@ -282,42 +314,12 @@ others=("${targets[@]:1}")
   done
 } >"$report"
 
-# Memory and upstream connections: silent clients, then the same clients after one GET each.
-upstream() { "${cli[@]}" CLIENT LIST | grep -vc 'cmd=client' || true; }
-before=$(upstream)
-python3 - "$port_redcloak" "$idle_clients" "$pid_redcloak" >"$work/idle" <<'EOF' &
-import socket, sys, time
-port, count, pid = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-def rss():
-    with open(f"/proc/{pid}/status") as f:
-        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
-socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(count)]
-time.sleep(1)
-print("silent", rss(), flush=True)
-for s in socks:
-    s.sendall(b"*2\r\n$3\r\nGET\r\n$10\r\nbench:idle\r\n")
-for s in socks:
-    buf = b""
-    while not buf.endswith(b"\r\n"):
-        buf += s.recv(64)
-time.sleep(1)
-print("after_get", rss(), flush=True)
-time.sleep(30)  # hold the connections while the caller counts Redis's clients
-EOF
-holder=$!
-pids+=("$holder")
-for _ in $(seq 1 600); do grep -q after_get "$work/idle" && break; sleep 0.1; done
-during=$(upstream)
-kill "$holder" 2>/dev/null || true
-wait "$holder" 2>/dev/null || true
-silent_rss=$(awk '$1 == "silent" { print $2 }' "$work/idle")
-get_rss=$(awk '$1 == "after_get" { print $2 }' "$work/idle")
 {
   echo
-  echo "Memory and upstream connections (redcloak): RSS idle after start $((idle_rss / 1024)) MiB;" \
+  echo "Memory and upstream connections (redcloak, measured before the load): RSS idle after start $((idle_rss / 1024)) MiB;" \
     "with $idle_clients silent clients $((silent_rss / 1024)) MiB; after each sent one GET $((get_rss / 1024)) MiB." \
     "Redis's clients (CLIENT LIST from a direct connection, excluding it): $before before," \
-    "$during while $idle_clients clients that each sent a GET are connected (shadow cache, pool and probe included)."
+    "$during while $idle_clients clients that each sent a GET are connected (the warm pool and the health probe included)."
 } >>"$report"
 
 if [[ ${BENCH_MEMBERS:-0} == 1 ]]; then
