@@ -40,8 +40,9 @@ lint:
 	@! grep -rnE 'dangerous\(\)|danger::|NoCertificateVerification' crates/ \
 		|| (echo "error: TLS verification escape hatch found in crates/ (never allowed)"; exit 1)
 
-## bench: criterion micro-benchmarks + load benchmarks (redcloak vs direct mTLS Redis, same machine: commands, scripts, BullMQ)
+## bench: criterion micro-benchmarks + load benchmarks (redcloak vs direct mTLS Redis, interleaved; writes docs/performance.md; then scripts, counters, BullMQ, Lock and limits); BENCH_QUICK=1: only a short load benchmark
 bench: deps
-	$(CARGO) bench -p redcloak-benches
+	@if [ "$${BENCH_QUICK:-0}" != 1 ]; then $(CARGO) bench -p redcloak-benches; fi
 	./scripts/bench.sh
 	./scripts/bench-scripts.sh
+	./scripts/bench-apps.sh

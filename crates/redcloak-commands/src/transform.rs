@@ -60,11 +60,16 @@ pub fn encode_request_keeping(
         match &unsealed {
             Some((i, payload)) if *i == index => resp::write_bulk(out, payload),
             _ if values.is_value(index) => {
-                let token = ring.encrypt(arg);
-                resp::write_bulk(out, &token);
+                // Encrypted in place, into the output buffer: no allocation per value.
+                let len = ring.token_len(arg.len());
+                resp::write_bulk_len(out, len);
+                let start = out.len();
+                out.resize(start + len, 0);
+                ring.encrypt_into(arg, &mut out[start..]);
                 if let Some(tokens) = tokens.as_deref_mut() {
-                    tokens.push(Bytes::from(token));
+                    tokens.push(Bytes::copy_from_slice(&out[start..]));
                 }
+                out.extend_from_slice(b"\r\n");
                 encrypted += 1;
             }
             _ => resp::write_bulk(out, arg),

@@ -67,7 +67,16 @@ pub(crate) fn encrypt_with_iv(
     out: &mut [u8],
 ) {
     assert_eq!(out.len(), token_len(plain.len()), "output size");
-    let mut raw = vec![0u8; raw_len(plain.len())];
+    // Small values (the common case) are assembled on the stack: no allocation per token.
+    let n = raw_len(plain.len());
+    let mut stack = [0u8; 512];
+    let mut heap;
+    let raw: &mut [u8] = if n <= stack.len() {
+        &mut stack[..n]
+    } else {
+        heap = vec![0u8; n];
+        &mut heap
+    };
     raw[0] = VERSION;
     raw[1..HEADER].copy_from_slice(&timestamp.to_be_bytes());
     raw[HEADER..HEADER + IV].copy_from_slice(iv);
@@ -81,7 +90,7 @@ pub(crate) fn encrypt_with_iv(
     mac.update(&raw[..body_end]);
     raw[body_end..].copy_from_slice(&mac.finalize().into_bytes());
     let written = URL_SAFE
-        .encode_slice(&raw, out)
+        .encode_slice(&*raw, out)
         .expect("the output is token_len long");
     debug_assert_eq!(written, out.len());
 }

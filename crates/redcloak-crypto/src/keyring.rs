@@ -410,6 +410,23 @@ impl KeyRing {
         out
     }
 
+    /// The length of the Fernet token [`encrypt`](KeyRing::encrypt) makes of
+    /// `plain_len` bytes: `4·⌈(73 + 16·⌊n/16⌋)/3⌉`.
+    pub fn token_len(&self, plain_len: usize) -> usize {
+        fernet::token_len(plain_len)
+    }
+
+    /// [`encrypt`](KeyRing::encrypt) into a caller's buffer (the tail of the
+    /// proxy's output buffer), without allocating the token.
+    ///
+    /// # Panics
+    ///
+    /// If `out.len()` is not [`token_len`](KeyRing::token_len)`(plaintext.len())`,
+    /// or if the OS random number generator fails (see [`encrypt`](KeyRing::encrypt)).
+    pub fn encrypt_into(&self, plaintext: &[u8], out: &mut [u8]) {
+        fernet::encrypt_into(self.primary(), plaintext, unix_now(), out);
+    }
+
     /// Decrypts a stored Fernet token with whichever key opens it, trying the
     /// primary key first. Any timestamp is accepted (stored values have no
     /// age); a forged or modified token is not.

@@ -401,6 +401,12 @@ pub fn write_bulk(out: &mut BytesMut, data: &[u8]) {
     write_blob(out, b'$', data);
 }
 
+/// Appends `$<len>\r\n`, the header of a bulk string whose `len` bytes and `\r\n` the
+/// caller writes next (encrypting in place).
+pub fn write_bulk_len(out: &mut BytesMut, len: usize) {
+    write_header(out, b'$', len as u64);
+}
+
 /// Appends `-<msg>\r\n`, an error reply. CR and LF in `msg` are written as spaces, so a
 /// message can never inject a second reply.
 pub fn write_error(out: &mut BytesMut, msg: &str) {

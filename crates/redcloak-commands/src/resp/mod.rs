@@ -17,7 +17,9 @@ mod frame;
 mod reply;
 mod request;
 
-pub use frame::{write_array_len, write_bulk, write_error, write_integer, write_simple, Frame};
+pub use frame::{
+    write_array_len, write_bulk, write_bulk_len, write_error, write_integer, write_simple, Frame,
+};
 pub use reply::ReplyScanner;
 pub use request::{Request, RequestParser};
 

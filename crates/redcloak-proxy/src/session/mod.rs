@@ -138,9 +138,17 @@ where
             }
             match connect(&shared).await {
                 Some(conn) => {
-                    let (w, end) =
-                        connected::serve(&mut client_r, w, conn, &mut input, &mut st, &shared)
-                            .await;
+                    // Boxed: the phases' state machines are large, and a client that has not
+                    // sent anything (or sits between phases) should cost only its buffers.
+                    let (w, end) = Box::pin(connected::serve(
+                        &mut client_r,
+                        w,
+                        conn,
+                        &mut input,
+                        &mut st,
+                        &shared,
+                    ))
+                    .await;
                     match w {
                         Some(w) => client_w = Some(w),
                         None => return,
@@ -153,7 +161,14 @@ where
                 }
             }
         } else {
-            let end = degraded::serve(&mut client_r, &mut w, &mut input, &mut st, &shared).await;
+            let end = Box::pin(degraded::serve(
+                &mut client_r,
+                &mut w,
+                &mut input,
+                &mut st,
+                &shared,
+            ))
+            .await;
             client_w = Some(w);
             end
         };
