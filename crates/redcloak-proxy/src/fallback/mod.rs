@@ -3,7 +3,6 @@
 //! # Layout
 //! - `store`: the shadow cache of recently written or read string values (ciphertext, as
 //!   Redis holds it) and the bounded outage journal.
-//! - `lru`: the shadow cache's storage, a sharded byte-bounded LRU map.
 //! - [`learn`]: what the cache learns from each reply while Redis is up (pure).
 //! - [`serve`]: the decision core — how a command is answered from the cache while Redis is
 //!   down (pure, table-driven by each row's `CacheOp`).
@@ -13,7 +12,6 @@
 //! journaled write is encrypted like any request, a cached value is decoded like any reply.
 
 pub(crate) mod learn;
-mod lru;
 pub(crate) mod replay;
 pub(crate) mod serve;
 mod store;
