@@ -18,34 +18,8 @@ while (($#)); do
   esac
 done
 
-./scripts/ensure-deps.sh >/dev/null
-cargo build --release --quiet -p redcloak
-bin=target/release/redcloak
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-"$bin" certs --dir "$work/certs" >/dev/null
-password=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
-redis_port=$(free_port)
-proxy_port=$(free_port)
-printf 'requirepass %s\n' "$password" >"$work/redis.conf"
-redis-server "$work/redis.conf" --port 0 --bind 127.0.0.1 --tls-port "$redis_port" \
-  --tls-cert-file "$work/certs/redis.crt" --tls-key-file "$work/certs/redis.key" \
-  --tls-ca-cert-file "$work/certs/ca.crt" --tls-auth-clients yes --save '' --appendonly no \
-  --logfile "$work/redis.log" --dir "$work" &
-pids+=($!)
-REDIS_URL="rediss://127.0.0.1:$redis_port" REDIS_PASSWORD="$password" \
-  REDIS_ENCRYPTION_KEY="$("$bin" keygen)" REDIS_TLS_CA_CERT="$work/certs/ca.crt" \
-  REDIS_TLS_CERT="$work/certs/client.crt" REDIS_TLS_KEY="$work/certs/client.key" \
-  REDCLOAK_LISTEN="127.0.0.1:$proxy_port" REDCLOAK_LOG=warn "$bin" 2>"$work/redcloak.log" &
-pids+=($!)
-for _ in $(seq 1 100); do
-  redis-cli -p "$proxy_port" PING >/dev/null 2>&1 && break
-  sleep 0.1
-done
+# shellcheck source=lib/bench-stack.sh
+. scripts/lib/bench-stack.sh
 
 echo "apps: ${secs} s per measurement, $(nproc) cores, Redis $(redis-server --version | awk '{print $3}'), $(python3 -c 'import redis, limits; print("redis-py", redis.__version__, "limits", limits.__version__)')"
 direct=$(python3 benches/apps_workload.py "$secs" 127.0.0.1 "$redis_port" 1 "$password" \
