@@ -46,7 +46,7 @@ echo "Emulated counters, redis-benchmark -c 50 -n $((jobs * 4)) (requests/s):"
 printf '  %-30s %12s %12s %7s\n' workload direct redcloak ratio
 for spec in "INCR hot:counter" "INCR counter:__rand_int__" "HINCRBY hot:hash field 1"; do
   # shellcheck disable=SC2086
-  d=$(redis-benchmark "${direct_tls_args[@]}" -c 50 -n $((jobs * 4)) -r 10000 --csv $spec | rps)
+  d=$(redis-benchmark "${direct_tls_args[@]}" --dbnum 1 -c 50 -n $((jobs * 4)) -r 10000 --csv $spec | rps)
   # shellcheck disable=SC2086
   p=$(redis-benchmark -h 127.0.0.1 -p "$proxy_port" -c 50 -n $((jobs * 4)) -r 10000 --csv $spec | rps)
   printf '  %-30s %12d %12d %7.2f\n' "$spec" "$d" "$p" "$(awk -v a="$p" -v b="$d" 'BEGIN { print a / b }')"

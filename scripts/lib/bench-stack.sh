@@ -35,7 +35,7 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
-# The password goes through REDISCLI_AUTH (not argv, where ps would show it).
+# Direct mutual TLS + AUTH, in database 1 (redcloak uses 0). The password is a throwaway one,
+# made above for this run only.
 direct_tls_args=(--tls --cacert "$work/certs/ca.crt" --cert "$work/certs/client.crt"
-  --key "$work/certs/client.key" -h 127.0.0.1 -p "$redis_port")
-export REDISCLI_AUTH=$password
+  --key "$work/certs/client.key" -h 127.0.0.1 -p "$redis_port" -a "$password" --no-auth-warning)

@@ -101,26 +101,7 @@ where
     busy.db.store(st.db, Ordering::Relaxed);
     busy.subscribed.store(st.subscribed, Ordering::Relaxed);
     busy.resp3.store(st.resp3, Ordering::Relaxed);
-    // Bring the new connection to the state the client believes it is in.
-    let mut restore = BytesMut::new();
-    let mut own = 0;
-    if st.db != default_db {
-        write_args(
-            &[
-                Bytes::from_static(b"SELECT"),
-                Bytes::from(st.db.to_string()),
-            ],
-            &mut restore,
-        );
-        own += 1;
-    }
-    if st.resp3 {
-        write_args(
-            &[Bytes::from_static(b"HELLO"), Bytes::from_static(b"3")],
-            &mut restore,
-        );
-        own += 1;
-    }
+    let (restore, own) = restore_state(st, default_db);
     let replies = Replies::new(ReplyState::new(st.db, default_db, st.resp3));
     // In the connection's span, so the writer's log events name the connection too.
     let writer = tokio::spawn(
@@ -182,15 +163,53 @@ where
     if matches!(reader_end, ReaderEnd::ClientDone | ReaderEnd::Shutdown) {
         return (Some(client_w), End::ClientDone);
     }
+    let end = after_loss(&mut client_w, lost, leftover, &state, st).await;
+    (Some(client_w), end)
+}
+
+/// The commands that bring a new upstream connection to the state the client believes it
+/// is in, and how many replies they owe redcloak.
+fn restore_state(st: &ConnState, default_db: u32) -> (BytesMut, usize) {
+    let mut restore = BytesMut::new();
+    let mut own = 0;
+    if st.db != default_db {
+        write_args(
+            &[
+                Bytes::from_static(b"SELECT"),
+                Bytes::from(st.db.to_string()),
+            ],
+            &mut restore,
+        );
+        own += 1;
+    }
+    if st.resp3 {
+        write_args(
+            &[Bytes::from_static(b"HELLO"), Bytes::from_static(b"3")],
+            &mut restore,
+        );
+        own += 1;
+    }
+    (restore, own)
+}
+
+/// The upstream connection was lost while the client still talks: answers what never left,
+/// then says whether the session reconnects or ends.
+async fn after_loss<W: AsyncWrite + Unpin>(
+    client_w: &mut W,
+    lost: impl std::fmt::Display,
+    leftover: Vec<Pending>,
+    state: &ReplyState,
+    st: &mut ConnState,
+) -> End {
     // Commands the reader had taken but not handed to the writer were never sent: they did
     // not run.
     if !leftover.is_empty() {
         let mut out = BytesMut::new();
         for p in leftover {
-            answer_unsent(p, &state, &mut out);
+            answer_unsent(p, state, &mut out);
         }
         if client_w.write_all(&out).await.is_err() {
-            return (Some(client_w), End::ClientDone);
+            return End::ClientDone;
         }
     }
     debug!(reason = %lost, "upstream connection lost; reconnecting");
@@ -198,10 +217,10 @@ where
         // Subscriptions live on the lost connection; the client library resubscribes when it
         // reconnects, which is more reliable than redcloak replaying them behind its back.
         let _ = client_w.shutdown().await;
-        return (Some(client_w), End::ClientDone);
+        return End::ClientDone;
     }
     st.lose_connection();
-    (Some(client_w), End::UpstreamLost)
+    End::UpstreamLost
 }
 
 /// The reader half's context.

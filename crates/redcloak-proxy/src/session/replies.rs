@@ -232,22 +232,7 @@ impl Replies {
             ));
         };
         match front {
-            Pending::Capture(_) => {
-                if let Class::Confirmation { .. } = class {
-                    return Err(DataError::Desync(
-                        "Redis sent a pub/sub confirmation where redcloak's own reply was due",
-                    ));
-                }
-                let state = crate::atomic::LinkState {
-                    resp3: self.state.resp3,
-                    pubsub: self.state.subscribed() && !self.state.resp3,
-                };
-                if let Some(Pending::Capture(to)) = self.queue.pop_front() {
-                    // The receiver is gone only if its session is ending.
-                    let _ = to.send(Captured { frame, state });
-                }
-                Ok(())
-            }
+            Pending::Capture(_) => self.captured(frame, class),
             Pending::Own => {
                 if is_error {
                     tracing::warn!(
@@ -299,6 +284,25 @@ impl Replies {
                 "reply bookkeeping out of order (a local answer was not drained)",
             )),
         }
+    }
+
+    /// A reply to a command redcloak sent for itself on the client's connection (an emulated
+    /// command's read, a script's call): handed to whoever waits for it.
+    fn captured(&mut self, frame: Bytes, class: Class) -> Result<(), DataError> {
+        if let Class::Confirmation { .. } = class {
+            return Err(DataError::Desync(
+                "Redis sent a pub/sub confirmation where redcloak's own reply was due",
+            ));
+        }
+        let state = crate::atomic::LinkState {
+            resp3: self.state.resp3,
+            pubsub: self.state.subscribed() && !self.state.resp3,
+        };
+        if let Some(Pending::Capture(to)) = self.queue.pop_front() {
+            // The receiver is gone only if its session is ending.
+            let _ = to.send(Captured { frame, state });
+        }
+        Ok(())
     }
 
     /// One confirmation owed to the (un)subscribe command at the front: the subscriptions
