@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod differential;
 pub mod scripts;
 
 use std::io::{Read, Write};
