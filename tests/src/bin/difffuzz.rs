@@ -68,6 +68,18 @@ fn main() {
     );
     let (report, harness) = run(&config);
     println!("{}", report.render(&harness.docs));
+    println!(
+        "time in reset / steps / keyspace check / MONITOR check: {:?}; sequences ended by a missing reply: {}",
+        harness.profile, harness.timeouts
+    );
+    let mut slow: Vec<_> = harness.step_time.iter().collect();
+    slow.sort_by_key(|(_, (_, t))| std::cmp::Reverse(*t));
+    let slow: Vec<String> = slow
+        .iter()
+        .take(12)
+        .map(|(k, (n, t))| format!("{k} ×{n}: {:.2} s", t.as_secs_f64()))
+        .collect();
+    println!("slowest steps: {}", slow.join(", "));
     let failing = report.failing();
     if !failing.is_empty() {
         eprintln!("difffuzz: {} divergence classes (see above)", failing.len());

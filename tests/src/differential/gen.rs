@@ -659,9 +659,9 @@ impl<'a> Generator<'a> {
                 self.one(PATTERNS)
             }
             (Kind::Pattern, _) => self.one(&["k:*", "*", "k:[ab]", "nomatch*", "f*"]),
-            (_, "timeout") if blocking && cmd == "WAIT" => self.one(&["5", "10"]),
-            (_, "timeout") if blocking => self.one(&["0.01", "0.02"]),
-            (_, "milliseconds") if blocking => self.one(&["5", "10"]),
+            (_, "timeout") if blocking && cmd == "WAIT" => self.one(&["1", "2"]),
+            (_, "timeout") if blocking => self.one(&["0.001", "0.002"]),
+            (_, "milliseconds") if blocking => self.one(&["1", "2"]),
             (_, "numreplicas") => self.one(&["0", "1"]),
             (_, "id" | "last-id" | "max_deleted_entry_id") if stream => {
                 self.some_id(cmd).into_bytes()
@@ -956,28 +956,29 @@ impl<'a> Generator<'a> {
 
     fn blocking(&mut self, steps: &mut Vec<Step>) {
         let (k, k2) = (self.key(), self.key());
-        steps.push(send(Cmd::new(&["DEL", &k])));
+        // (A destination of another type would keep the command blocked until its timeout.)
+        steps.push(send(Cmd::new(&["DEL", &k, &k2])));
         let v = self.value();
         let list_push = |cmd: &str| Cmd {
             args: vec![cmd.as_bytes().to_vec(), k.clone().into_bytes(), v.clone()],
             inline: false,
         };
         let (blocked, unblocker) = match self.rng.below(7) {
-            0 => (Cmd::new(&["BLPOP", &k, "2"]), list_push("RPUSH")),
-            1 => (Cmd::new(&["BRPOP", &k2, &k, "2"]), list_push("LPUSH")),
+            0 => (Cmd::new(&["BLPOP", &k, "0.5"]), list_push("RPUSH")),
+            1 => (Cmd::new(&["BRPOP", &k2, &k, "0.5"]), list_push("LPUSH")),
             2 => (
-                Cmd::new(&["BLMOVE", &k, &k2, "LEFT", "RIGHT", "2"]),
+                Cmd::new(&["BLMOVE", &k, &k2, "LEFT", "RIGHT", "0.5"]),
                 list_push("RPUSH"),
             ),
-            3 => (Cmd::new(&["BRPOPLPUSH", &k, &k2, "2"]), list_push("LPUSH")),
+            3 => (Cmd::new(&["BRPOPLPUSH", &k, &k2, "0.5"]), list_push("LPUSH")),
             4 => (
-                Cmd::new(&["BLMPOP", "2", "1", &k, "LEFT", "COUNT", "2"]),
+                Cmd::new(&["BLMPOP", "0.5", "1", &k, "LEFT", "COUNT", "2"]),
                 list_push("RPUSH"),
             ),
             5 => {
                 let id = self.new_id();
                 (
-                    Cmd::new(&["XREAD", "BLOCK", "2000", "STREAMS", &k, "$"]),
+                    Cmd::new(&["XREAD", "BLOCK", "500", "STREAMS", &k, "$"]),
                     Cmd {
                         args: vec![
                             b"XADD".to_vec(),
@@ -1002,7 +1003,7 @@ impl<'a> Generator<'a> {
                         "g1",
                         "c1",
                         "BLOCK",
-                        "2000",
+                        "500",
                         "STREAMS",
                         &k,
                         ">",

@@ -114,6 +114,10 @@ pub struct Harness {
     plain_admin: Conn,
     /// Time spent resetting, running steps, scanning the keyspace, draining MONITOR.
     pub profile: [Duration; 4],
+    /// Sequences that ended on a missing reply (each costs a reply timeout).
+    pub timeouts: u64,
+    /// Steps run and time spent, by command (single commands) or kind of step.
+    pub step_time: BTreeMap<String, (u64, Duration)>,
 }
 
 /// What one sequence produced.
@@ -157,6 +161,8 @@ impl Harness {
             direct,
             plain_admin,
             profile: [Duration::ZERO; 4],
+            timeouts: 0,
+            step_time: BTreeMap::new(),
         }
     }
 
@@ -182,6 +188,7 @@ impl Harness {
                 docs,
                 direct,
                 plain_admin,
+                step_time,
                 ..
             } = self;
             let (mut rc, mut rd) = match (
@@ -202,9 +209,20 @@ impl Harness {
                     break;
                 }
                 outcome.commands += step_len(step) as u64;
+                let began = Instant::now();
                 let a = rc.step(step, &[]);
                 let plan = plan_for_redis(docs, &a, step);
                 let b = rd.step(step, &plan);
+                let what = match step {
+                    Step::Send { cmds, .. } if cmds.len() == 1 => cmds[0].display(docs),
+                    Step::Send { .. } => "(pipeline)".to_owned(),
+                    Step::Other(_) => "(second connection)".to_owned(),
+                    Step::Raw { .. } => "(raw)".to_owned(),
+                    Step::Unblock { blocked, .. } => format!("(unblock {})", blocked.display(docs)),
+                };
+                let t = step_time.entry(what).or_insert((0, Duration::ZERO));
+                t.0 += 1;
+                t.1 += began.elapsed();
                 let same_frames = run::same_frames(&a, &b);
                 for (j, (x, y)) in a.into_iter().zip(b).enumerate() {
                     let d = compare(docs, (i, j), &x, &y, &mut refusals);
@@ -225,11 +243,16 @@ impl Harness {
             .as_ref()
             .is_some_and(|d| d.first.0 == Event::Timeout);
         if timed_out {
+            self.timeouts += 1;
             // A missing reply: is redcloak busy doing nothing useful (a worker thread spinning
             // is invisible to other clients until every worker spins), or not answering
             // anyone? Then name it, and start over with a new stack so the run goes on.
+            let t = Instant::now();
             let spinning = self.proxy_spinning();
             let hung = spinning || !self.proxy_answers();
+            if std::env::var_os("REDCLOAK_DIFF_TRACE").is_some() {
+                eprintln!("hang check: {:?} spinning={spinning} hung={hung}", t.elapsed());
+            }
             if hung {
                 if let Some(d) = &mut outcome.divergence {
                     let what = if spinning {
@@ -288,7 +311,14 @@ impl Harness {
 
     /// A new redcloak and TLS Redis (after redcloak hung).
     fn restart(&mut self) {
+        // Stop the spinning one first: it would slow everything down meanwhile.
+        let _ = self.stack.proxy.child.kill();
+        let _ = self.stack.proxy.child.wait();
+        let t = Instant::now();
         let stack = servers::start_stack();
+        if std::env::var_os("REDCLOAK_DIFF_TRACE").is_some() {
+            eprintln!("restart: {:?}", t.elapsed());
+        }
         self.monitor = Monitor::start(&stack);
         self.direct = stack.direct();
         self.stack = stack;
@@ -450,6 +480,8 @@ pub struct Report {
     pub known: BTreeSet<String>,
     /// The end of redcloak's log (shown when something was found).
     pub log_tail: Vec<String>,
+    /// Time generating, running, counting, minimising.
+    pub phases: [Duration; 4],
 }
 
 impl Report {
@@ -504,11 +536,15 @@ impl Report {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "differential run: seed 0x{:x}, {} sequences, {} commands per side, {:.1} s",
+            "differential run: seed 0x{:x}, {} sequences, {} commands per side, {:.1} s (generating {:.1} s, running {:.1} s, counting {:.1} s, minimising {:.1} s)",
             self.seed,
             self.sequences,
             self.commands,
-            self.elapsed.as_secs_f64()
+            self.elapsed.as_secs_f64(),
+            self.phases[0].as_secs_f64(),
+            self.phases[1].as_secs_f64(),
+            self.phases[2].as_secs_f64(),
+            self.phases[3].as_secs_f64(),
         );
         let _ = writeln!(
             s,
@@ -668,11 +704,21 @@ pub fn run(config: &Config) -> (Report, Harness) {
         if report.commands >= config.max_commands || started.elapsed() >= config.max_time {
             break;
         }
+        let t0 = Instant::now();
         let steps = h.generate(config.seed, index, config.sequence_len);
+        let t1 = Instant::now();
         let outcome = h.run_sequence(&steps);
+        let t2 = Instant::now();
         report.sequences += 1;
         report.commands += outcome.commands;
         report.count(&h.docs, &outcome);
+        let t3 = Instant::now();
+        report.phases[0] += t1 - t0;
+        report.phases[1] += t2 - t1;
+        if std::env::var_os("REDCLOAK_DIFF_TRACE").is_some() {
+            eprintln!("sequence {index}: {:?} {:?}", t2 - t1, outcome.class());
+        }
+        report.phases[2] += t3 - t2;
         if let Some(class) = outcome.class() {
             let seen = report.found.contains_key(&class);
             if seen {
@@ -680,8 +726,10 @@ pub fn run(config: &Config) -> (Report, Harness) {
                     f.count += 1;
                 }
             } else {
-                let (steps, outcome) = if config.minimise {
-                    h.minimise(&steps, outcome, &class, Duration::from_secs(30))
+                let t4 = Instant::now();
+                let left = config.max_time.saturating_sub(started.elapsed());
+                let (steps, outcome) = if config.minimise && !left.is_zero() {
+                    h.minimise(&steps, outcome, &class, left.min(Duration::from_secs(30)))
                 } else {
                     (steps, outcome)
                 };
@@ -694,6 +742,7 @@ pub fn run(config: &Config) -> (Report, Harness) {
                         outcome,
                     },
                 );
+                report.phases[3] += t4.elapsed();
             }
         }
         if let Some(every) = config.progress {

@@ -215,18 +215,20 @@ impl<'a> Side<'a> {
             Step::Unblock { blocked, unblocker } => {
                 let mut bytes = Vec::new();
                 let blocked = self.bytes_of(&pick(0, blocked), &mut bytes);
-                // Earlier frames still unread would look like the reply.
-                let quiet_before = !self.main.has_data();
+                // Messages already published come first; read them now, so that any byte that
+                // arrives next is the blocked command's reply.
+                let messages = self.read_pending();
                 self.main.write(&bytes);
                 let deadline = Instant::now() + Duration::from_secs(1);
                 while Instant::now() < deadline
-                    && !(quiet_before && self.main.has_data())
+                    && !self.main.has_data()
                     && self.probe.blocked_clients() == 0
                 {
                     std::thread::sleep(Duration::from_millis(1));
                 }
                 let first = self.other_exchange(pick(1, unblocker));
-                let second = self.exchange(blocked);
+                let mut second = self.exchange(blocked);
+                second.messages.splice(0..0, messages);
                 vec![second, first]
             }
         }
@@ -550,22 +552,40 @@ pub fn compare(
         if redis.cmd.args.first().map(|a| &a[..]) == Some(SUBSTITUTE) {
             return None;
         }
-        // Redis does not know this command either: its reply is the reference.
+        // Redis does not know this command either. Clients recognise Redis's "unknown command"
+        // and "unknown subcommand" errors (redis-py does, to skip CLIENT SETINFO on older
+        // servers): redcloak's error must start the same way. (What follows may differ: Redis
+        // echoes the arguments, redcloak does not repeat values.)
         let a = rc.replies.first().cloned().unwrap_or(Event::Timeout);
         let b = redis.replies.first().cloned().unwrap_or(Event::Timeout);
-        if a != b {
-            let class = match &b {
-                Event::Frame(r)
-                    if r.error_text()
-                        .is_some_and(|t| t.starts_with(b"ERR unknown subcommand")) =>
-                {
-                    "unknown-subcommand wording".to_owned()
-                }
-                _ => "unknown-command wording".to_owned(),
-            };
-            return diverge(class, (a, b));
+        let starts = |e: &Event, p: &[u8]| {
+            matches!(e, Event::Frame(r) if r.error_text().is_some_and(|t| t.starts_with(p)))
+        };
+        for (prefix, class) in [
+            (&b"ERR unknown command"[..], "unknown-command wording"),
+            (b"ERR unknown subcommand", "unknown-subcommand wording"),
+        ] {
+            if starts(&b, prefix) && !starts(&a, prefix) {
+                return diverge(class.to_owned(), (a, b));
+            }
         }
         return None;
+    }
+    // An arity error names its command: one naming another command belongs to another
+    // command's place in the stream.
+    if let Some(Event::Frame(Reply::Error(e))) = rc.replies.first() {
+        let text = String::from_utf8_lossy(e);
+        if let Some(named) = text
+            .strip_prefix("ERR wrong number of arguments for '")
+            .and_then(|t| t.split('\'').next())
+        {
+            let own = display.to_ascii_lowercase().replace(' ', "|");
+            let own_name = rc.cmd.name().to_ascii_lowercase();
+            if named != own && named != own_name {
+                let b = redis.replies.first().cloned().unwrap_or(Event::Timeout);
+                return diverge(REORDERED.to_owned(), (Event::Frame(Reply::Error(e.clone())), b));
+            }
+        }
     }
     let (mut ra, mut rb) = (rc.replies.clone(), redis.replies.clone());
     sort_message_runs(&mut ra);
