@@ -26,3 +26,46 @@ fn redcloak_answers_like_redis_and_never_stores_plaintext() {
         failing.len()
     );
 }
+
+/// The harness against itself: the same generator, two plain Redis servers. Any divergence is a
+/// normalisation missing from `tests/src/differential/normalise.rs` (or a harness bug), which
+/// would otherwise be blamed on redcloak.
+#[test]
+fn two_redis_servers_agree_under_the_normalisations() {
+    let seconds = std::env::var("REDCLOAK_DIFF_SELF_CHECK_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    let found = redcloak_e2e::differential::self_check(
+        0x5e1f_c4ec,
+        std::time::Duration::from_secs(seconds),
+        30,
+    );
+    for (class, repro) in &found {
+        eprintln!("== {class}\n{repro}");
+    }
+    assert!(
+        found.is_empty(),
+        "the harness disagrees with itself: {:?}",
+        found.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+}
+
+/// The plaintext checks see plaintext: a marker written around the proxy is found both in the
+/// keyspace and in what MONITOR saw.
+#[test]
+fn plaintext_checks_find_a_marker_written_around_the_proxy() {
+    let mut harness = redcloak_e2e::differential::Harness::start();
+    let marker = format!("{}selftest", redcloak_e2e::differential::gen::MARK);
+    let found = harness.plant_and_check(marker.as_bytes());
+    assert!(
+        found.iter().any(|l| l.starts_with("db0 string k:planted")),
+        "keyspace check missed it: {found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|l| l.contains("\\\"SET\\\"") || l.contains("SET")),
+        "MONITOR check missed it: {found:?}"
+    );
+}

@@ -4,7 +4,11 @@
 //!
 //! ```text
 //! difffuzz [--commands N] [--seconds S] [--seed X] [--only I] [--no-minimise] [--known CLASS,…]
+//! difffuzz --self-check SECONDS [--seed X]
 //! ```
+//!
+//! `--self-check` runs the generator against two plain Redis servers instead: any divergence is
+//! a normalisation missing from the harness, not a redcloak bug.
 //!
 //! Defaults: 1 000 000 commands, no time limit, a random seed (printed), every class minimised
 //! once. The `REDCLOAK_DIFF_*` variables set the same things. Exits 1 when a divergence that is
@@ -12,7 +16,7 @@
 
 use std::time::Duration;
 
-use redcloak_e2e::differential::{parse_u64, run, Config};
+use redcloak_e2e::differential::{parse_u64, run, self_check, Config};
 
 fn usage(msg: &str) -> ! {
     eprintln!(
@@ -28,6 +32,7 @@ fn main() {
         .unwrap_or(1);
     let mut config = Config::from_env(random_seed, 1_000_000, u64::MAX / 4);
     config.progress = Some(Duration::from_secs(10));
+    let mut self_check_secs = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || {
@@ -42,6 +47,7 @@ fn main() {
             "--seed" => config.seed = number(value()),
             "--only" => config.only = Some(number(value())),
             "--no-minimise" => config.minimise = false,
+            "--self-check" => self_check_secs = Some(number(value())),
             "--known" => {
                 config.known = value()
                     .split(',')
@@ -55,6 +61,25 @@ fn main() {
             }
             other => usage(&format!("unknown argument {other}")),
         }
+    }
+    if let Some(secs) = self_check_secs {
+        eprintln!(
+            "difffuzz --self-check: two plain Redis servers, seed 0x{:x}, {secs} s",
+            config.seed
+        );
+        let found = self_check(config.seed, Duration::from_secs(secs), config.sequence_len);
+        for (class, repro) in &found {
+            println!("== {class}\n{repro}");
+        }
+        if !found.is_empty() {
+            eprintln!(
+                "difffuzz --self-check: {} classes where two Redis servers disagree",
+                found.len()
+            );
+            std::process::exit(1);
+        }
+        eprintln!("difffuzz --self-check: no divergence");
+        return;
     }
     eprintln!(
         "difffuzz: seed 0x{:x}, up to {} commands{}",

@@ -970,7 +970,10 @@ impl<'a> Generator<'a> {
                 Cmd::new(&["BLMOVE", &k, &k2, "LEFT", "RIGHT", "0.5"]),
                 list_push("RPUSH"),
             ),
-            3 => (Cmd::new(&["BRPOPLPUSH", &k, &k2, "0.5"]), list_push("LPUSH")),
+            3 => (
+                Cmd::new(&["BRPOPLPUSH", &k, &k2, "0.5"]),
+                list_push("LPUSH"),
+            ),
             4 => (
                 Cmd::new(&["BLMPOP", "0.5", "1", &k, "LEFT", "COUNT", "2"]),
                 list_push("RPUSH"),

@@ -106,8 +106,15 @@ impl Model {
 
     /// What Redis sends for `cmd` in this state.
     pub fn expect(&self, cmd: &Cmd) -> Expect {
-        let reply_mode = Model::client_reply(cmd);
-        if !self.in_multi {
+        let mut reply_mode = Model::client_reply(cmd);
+        if !self.resp3 && self.subscribed() {
+            // Not allowed in this context: an error, and no change.
+            reply_mode = None;
+        }
+        // Pub/sub confirmations are sent whatever CLIENT REPLY says.
+        // (RESET turns replies back on before it answers.)
+        let pubsub = self.clone().set_of(cmd).is_some();
+        if !self.in_multi && !pubsub && !is(cmd, "RESET") {
             match (self.reply, reply_mode) {
                 (ReplyMode::Off, Some(ReplyMode::On)) => return Expect::Frames(1),
                 (ReplyMode::Off | ReplyMode::SkipNext, _) => return Expect::Frames(0),
@@ -116,6 +123,21 @@ impl Model {
             }
         }
         if self.in_multi && !immediate(cmd) {
+            return Expect::Frames(1);
+        }
+        // RESP2 with subscriptions: anything but these is an error (one frame).
+        let allowed = [
+            "SUBSCRIBE",
+            "PSUBSCRIBE",
+            "SSUBSCRIBE",
+            "UNSUBSCRIBE",
+            "PUNSUBSCRIBE",
+            "SUNSUBSCRIBE",
+            "PING",
+            "QUIT",
+            "RESET",
+        ];
+        if !self.resp3 && self.subscribed() && !allowed.iter().any(|n| is(cmd, n)) {
             return Expect::Frames(1);
         }
         let mut probe = self.clone();
@@ -142,7 +164,9 @@ impl Model {
             if self.reply == ReplyMode::SkipNext {
                 self.reply = ReplyMode::On;
             }
-            if let Some(mode) = Model::client_reply(cmd) {
+            if let Some(mode) =
+                Model::client_reply(cmd).filter(|_| self.resp3 || !self.subscribed())
+            {
                 if ok {
                     self.reply = mode;
                 }

@@ -40,6 +40,8 @@ pub struct Exchange {
     pub queued: Option<Vec<Cmd>>,
     /// Where it was sent.
     pub kind: Kind,
+    /// Which side answered.
+    pub which: Which,
 }
 
 /// Where an exchange happened.
@@ -197,6 +199,7 @@ impl<'a> Side<'a> {
                     refused: false,
                     queued: None,
                     kind: Kind::Raw(label),
+                    which: self.which,
                 };
                 loop {
                     let e = self.next();
@@ -271,6 +274,7 @@ impl<'a> Side<'a> {
             refused: false,
             queued: None,
             kind: Kind::Other,
+            which: self.which,
         }
     }
 
@@ -326,6 +330,7 @@ impl<'a> Side<'a> {
             refused,
             queued,
             kind: Kind::Main,
+            which: self.which,
         };
         self.settle(&ex);
         ex
@@ -455,7 +460,7 @@ pub fn plan_for_redis(docs: &Docs, redcloak: &[Exchange], step: &Step) -> Vec<Op
         .map(|(orig, ex)| {
             // AUTH is answered by redcloak by design (its credentials are its own): Redis gets
             // the no-op substitute, and redcloak's answer is checked in `compare`.
-            let local = ex.kind == Kind::Main && is(orig, "AUTH");
+            let local = ex.which == Which::Redcloak && ex.kind == Kind::Main && is(orig, "AUTH");
             ((ex.refused || local) && docs.knows(&orig.args)).then(|| Cmd {
                 args: vec![SUBSTITUTE.to_vec()],
                 inline: false,
@@ -516,7 +521,7 @@ pub fn compare(
             return diverge(class, (a, b));
         }
     }
-    if is(&rc.cmd, "AUTH") && !rc.refused {
+    if rc.which == Which::Redcloak && is(&rc.cmd, "AUTH") && !rc.refused {
         let ok = match rc.replies.first() {
             Some(Event::Frame(Reply::Simple(s))) => s == b"OK",
             Some(Event::Frame(Reply::Error(e))) => e.starts_with(b"ERR wrong number of arguments"),
@@ -558,9 +563,7 @@ pub fn compare(
         // echoes the arguments, redcloak does not repeat values.)
         let a = rc.replies.first().cloned().unwrap_or(Event::Timeout);
         let b = redis.replies.first().cloned().unwrap_or(Event::Timeout);
-        let starts = |e: &Event, p: &[u8]| {
-            matches!(e, Event::Frame(r) if r.error_text().is_some_and(|t| t.starts_with(p)))
-        };
+        let starts = |e: &Event, p: &[u8]| matches!(e, Event::Frame(r) if r.error_text().is_some_and(|t| t.starts_with(p)));
         for (prefix, class) in [
             (&b"ERR unknown command"[..], "unknown-command wording"),
             (b"ERR unknown subcommand", "unknown-subcommand wording"),
@@ -573,7 +576,7 @@ pub fn compare(
     }
     // An arity error names its command: one naming another command belongs to another
     // command's place in the stream.
-    if let Some(Event::Frame(Reply::Error(e))) = rc.replies.first() {
+    if let (Kind::Main, Some(Event::Frame(Reply::Error(e)))) = (rc.kind, rc.replies.first()) {
         let text = String::from_utf8_lossy(e);
         if let Some(named) = text
             .strip_prefix("ERR wrong number of arguments for '")
@@ -583,7 +586,10 @@ pub fn compare(
             let own_name = rc.cmd.name().to_ascii_lowercase();
             if named != own && named != own_name {
                 let b = redis.replies.first().cloned().unwrap_or(Event::Timeout);
-                return diverge(REORDERED.to_owned(), (Event::Frame(Reply::Error(e.clone())), b));
+                return diverge(
+                    REORDERED.to_owned(),
+                    (Event::Frame(Reply::Error(e.clone())), b),
+                );
             }
         }
     }
