@@ -17,8 +17,13 @@
 //!
 //! Configuration (environment, also flags of the `difffuzz` binary): `REDCLOAK_DIFF_SEED`
 //! (run seed; sequence `i` has its own seed derived from it), `REDCLOAK_DIFF_ONLY` (replay one
-//! sequence), `REDCLOAK_DIFF_SECONDS`, `REDCLOAK_DIFF_COMMANDS`, `REDCLOAK_DIFF_KNOWN`
-//! (comma-separated divergence classes to report without failing; empty by default).
+//! sequence), `REDCLOAK_DIFF_SECONDS`, `REDCLOAK_DIFF_COMMANDS`, `REDCLOAK_DIFF_SEQUENCE_LEN`
+//! (commands per sequence, 30), `REDCLOAK_DIFF_MINIMISE=0` (report first occurrences as they
+//! are), `REDCLOAK_DIFF_KNOWN` (comma-separated divergence classes to report without failing;
+//! empty by default: known bugs to be fixed go there only while they are being fixed).
+//! Debugging: `REDCLOAK_DIFF_FULL=1` (do not cut long texts in reports), `REDCLOAK_DIFF_TRACE=1`
+//! (time per sequence), `REDCLOAK_DIFF_SAVE_LOG=<path>` (redcloak's whole log),
+//! `REDCLOAK_DIFF_HOLD=<seconds>` (keep both servers up at the end).
 
 pub mod docs;
 pub mod gen;
