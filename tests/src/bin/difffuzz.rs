@@ -105,9 +105,11 @@ fn main() {
         .map(|(k, (n, t))| format!("{k} ×{n}: {:.2} s", t.as_secs_f64()))
         .collect();
     println!("slowest steps: {}", slow.join(", "));
-    let failing = report.failing();
-    if !failing.is_empty() {
-        eprintln!("difffuzz: {} divergence classes (see above)", failing.len());
+    let failing = report.failing().len();
+    // Stop the servers before exiting (`exit` runs no destructors).
+    drop(harness);
+    if failing > 0 {
+        eprintln!("difffuzz: {failing} divergence classes (see above)");
         std::process::exit(1);
     }
 }
