@@ -182,6 +182,7 @@ impl Harness {
 
     /// Runs `steps` on both sides from empty databases and fresh connections.
     pub fn run_sequence(&mut self, steps: &[Step]) -> Outcome {
+        let log_from = std::fs::metadata(&self.stack.proxy.log).map_or(0, |m| m.len());
         let t0 = Instant::now();
         self.reset();
         let t1 = Instant::now();
@@ -208,6 +209,15 @@ impl Harness {
                 ),
             };
             run_steps(docs, &mut rc, &mut rd, steps, step_time, &mut outcome);
+        }
+        if let Some(d) = &mut outcome.divergence {
+            if d.first.0 == Event::Closed && d.class.starts_with("connection closed by redcloak") {
+                // Name it by the reason redcloak logged, which is the root cause; the
+                // command it happened at is incidental.
+                if let Some(reason) = self.closing_reason(log_from) {
+                    d.class = format!("connection closed by redcloak: \"{reason}\"");
+                }
+            }
         }
         let timed_out = outcome
             .divergence
@@ -253,6 +263,18 @@ impl Harness {
         self.profile[2] += t3 - t2;
         self.profile[3] += t4 - t3;
         outcome
+    }
+
+    /// The `reason` of the first "closing the session" line redcloak logged after byte `from`
+    /// of its log.
+    fn closing_reason(&self, from: u64) -> Option<String> {
+        // The line may take a moment to be written.
+        std::thread::sleep(Duration::from_millis(20));
+        let log = std::fs::read(&self.stack.proxy.log).ok()?;
+        let text = String::from_utf8_lossy(log.get(from as usize..)?);
+        let line = text.lines().find(|l| l.contains("closing the session"))?;
+        let reason = line.split("\"reason\":\"").nth(1)?.split('"').next()?;
+        Some(reason.to_owned())
     }
 
     /// Whether a new client gets an answer to PING within a few seconds.

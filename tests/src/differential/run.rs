@@ -632,6 +632,18 @@ fn classify(display: &str, rc: &Exchange, a: &Event, b: &Event) -> String {
         (Event::Timeout, _) => format!("missing reply (desync): {display}"),
         (Event::Closed, _) => format!("connection closed by redcloak: {display}"),
         (Event::Frame(r), _)
+            if r.error_text().is_some_and(|t| {
+                t.starts_with(b"ERR redcloak")
+                    && t.windows(21).any(|w| w == b"cannot be decrypted: ")
+            }) =>
+        {
+            // With every value written through redcloak, a value that does not decrypt is a
+            // reply decoded by another command's rule (or a plaintext Redis reply taken for
+            // a value).
+            "redcloak error: a reply did not decrypt (decoded by the wrong command's rule?)"
+                .to_owned()
+        }
+        (Event::Frame(r), _)
             if r.error_text()
                 .is_some_and(|t| t.starts_with(b"ERR redcloak")) =>
         {
