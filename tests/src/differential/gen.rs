@@ -608,7 +608,7 @@ impl<'a> Generator<'a> {
     fn word(&mut self, t: &str) -> Vec<u8> {
         let mut w = self.case(t);
         if t.chars().any(|c| c.is_ascii_alphabetic()) {
-            if self.rng.chance(0.05) {
+            if self.rng.chance(0.08) {
                 w.push(0);
                 if self.rng.chance(0.5) {
                     w.extend_from_slice(b"zz");
