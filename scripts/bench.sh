@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Load benchmark: redis-benchmark against direct mutual-TLS Redis and against redcloak (which
-# adds value encryption and its own mTLS hop) on the same machine, in one run, and the ratios.
-# Everything runs on loopback with a throwaway PKI, password and key; processes are stopped by
-# PID on exit.
+# adds value and member encryption and its own mTLS hop) on the same machine, in one run, and the
+# ratios: SET/GET, then SADD/SISMEMBER/ZADD/ZRANGE (12-byte members, deterministic encryption).
+# Everything runs on loopback with a throwaway PKI, password and key; processes stop on exit.
 #
 # Usage: scripts/bench.sh [-n REQUESTS] [-c CLIENTS] [-d VALUE_BYTES] [--help]
 set -euo pipefail
@@ -69,6 +69,31 @@ for p in 1 16; do
     ratio=$(awk -v a="$rrps" -v b="$drps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
     printf '%-10s %-8s %14s %14s %8s\n' "-P $p" "$cmd" "$drps" "$rrps" "$ratio"
   done <<<"$d_out"
+done
+# Members: the commands an application's job queue or index uses most, with 14-byte members
+# ("m:" + 12 digits). SADD and ZADD fill the set and the sorted set that SISMEMBER and ZRANGE
+# (10 members back, each decrypted) then read.
+members=("SADD bench:set m:__rand_int__" "SISMEMBER bench:set m:__rand_int__"
+         "ZADD bench:zset __rand_int__ m:__rand_int__" "ZRANGE bench:zset 0 9")
+for p in 1 16; do
+  for line in "${members[@]}"; do
+    read -ra cmd <<<"$line"
+    drps=$("${direct[@]}" -n "$n" -c "$c" -r 100000 --csv -P "$p" "${cmd[@]}" 2>/dev/null | rps | awk '{ print $NF }')
+    rrps=$("${proxied[@]}" -n "$n" -c "$c" -r 100000 --csv -P "$p" "${cmd[@]}" 2>/dev/null | rps | awk '{ print $NF }')
+    ratio=$(awk -v a="$rrps" -v b="$drps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
+    printf '%-10s %-10s %12s %14s %8s\n' "-P $p" "${cmd[0]}" "$drps" "$rrps" "$ratio"
+  done
+done
+# What the members cost Redis in memory: the set SADD filled, per member (MEMORY USAGE counts the
+# hash table and every member's allocation).
+cli=(redis-cli --tls --cacert "$work/certs/ca.crt" --cert "$work/certs/client.crt"
+     --key "$work/certs/client.key" -p "$redis_port" -a "$password" --no-auth-warning)
+for db in 1 0; do
+  bytes=$("${cli[@]}" -n "$db" MEMORY USAGE bench:set SAMPLES 0)
+  card=$("${cli[@]}" -n "$db" SCARD bench:set)
+  label=$([[ $db == 1 ]] && echo "direct (plaintext)" || echo "redcloak (AES-SIV)")
+  awk -v l="$label" -v b="$bytes" -v c="$card" \
+    'BEGIN { printf "memory: bench:set %-20s %9d bytes, %6d members, %6.1f bytes/member\n", l, b, c, b / c }'
 done
 if grep -q ERROR "$work/redcloak.log"; then
   echo "redcloak logged errors:"; grep ERROR "$work/redcloak.log" | head

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what redcloak's build, tests and `make run` need, when it is missing:
 #   redis-server + redis-tools (redis-cli, redis-benchmark)  via apt-get
-#   Python `cryptography`, `redis` (interop, client and migration tests) and PyYAML (the deploy
-#   file tests)  via pip
+#   Python `cryptography`, `redis` (interop, client and migration tests), `rq` (the job-queue
+#   test), PyYAML (the deploy file tests) and the applications of tests/apps (django…)  via pip
 #   Node.js + node-redis for the client test (tests/clients/node)  via apt-get / npm ci
 # Usage: scripts/ensure-deps.sh [--help]
 set -euo pipefail
@@ -42,7 +42,7 @@ if ((${#need_apt[@]})); then
   fi
 fi
 
-for spec in cryptography:cryptography redis:redis yaml:pyyaml; do
+for spec in cryptography:cryptography redis:redis rq:rq yaml:pyyaml django:django; do
   module=${spec%%:*} package=${spec#*:}
   if ! python3 -c "import $module" >/dev/null 2>&1; then
     say "installing Python $package (pip)"

@@ -6,11 +6,11 @@
 #   2. scripts/setup-secure-redis.sh writes the secure configuration (certificates, a new strong
 #      password, a Fernet key) and starts a TLS-only Redis; nothing existing is replaced;
 #   3. with --copy-data, every key of the plaintext Redis is copied into the secure one *through*
-#      redcloak, so every value is stored encrypted: SCAN, then per type — strings (SET … PX),
-#      hashes (HSET), lists (RPUSH), streams (XADD, same IDs) — each hash, list or stream in one
-#      MULTI/EXEC with its remaining TTL (PEXPIRE). Sets, sorted sets (GEO), HyperLogLogs and
-#      module types are skipped, each with the reason. A progress line every N keys, then a
-#      summary of what was copied and what was skipped, and why.
+#      redcloak, so every value and member is stored encrypted: SCAN, then per type — strings
+#      (SET … PX), hashes (HSET), lists (RPUSH), streams (XADD, same IDs), sets (SADD), sorted
+#      sets and GEO (ZADD, same scores) — each in one MULTI/EXEC with its remaining TTL
+#      (PEXPIRE). HyperLogLogs and module types are skipped, each with the reason. A progress
+#      line every N keys, then a summary of what was copied and what was skipped, and why.
 # The plaintext Redis is only read, never changed. Stop the application's writers first (writes
 # made during the copy may be missed). Then point the application at redcloak
 # (redis://127.0.0.1:6379, `make run`); docs/migration.md says what else changes.

@@ -7,9 +7,9 @@ Connection URLs come from the environment, never from argv (which `ps` shows):
   MIGRATE_VIA_URL        redcloak, redis://127.0.0.1:port[/db] (optional with --dry-run)
 
 Per type: string -> SET (PX = the remaining PTTL), hash -> HSET, list -> RPUSH, stream -> XADD
-with the same IDs; hashes, lists and streams are written in one MULTI/EXEC each, with PEXPIRE
-for the TTL. Sets, sorted sets (and GEO), HyperLogLogs and module types are skipped with the
-reason. Values are bytes end to end (binary-safe, any size redcloak accepts). The source is only
+with the same IDs, set -> SADD, sorted set (and GEO) -> ZADD with the same scores; hashes, lists,
+streams, sets and sorted sets are written in one MULTI/EXEC each, with PEXPIRE for the TTL.
+HyperLogLogs and module types are skipped with the reason. Values are bytes end to end (binary-safe, any size redcloak accepts). The source is only
 read. Exit status: 0 when every key was copied or skipped for a stated reason, 1 when a key
 failed to copy, 2 when a Redis cannot be reached.
 """
@@ -31,9 +31,7 @@ except ImportError:  # checked by the shell script first; kept for direct runs
 
 DOCS = "docs/migration.md#what-is-not-copied"
 SKIP_REASONS = {
-    "set": "set members are refused by redcloak until they get deterministic encryption",
-    "zset": "sorted-set (and GEO) members are refused by redcloak until they get deterministic encryption",
-    "hll": "HyperLogLog (PFADD/PFCOUNT) is refused by redcloak: it computes on the values",
+    "hll": "a HyperLogLog holds hashes of the plaintext elements, which cannot be re-encrypted; rebuild it through redcloak with PFADD from the source data",
     "empty-stream": "stream without entries (only consumer groups): nothing to encrypt; recreate the groups with XGROUP CREATE … MKSTREAM",
     "gone": "expired or deleted while the copy ran",
     "exists": "already in the secure Redis (re-run with --replace to overwrite)",
@@ -147,8 +145,10 @@ class Copier:
                 self.guarded(kind, key, self.copy_list, key, ttl)
             elif kind == "stream":
                 self.guarded(kind, key, self.copy_stream, key, ttl)
-            elif kind in ("set", "zset"):
-                self.skip(kind, key, SKIP_REASONS[kind])
+            elif kind == "set":
+                self.guarded(kind, key, self.copy_set, key, ttl)
+            elif kind == "zset":
+                self.guarded(kind, key, self.copy_zset, key, ttl)
             else:
                 self.skip(kind, key, f"type {kind!r} (a module type?) has no redcloak rule to encrypt it")
         if strings:
@@ -233,6 +233,39 @@ class Copier:
             start += n
         if not commands:
             self.skip("list", key, SKIP_REASONS["gone"])
+            return None
+        self.write(key, ttl, commands)
+        return size
+
+    def copy_set(self, key, ttl):
+        commands, size, chunk = [], 0, []
+        for member in self.src.sscan_iter(key, count=self.args.chunk):
+            chunk.append(member)
+            size += len(member)
+            if len(chunk) >= self.args.chunk:
+                commands.append([b"SADD", key, *chunk])
+                chunk = []
+        if chunk:
+            commands.append([b"SADD", key, *chunk])
+        if not commands:
+            self.skip("set", key, SKIP_REASONS["gone"])
+            return None
+        self.write(key, ttl, commands)
+        return size
+
+    def copy_zset(self, key, ttl):
+        """Scores as Redis prints them (17 significant digits: the same double)."""
+        commands, size, chunk = [], 0, []
+        for member, score in self.src.zscan_iter(key, count=self.args.chunk, score_cast_func=bytes):
+            chunk += [score, member]
+            size += len(member)
+            if len(chunk) >= 2 * self.args.chunk:
+                commands.append([b"ZADD", key, *chunk])
+                chunk = []
+        if chunk:
+            commands.append([b"ZADD", key, *chunk])
+        if not commands:
+            self.skip("zset", key, SKIP_REASONS["gone"])
             return None
         self.write(key, ttl, commands)
         return size

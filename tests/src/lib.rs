@@ -8,12 +8,18 @@
 //!   its log captured to a file; killed on drop.
 //! - [`Direct`]: a minimal mutual-TLS RESP client that reads Redis *around* the proxy, to
 //!   assert on what Redis really stores.
+//! - [`diff`]: a plain Redis to compare with, scripted conversations compared reply by reply,
+//!   a MONITOR reader (what Redis receives), the admin endpoint's metrics.
+//! - [`gen`]: plausible commands generated from Redis's `COMMAND DOCS` (option words in any
+//!   case, with NUL suffixes, markers in value arguments).
 //! - [`Stack`]: all of the above, wired together, one per test (tests run in parallel, each
 //!   with its own ports and temporary directory).
-#![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod diff;
 pub mod differential;
+pub mod gen;
+pub mod plain;
 pub mod scripts;
 
 use std::io::{Read, Write};
@@ -337,7 +343,9 @@ fn newest_source(dir: &Path) -> Option<(SystemTime, PathBuf)> {
         for entry in std::fs::read_dir(&d).ok()?.flatten() {
             let path = entry.path();
             if path.is_dir() {
-                if !path.ends_with("target") && !path.ends_with("fuzz") {
+                // Only what goes into the binary: not build output, fuzzers or test files.
+                if !path.ends_with("target") && !path.ends_with("fuzz") && !path.ends_with("tests")
+                {
                     stack.push(path);
                 }
             } else if path.extension().is_some_and(|e| e == "rs" || e == "toml") {
@@ -407,11 +415,20 @@ impl Redcloak {
 
     /// Resident memory in KiB (from /proc).
     pub fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS:")
+    }
+
+    /// The peak resident memory so far in KiB (`VmHWM`: catches spikes between samples).
+    pub fn peak_rss_kib(&self) -> u64 {
+        self.status_kib("VmHWM:")
+    }
+
+    fn status_kib(&self, field: &str) -> u64 {
         let status =
             std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.split_whitespace().next()?.parse().ok())
             .unwrap_or(0)
     }
@@ -587,6 +604,37 @@ impl Direct {
     /// Sends one command and returns its reply.
     pub fn cmd(&mut self, args: &[&[u8]]) -> std::io::Result<Frame> {
         round_trip(&mut self.stream, &mut self.buf, args)
+    }
+
+    /// Sends one command without waiting for its reply.
+    pub fn send(&mut self, args: &[&[u8]]) -> std::io::Result<()> {
+        let mut out = BytesMut::new();
+        resp::write_array_len(&mut out, args.len());
+        for a in args {
+            resp::write_bulk(&mut out, a);
+        }
+        self.stream.write_all(&out)?;
+        self.stream.flush()
+    }
+
+    /// Reads the next reply (after [`Direct::send`]).
+    pub fn next_frame(&mut self) -> std::io::Result<Frame> {
+        read_frame(&mut self.stream, &mut self.buf)
+    }
+
+    /// Reads raw bytes (what was buffered first), for a reader of an endless stream (MONITOR).
+    pub fn read_raw(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if !self.buf.is_empty() {
+            let n = out.len().min(self.buf.len());
+            out[..n].copy_from_slice(&self.buf.split_to(n));
+            return Ok(n);
+        }
+        self.stream.read(out)
+    }
+
+    /// Sets the socket's read timeout.
+    pub fn set_read_timeout(&mut self, timeout: Duration) {
+        let _ = self.stream.sock.set_read_timeout(Some(timeout));
     }
 
     /// The raw stored bytes of a string key (None when missing).

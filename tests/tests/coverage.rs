@@ -158,8 +158,13 @@ fn pass_through_commands_answer_exactly_as_redis_does() {
         let through = proxy.cmd(&bytes).unwrap();
         let around = direct.cmd(&bytes).unwrap();
         assert_eq!(
-            through, around,
-            "{args:?}: through redcloak differs from Redis"
+            through,
+            around,
+            "{args:?}: through redcloak differs from Redis: {}",
+            match &through {
+                redcloak_commands::resp::Frame::Error(e) => String::from_utf8_lossy(e).into_owned(),
+                _ => String::new(),
+            }
         );
     }
 }

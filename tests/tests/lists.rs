@@ -82,18 +82,28 @@ fn list_commands_round_trip_and_store_ciphertext() {
         .query(&mut c)
         .unwrap();
 
-    for refused in ["LPOS", "LREM", "LINSERT"] {
-        let mut q = cmd(refused);
-        q.arg("other").arg("y");
-        if refused != "LPOS" {
-            q.arg("z");
-        }
-        if refused == "LINSERT" {
-            q.arg("w");
-        }
-        let err = q.query::<i64>(&mut c).unwrap_err().to_string();
-        assert!(err.contains("redcloak") && err.contains(refused), "{err}");
-    }
+    // Matching elements needs the plaintext: redcloak computes LPOS/LREM/LINSERT itself.
+    let _: i64 = cmd("RPUSH")
+        .arg("m")
+        .arg("a")
+        .arg("b")
+        .arg("a")
+        .query(&mut c)
+        .unwrap();
+    let at: i64 = cmd("LPOS").arg("m").arg("b").query(&mut c).unwrap();
+    assert_eq!(at, 1);
+    let n: i64 = cmd("LINSERT")
+        .arg("m")
+        .arg("AFTER")
+        .arg("b")
+        .arg("c")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(n, 4);
+    let n: i64 = cmd("LREM").arg("m").arg(0).arg("a").query(&mut c).unwrap();
+    assert_eq!(n, 2);
+    let m: Vec<String> = cmd("LRANGE").arg("m").arg(0).arg(-1).query(&mut c).unwrap();
+    assert_eq!(m, ["b", "c"]);
 
     // Blocking forms with data present.
     let _: i64 = cmd("RPUSH")
@@ -134,8 +144,8 @@ fn list_commands_round_trip_and_store_ciphertext() {
     assert_eq!(v, "three");
     assert_eq!(
         stack.assert_all_values_encrypted(),
-        2,
-        "other: [y], q: [three]"
+        4,
+        "other: [y], q: [three], m: [b, c]"
     );
 }
 

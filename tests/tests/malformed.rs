@@ -138,18 +138,20 @@ fn huge_declared_sizes_do_not_allocate() {
 fn unknown_and_refused_commands_name_redcloak_and_keep_the_connection() {
     let stack = Stack::start();
     let mut c = stack.client();
+    // A command Redis does not know gets Redis's own wording (clients and test suites match
+    // on it), echoing only to this client what it sent.
     let err = cmd("FLUSHALLX")
         .arg("secret-argument")
         .query::<()>(&mut c)
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("redcloak") && err.contains("FLUSHALLX") && err.contains("not supported"),
+        err.contains("unknown command 'FLUSHALLX', with args beginning with: 'secret-argument'"),
         "{err}"
     );
     assert!(
-        !err.contains("secret-argument"),
-        "arguments are never echoed: {err}"
+        !stack.proxy.log_text().contains("secret-argument"),
+        "arguments never reach the log"
     );
     let err = cmd("CONFIG")
         .arg("SET")
@@ -159,13 +161,14 @@ fn unknown_and_refused_commands_name_redcloak_and_keep_the_connection() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("redcloak"), "{err}");
-    let err = cmd("INCR")
+    let err = cmd("OBJECT")
+        .arg("ENCODING")
         .arg("counter")
         .query::<()>(&mut c)
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("INCR") && err.contains("ciphertext") && err.contains("instead"),
+        err.contains("OBJECT ENCODING") && err.contains("ciphertext"),
         "{err}"
     );
     let err = cmd("GET").query::<()>(&mut c).unwrap_err().to_string();

@@ -852,4 +852,28 @@ fn check_fails_when_redis_is_unreachable() {
     assert!(b.fix.contains("start Redis or correct REDIS_URL"), "{b:?}");
     assert_eq!(b.docs, "docs/security.md#redis-unreachable");
     assert!(t.contains("❌ live handshake"), "{t}");
+    // `run` starts in that case (tests/tests/startup.rs), so check must not say it would not.
+    assert!(!t.contains("would not start"), "{t}");
+    let result = t
+        .lines()
+        .find(|l| l.starts_with("result: "))
+        .unwrap_or_else(|| panic!("no result line:\n{t}"));
+    for needle in [
+        "Redis is unreachable",
+        "would start anyway",
+        "degraded mode",
+        "-TRYAGAIN",
+        "retries",
+    ] {
+        assert!(result.contains(needle), "{needle:?} not in {result:?}");
+    }
+}
+
+/// A configuration problem still means `run` would not start, even with Redis down.
+#[test]
+fn check_with_a_bad_setting_and_redis_down_says_redcloak_would_not_start() {
+    let s = Setup::new();
+    let env = with_var(&s.env, "REDIS_ENCRYPTION_KEY", "not-a-key");
+    let t = expect(&run_redcloak(&env, &["check"]), EX_CONFIG, &s.secrets());
+    assert!(t.contains("redcloak would not start"), "{t}");
 }

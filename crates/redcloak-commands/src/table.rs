@@ -11,6 +11,7 @@
 
 mod connection;
 mod hashes;
+mod keypos;
 mod keys;
 mod keyspecs;
 mod lists;
@@ -24,15 +25,23 @@ mod tx;
 
 use bytes::Bytes;
 
+use crate::resp::Frame;
+
 /// How a command is handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     /// Encrypt the value arguments and forward to Redis; transform the reply by the row's rule.
+    /// The row's [`Effect`] says what the command does to the connection's state.
     Forward,
     /// Answered by redcloak itself, never forwarded.
     Local(Local),
-    /// Forwarded, with bookkeeping in the session (transactions, pub/sub, protocol, reset).
-    Session(Session),
+    /// Computed by redcloak on the decrypted values, atomically: read under WATCH, compute
+    /// exactly what Redis would (`emulate/`), write back encrypted in MULTI/EXEC, retry on
+    /// conflict.
+    Emulate,
+    /// Scripts and functions: run by redcloak's script engine, every `redis.call` through
+    /// this table, atomically (DESIGN.md §4a).
+    Script(ScriptOp),
     /// Refused with an explanation: the command cannot work on encrypted values, or would
     /// reconfigure or bypass the secured server.
     Refuse(Refusal),
@@ -46,26 +55,185 @@ pub enum Local {
     Auth,
     /// `QUIT`: answered `+OK`, then the connection is closed after every earlier reply.
     Quit,
+    /// `PING [message]`: a message is application data, so `PING message` is answered here
+    /// instead of crossing to Redis in plaintext; a bare `PING` is forwarded (it checks the
+    /// whole path), and answered here while Redis is unreachable.
+    Ping,
+    /// `ECHO message`: answered here (the message is application data).
+    Echo,
+    /// `COMMAND GETKEYS` / `GETKEYSANDFLAGS`: answered from the table's key positions (the
+    /// arguments, values included, never reach Redis).
+    GetKeys {
+        /// With each key's flags (`GETKEYSANDFLAGS`).
+        flags: bool,
+    },
 }
 
-/// Commands that change the state of the session, which redcloak must track to keep
-/// decrypting replies correctly.
+/// The script and function commands redcloak carries out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Session {
-    /// `MULTI`: later commands are queued by Redis; their reply rules are kept for `EXEC`.
+pub enum ScriptOp {
+    /// `EVAL` / `EVAL_RO` (`by_sha`: `EVALSHA` / `EVALSHA_RO`).
+    Eval {
+        /// The `_RO` form.
+        read_only: bool,
+        /// By SHA1 of a script redcloak has seen.
+        by_sha: bool,
+    },
+    /// `FCALL` / `FCALL_RO`.
+    Fcall {
+        /// `FCALL_RO`.
+        read_only: bool,
+    },
+    /// `SCRIPT LOAD`.
+    Load,
+    /// `SCRIPT EXISTS`.
+    Exists,
+    /// `SCRIPT FLUSH`.
+    Flush,
+    /// `SCRIPT KILL` / `FUNCTION KILL`: no script ever holds Redis up.
+    Kill,
+    /// `FUNCTION LOAD [REPLACE]`.
+    FunctionLoad,
+    /// `FUNCTION DELETE`.
+    FunctionDelete,
+    /// `FUNCTION FLUSH`.
+    FunctionFlush,
+    /// `FUNCTION LIST`.
+    FunctionList,
+    /// `FUNCTION DUMP`.
+    FunctionDump,
+    /// `FUNCTION RESTORE`.
+    FunctionRestore,
+    /// `FUNCTION STATS`.
+    FunctionStats,
+}
+
+/// What a forwarded command does to the state of the client's connection, which redcloak
+/// mirrors to keep replies in step and to restore the state on a new upstream connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Nothing redcloak tracks.
+    None,
+    /// `SELECT db`: the database changes when Redis accepts it. Refused inside `MULTI`.
+    Select,
+    /// `WATCH`: keys are watched until `EXEC`, `DISCARD`, `UNWATCH` or `RESET`.
+    Watch,
+    /// `UNWATCH`.
+    Unwatch,
+    /// `MULTI`: later commands are queued; their reply rules are kept for `EXEC`.
     Multi,
     /// `EXEC`: the reply is an array decoded element by element by the queued rules.
     Exec,
     /// `DISCARD`: the queue is dropped.
     Discard,
-    /// `HELLO`: the `AUTH` part is answered by redcloak (stripped), the rest is forwarded;
-    /// `HELLO 3` switches the connection to RESP3 end to end.
+    /// `HELLO`: the `AUTH` part is answered by redcloak (stripped); the protocol changes when
+    /// Redis accepts the version. Refused inside `MULTI`.
     Hello,
-    /// `RESET`: forwarded, then redcloak authenticates the connection again.
+    /// `RESET`: everything back to a new connection's state; redcloak authenticates again.
     Reset,
-    /// `SUBSCRIBE`, `PSUBSCRIBE`, `SSUBSCRIBE`, and their `UNSUBSCRIBE`s: Redis answers with
-    /// one confirmation per channel, as pushes; message payloads are decrypted.
-    PubSub,
+    /// `SUBSCRIBE` / `PSUBSCRIBE` / `SSUBSCRIBE`: one confirmation per name.
+    Subscribe(Channels),
+    /// The `UNSUBSCRIBE`s: one confirmation per name, or (without names) one per current
+    /// subscription of that kind, or a single one when there is none.
+    Unsubscribe(Channels),
+    /// `PUBLISH` / `SPUBLISH`: an effect outside the keyspace. Forwarded as usual; inside an
+    /// execution redcloak carries out itself (a transaction with emulated commands, a
+    /// script), sent only when its changes are committed.
+    Publish,
+}
+
+/// The three kinds of pub/sub subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channels {
+    /// `SUBSCRIBE`, `message`.
+    Plain,
+    /// `PSUBSCRIBE`, `pmessage`.
+    Pattern,
+    /// `SSUBSCRIBE`, `smessage`.
+    Shard,
+}
+
+impl Channels {
+    /// The confirmation kinds Redis sends: `(subscribe, unsubscribe)`.
+    pub fn confirmations(self) -> (&'static str, &'static str) {
+        match self {
+            Channels::Plain => ("subscribe", "unsubscribe"),
+            Channels::Pattern => ("psubscribe", "punsubscribe"),
+            Channels::Shard => ("ssubscribe", "sunsubscribe"),
+        }
+    }
+}
+
+/// What a command means for a string key, as far as the shadow cache (the copy redcloak
+/// keeps to serve reads while Redis is unreachable) is concerned: what it learns from the
+/// reply while Redis is up, and whether and how the command can be answered from the cache
+/// while Redis is down. Commands without one are not answered while Redis is down, and a
+/// write without one makes the cache forget the keys it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheOp {
+    /// Nothing of the cache's concern beyond forgetting what a write touches.
+    None,
+    /// `GET key`.
+    Get,
+    /// `MGET key …`.
+    MGet,
+    /// `EXISTS key …`.
+    Exists,
+    /// `TYPE key`.
+    Type,
+    /// `TTL` (`1000`) / `PTTL` (`1`): the remaining time in this many milliseconds.
+    Ttl(u64),
+    /// `SET key value [NX|XX] [GET] [EX|PX|EXAT|PXAT|KEEPTTL]`.
+    Set,
+    /// `SETNX key value`.
+    SetNx,
+    /// `SETEX` (`1000`) / `PSETEX` (`1`) `key ttl value`.
+    SetEx(u64),
+    /// `GETSET key value`.
+    GetSet,
+    /// `MSET key value …`.
+    MSet,
+    /// `MSETNX key value …`.
+    MSetNx,
+    /// `GETDEL key`.
+    GetDel,
+    /// `DEL` / `UNLINK key …`.
+    Del,
+    /// `EXPIRE` family: `(unit in ms, absolute)`.
+    Expire(u64, bool),
+    /// `PERSIST key`.
+    Persist,
+    /// The command changes keys in other databases or keys the cache cannot name (`MOVE`,
+    /// `COPY`): forget everything.
+    ForgetAll,
+}
+
+/// Whether a command removes what it returns (so a value redcloak cannot decrypt would be
+/// lost), and how to put such a value back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pops {
+    /// It does not remove what it returns (or moves it to another key, where it stays).
+    None,
+    /// `LPOP key [count]`: from the head of `key`.
+    Head,
+    /// `RPOP key [count]`: from the tail.
+    Tail,
+    /// `BLPOP`: `[key, value]` from the head.
+    KeyedHead,
+    /// `BRPOP`: `[key, value]` from the tail.
+    KeyedTail,
+    /// `LMPOP` / `BLMPOP`: `[key, [values…]]`, from the end the `LEFT`/`RIGHT` argument names.
+    Multi,
+    /// `GETDEL key`.
+    String,
+    /// `SPOP key [count]`: set members (put back with `SADD`).
+    SetMembers,
+    /// `ZPOPMIN` / `ZPOPMAX key [count]`: member/score pairs (put back with `ZADD`).
+    Scored,
+    /// `BZPOPMIN` / `BZPOPMAX`: `[key, member, score]`.
+    KeyedScored,
+    /// `ZMPOP` / `BZMPOP`: `[key, [[member, score], …]]`.
+    MultiScored,
 }
 
 /// Why a known command is refused, and what to do instead.
@@ -124,6 +292,110 @@ impl ValueArgs {
     }
 }
 
+/// Which arguments of a command are set, sorted-set, geo or HyperLogLog *members*: encrypted
+/// deterministically (equal members give equal ciphertexts under one key), so that Redis can
+/// still compare them. Indexes count the command name as 0.
+///
+/// # Security
+/// A member that is not found here reaches Redis in plaintext. Rows whose member positions
+/// depend on options (`ZADD`, `GEOADD`, `GEOSEARCH`…) read the options exactly as Redis 7.0
+/// does ([`MemberArgs::Custom`]); whatever cannot be read that way is answered by redcloak
+/// and never forwarded.
+#[derive(Debug, Clone, Copy)]
+pub enum MemberArgs {
+    /// No argument is a member.
+    None,
+    /// Exactly the argument at this index (`SISMEMBER key member` → 2).
+    At(usize),
+    /// The arguments in `from..to` (`GEODIST key m1 m2 [unit]` → 2..4).
+    Span(usize, usize),
+    /// Every argument from this index on (`SADD key m m m` → 2…).
+    From(usize),
+    /// Every `step`-th argument from `from` (`ZADD key score m score m` → 3, 5, …;
+    /// `GEOADD key lon lat m …` → 4, 7, …).
+    Stride(usize, usize),
+    /// The argument at the first index, and every argument from the second: `GEOSEARCH …
+    /// FROMMEMBER m …` followed by options redcloak cannot read. Redis cannot read them either
+    /// and stops there with an error; they are encrypted so that nothing unread reaches Redis
+    /// in plaintext, and Redis answers exactly the error it would have answered.
+    AtThenFrom(usize, usize),
+    /// Positions that depend on options: computed from the arguments, or Redis's error (or
+    /// redcloak's refusal) answered locally, with nothing forwarded. The text says where the
+    /// members are, for docs/commands.md.
+    Custom(
+        fn(&[Bytes]) -> Result<MemberArgs, &'static str>,
+        &'static str,
+    ),
+}
+
+impl MemberArgs {
+    /// Whether argument `index` is a member. `Custom` must be resolved first; it answers false.
+    pub fn is_member(self, index: usize) -> bool {
+        match self {
+            MemberArgs::None | MemberArgs::Custom(..) => false,
+            MemberArgs::At(i) => index == i,
+            MemberArgs::Span(from, to) => (from..to).contains(&index),
+            MemberArgs::From(from) => index >= from,
+            MemberArgs::Stride(from, step) => index >= from && (index - from) % step == 0,
+            MemberArgs::AtThenFrom(at, from) => index == at || index >= from,
+        }
+    }
+
+    /// Whether the command has member arguments at all.
+    pub fn any(self) -> bool {
+        !matches!(self, MemberArgs::None)
+    }
+
+    /// Resolves `Custom` positions for these arguments.
+    pub fn resolve(self, args: &[Bytes]) -> Result<MemberArgs, &'static str> {
+        match self {
+            MemberArgs::Custom(f, _) => f(args),
+            other => Ok(other),
+        }
+    }
+}
+
+/// How redcloak rewrites a member command on its way to Redis, and how it folds Redis's reply
+/// back into the reply to the command the client sent.
+///
+/// **Rotation.** A member is stored as its ciphertext under the key that was primary when it
+/// was written. Once a new key is put first, the primary key's ciphertext of an old member
+/// differs from the stored one, so a lookup with it would miss. Rows marked [`Rewrite::Every`]
+/// or [`Rewrite::Via`] therefore send, while the ring holds more than one key, *every* key's
+/// ciphertext of each member (primary first) and reduce Redis's per-candidate answers to one
+/// answer per member. With a single key nothing is rewritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rewrite {
+    /// Sent as the client wrote it (members under the primary key).
+    None,
+    /// Each member argument is replaced, in place, by its ciphertext under every ring key;
+    /// the reply is reduced per member (`SREM`, `SMISMEMBER`, `ZMSCORE`, `GEOPOS`…).
+    Every(Reduce),
+    /// The command is sent as its multi-member form (`SISMEMBER` → `SMISMEMBER`, `ZSCORE` →
+    /// `ZMSCORE`) with every key's ciphertext of the member; the reduced reply's one element is
+    /// the reply.
+    Via(&'static str, Reduce),
+    /// `SSCAN` / `ZSCAN`: a `MATCH pattern` cannot match ciphertext, so it is taken out of the
+    /// request (the pattern never reaches Redis) and applied to the decrypted members of each
+    /// page, keeping Redis's cursor (a page may come back shorter, or empty, with a non-zero
+    /// cursor, which SCAN's contract allows). `pairs`: the page is `[member, score, …]`.
+    Match {
+        /// The page holds member/score pairs (`ZSCAN`).
+        pairs: bool,
+    },
+}
+
+/// How the answers for one member's candidates (one per ring key) become one answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reduce {
+    /// The reply is one total (`SREM`, `ZREM`: how many were removed): it passes.
+    Total,
+    /// `1` if any candidate answered `1` (`SMISMEMBER`).
+    Any,
+    /// The first candidate's answer that is not nil (`ZMSCORE`, `GEOPOS`, `GEOHASH`).
+    First,
+}
+
 /// Where the values are in a reply. Shapes describe the reply tree; a node whose type does
 /// not match its shape passes unchanged (it holds no value redcloak wrote, e.g. an error or
 /// nil). RESP2 and RESP3 forms of the same reply are both covered.
@@ -148,10 +420,49 @@ pub enum Shape {
     /// Named fields (a map or a flat `[name, value, …]` array) where some names hold values
     /// of the given shape (`XINFO STREAM`).
     Fields(&'static [(&'static str, Shape)]),
+    /// A bulk string is a set / sorted-set / geo member (`SPOP` without a count).
+    Member,
+    /// Every bulk string anywhere in the reply is a member (`SMEMBERS`, a RESP3 set, `ZRANGE`
+    /// without scores, `SPOP` with or without a count).
+    Members,
+    /// Member/score pairs: flat `[member, score, …]` (RESP2, and RESP3 `ZPOPMIN` without a
+    /// count) or nested `[[member, score], …]` (RESP3); the members are decrypted, the scores
+    /// pass.
+    Scored,
+    /// A bulk string of this shape, or an array whose first element has it and the rest pass
+    /// (`GEOSEARCH`: `member`, or `[member, distance?, hash?, [lon, lat]?]` with `WITH…`).
+    Lead(&'static Shape),
     /// The bulk reply is sealed (encrypted) for the client: `DUMP` payloads, which redcloak
     /// later accepts back in `RESTORE` and nothing else does.
     Seal,
+    /// Key names (`KEYS`, `SCAN`'s page): redcloak's own keys (`redcloak:scratch:…`, transient
+    /// copies of a transaction or script it is carrying out, and `redcloak:internal:…`) are
+    /// left out.
+    Keys,
+    /// `CONFIG GET`'s name/value pairs (a RESP3 map or a flat array) without the parameters
+    /// that hold credentials or key material ([`SECRET_CONFIG`]), as an ACL-restricted user
+    /// would see them.
+    Config,
 }
+
+/// The prefix of redcloak's own scratch keys (see the proxy's `atomic/scratch.rs`).
+pub const SCRATCH_PREFIX: &[u8] = b"redcloak:scratch:";
+
+/// The prefix of keys redcloak keeps for itself (function libraries, encrypted).
+pub const INTERNAL_PREFIX: &[u8] = b"redcloak:internal:";
+
+/// Redis configuration parameters that hold credentials or point at private keys: never
+/// shown through redcloak.
+pub const SECRET_CONFIG: &[&str] = &[
+    "requirepass",
+    "masterauth",
+    "masteruser",
+    "aclfile",
+    "tls-key-file",
+    "tls-key-file-pass",
+    "tls-client-key-file",
+    "tls-client-key-file-pass",
+];
 
 /// How the reply shape is found for one request.
 #[derive(Debug, Clone, Copy)]
@@ -196,8 +507,8 @@ pub enum Family {
     PubSub,
     /// Transactions: MULTI, EXEC, WATCH…
     Transactions,
-    /// Sets, sorted sets, geo and HyperLogLog: members are data (refused until members are
-    /// encrypted deterministically).
+    /// Sets, sorted sets, geo and HyperLogLog: members are data, encrypted deterministically
+    /// so that Redis can compare them.
     Members,
     /// Bitmaps and bitfields.
     Bitmaps,
@@ -219,6 +530,11 @@ pub struct CommandSpec {
     pub action: Action,
     /// Which arguments are values (only meaningful for forwarded commands).
     pub values: ValueArgs,
+    /// Which arguments are members (encrypted deterministically).
+    pub members: MemberArgs,
+    /// How the request is rewritten for Redis and the reply folded back (rotation lookups,
+    /// `MATCH` applied after decryption).
+    pub rewrite: Rewrite,
     /// Which parts of the reply are values.
     pub reply: ReplyRule,
     /// The family, for documentation.
@@ -226,9 +542,45 @@ pub struct CommandSpec {
     /// For containers (`CLIENT`, `CONFIG`, `XINFO`…): the subcommands; the container's own
     /// action applies only to subcommands that are not listed (refused).
     pub subcommands: &'static [CommandSpec],
+    /// What the command does to the connection's state.
+    pub effect: Effect,
+    /// What it means for the shadow cache (learning while Redis is up, serving while down).
+    pub cache: CacheOp,
+    /// Whether it removes what it returns, and how a value that does not decrypt is put back.
+    pub pops: Pops,
 }
 
 impl CommandSpec {
+    /// This row with a session effect.
+    pub(crate) const fn effect(mut self, effect: Effect) -> CommandSpec {
+        self.effect = effect;
+        self
+    }
+
+    /// This row with a shadow-cache rule.
+    pub(crate) const fn cache(mut self, cache: CacheOp) -> CommandSpec {
+        self.cache = cache;
+        self
+    }
+
+    /// This row removes what it returns.
+    pub(crate) const fn pops(mut self, pops: Pops) -> CommandSpec {
+        self.pops = pops;
+        self
+    }
+
+    /// This row's member arguments.
+    pub(crate) const fn members(mut self, members: MemberArgs) -> CommandSpec {
+        self.members = members;
+        self
+    }
+
+    /// This row's request rewrite.
+    pub(crate) const fn rewrite(mut self, rewrite: Rewrite) -> CommandSpec {
+        self.rewrite = rewrite;
+        self
+    }
+
     /// Whether `argc` arguments (name included) satisfy the arity.
     pub fn arity_ok(&self, argc: usize) -> bool {
         let argc = i64::try_from(argc).unwrap_or(i64::MAX);
@@ -254,9 +606,14 @@ pub(crate) const fn forward(
         arity,
         action: Action::Forward,
         values,
+        members: MemberArgs::None,
+        rewrite: Rewrite::None,
         reply: ReplyRule::Shape(reply),
         family,
         subcommands: &[],
+        effect: Effect::None,
+        cache: CacheOp::None,
+        pops: Pops::None,
     }
 }
 
@@ -280,26 +637,53 @@ pub(crate) const fn refuse(
             alternative,
         }),
         values: ValueArgs::None,
+        members: MemberArgs::None,
+        rewrite: Rewrite::None,
         reply: ReplyRule::Shape(&Shape::Pass),
         family,
         subcommands: &[],
+        effect: Effect::None,
+        cache: CacheOp::None,
+        pops: Pops::None,
     }
 }
 
+/// A forwarded command that changes the connection's state.
 pub(crate) const fn session(
     name: &'static str,
     arity: i32,
-    session: Session,
+    effect: Effect,
+    family: Family,
+) -> CommandSpec {
+    pass(name, arity, family).effect(effect)
+}
+
+/// A command redcloak computes itself on decrypted values (see [`Action::Emulate`]).
+pub(crate) const fn emulated(name: &'static str, arity: i32, family: Family) -> CommandSpec {
+    CommandSpec {
+        action: Action::Emulate,
+        ..pass(name, arity, family)
+    }
+}
+
+/// A script or function command.
+pub(crate) const fn scripted(name: &'static str, arity: i32, op: ScriptOp) -> CommandSpec {
+    CommandSpec {
+        action: Action::Script(op),
+        ..pass(name, arity, Family::Scripting)
+    }
+}
+
+/// A command redcloak answers itself.
+pub(crate) const fn local(
+    name: &'static str,
+    arity: i32,
+    local: Local,
     family: Family,
 ) -> CommandSpec {
     CommandSpec {
-        name,
-        arity,
-        action: Action::Session(session),
-        values: ValueArgs::None,
-        reply: ReplyRule::Shape(&Shape::Pass),
-        family,
-        subcommands: &[],
+        action: Action::Local(local),
+        ..pass(name, arity, family)
     }
 }
 
@@ -317,9 +701,14 @@ pub(crate) const fn container(
             alternative: Some("see docs/commands.md for the subcommands that work"),
         }),
         values: ValueArgs::None,
+        members: MemberArgs::None,
+        rewrite: Rewrite::None,
         reply: ReplyRule::Shape(&Shape::Pass),
         family,
         subcommands,
+        effect: Effect::None,
+        cache: CacheOp::None,
+        pops: Pops::None,
     }
 }
 
@@ -331,12 +720,6 @@ pub(crate) mod reasons {
     /// Operator alternative.
     pub const OPERATOR_ALT: &str =
         "run it against Redis directly with an operator's credentials (redis-cli --tls …)";
-    /// Scripts.
-    pub const SCRIPTS: &str =
-        "scripts and functions run inside Redis on ciphertext, not on your values";
-    /// Scripts alternative.
-    pub const SCRIPTS_ALT: &str =
-        "do the computation in the application, or use MULTI/EXEC (with WATCH) for atomicity";
     /// Cluster.
     pub const CLUSTER: &str = "redcloak speaks to one Redis server; cluster mode is not supported";
 }
@@ -384,6 +767,16 @@ pub enum Resolved {
     UnknownSubcommand(&'static CommandSpec),
     /// A container without its subcommand (wrong number of arguments).
     MissingSubcommand(&'static CommandSpec),
+}
+
+impl Resolved {
+    /// The row and its container, for a known command.
+    pub fn known(self) -> Option<(&'static CommandSpec, Option<&'static CommandSpec>)> {
+        match self {
+            Resolved::Known { spec, parent } => Some((spec, parent)),
+            _ => None,
+        }
+    }
 }
 
 /// Looks up a request's command, descending into subcommands.
@@ -434,24 +827,12 @@ fn index() -> &'static [&'static CommandSpec] {
     })
 }
 
-pub use keyspecs::KeySpec;
+pub use keypos::{flag_names, CommandKeys, KeyUse, K_RO};
+pub use members::{scan_options, ScanOptions};
 
-/// The key arguments of one request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyUse {
-    /// Indexes of the key arguments (into the request's arguments).
-    pub keys: Vec<usize>,
-    /// The command may modify data.
-    pub write: bool,
-    /// The command may touch keys that cannot be listed (FLUSHDB, SWAPDB, unknown movable
-    /// keys): a cache must forget everything of the database (or all databases).
-    pub touches_all: bool,
-    /// The command may block (see [`KeySpec::blocking`]).
-    pub blocking: bool,
-}
-
-/// The key positions of a command as Redis 7.0 declares them (see `keyspecs.rs`).
-pub fn key_spec(spec: &CommandSpec, parent: Option<&CommandSpec>) -> Option<&'static KeySpec> {
+/// Redis 7.0's key specification of a command (see `keyspecs.rs`): where its keys are, and
+/// whether it writes or blocks.
+pub fn key_spec(spec: &CommandSpec, parent: Option<&CommandSpec>) -> Option<&'static CommandKeys> {
     let mut name = [0u8; 2 * MAX_NAME + 1];
     let len = match parent {
         Some(p) => {
@@ -473,62 +854,58 @@ pub fn key_spec(spec: &CommandSpec, parent: Option<&CommandSpec>) -> Option<&'st
         .map(|i| &keyspecs::KEY_SPECS[i])
 }
 
-/// Which arguments of this request are keys, and whether it writes.
+/// Which arguments of this request are keys (with Redis's key flags), and whether it writes
+/// or may block. A command Redis 7.0 does not describe (`CLIENT SETINFO`) names no keys.
 pub fn keys_of(spec: &CommandSpec, parent: Option<&CommandSpec>, args: &[Bytes]) -> KeyUse {
-    let Some(ks) = key_spec(spec, parent) else {
-        // Not a Redis 7.0 command (CLIENT SETINFO): it names no keys.
-        return KeyUse {
-            keys: Vec::new(),
-            write: false,
-            touches_all: false,
-            blocking: false,
-        };
+    match key_spec(spec, parent) {
+        Some(keys) => keypos::find(keys, spec.arity, args),
+        None => KeyUse::default(),
+    }
+}
+
+/// `COMMAND GETKEYS` / `GETKEYSANDFLAGS` for `inner` (the command whose keys are asked for),
+/// answered from the table exactly as Redis 7.0 answers it: the keys (with their flags), or
+/// Redis's error text. The arguments never reach Redis.
+pub fn command_getkeys(inner: &[Bytes], with_flags: bool) -> Result<Frame, &'static str> {
+    const INVALID: &str = "ERR Invalid command specified";
+    let (spec, parent) = match resolve(inner) {
+        Resolved::Known { spec, parent } => (spec, parent),
+        // A container alone is a command without keys.
+        Resolved::MissingSubcommand(spec) => (spec, None),
+        Resolved::Unknown | Resolved::UnknownSubcommand(_) => return Err(INVALID),
     };
-    let argc = args.len() as i32;
-    let mut keys = Vec::new();
-    let mut touches_all = false;
-    if ks.movable {
-        let is = |i: usize, w: &str| {
-            args.get(i)
-                .is_some_and(|a| a.eq_ignore_ascii_case(w.as_bytes()))
+    let keys = key_spec(spec, parent).ok_or(INVALID)?;
+    if keys.specs.iter().all(|s| s.flags & keypos::K_NOT_KEY != 0) {
+        return Err("ERR The command has no key arguments");
+    }
+    if !spec.arity_ok(inner.len()) {
+        return Err("ERR Invalid number of arguments specified for command");
+    }
+    let found = keypos::find(keys, spec.arity, inner);
+    if found.keys.is_empty() || found.invalid {
+        return if keys.optional_keys {
+            Ok(Frame::Array(Vec::new()))
+        } else {
+            Err("ERR Invalid arguments specified for command")
         };
-        let numkeys_at =
-            |i: usize| -> Option<usize> { std::str::from_utf8(args.get(i)?).ok()?.parse().ok() };
-        match spec.name {
-            // … STREAMS key [key …] id [id …]
-            "XREAD" | "XREADGROUP" => {
-                if let Some(at) = (1..args.len()).find(|&i| is(i, "STREAMS")) {
-                    let n = (args.len() - at - 1) / 2;
-                    keys.extend(at + 1..at + 1 + n);
+    }
+    Ok(Frame::Array(
+        found
+            .keys
+            .iter()
+            .map(|&(i, flags)| {
+                let key = Frame::Bulk(inner[i].clone());
+                if with_flags {
+                    let names = flag_names(flags & !keypos::K_VARIABLE_FLAGS)
+                        .map(|n| Frame::Simple(Bytes::from_static(n.as_bytes())))
+                        .collect();
+                    Frame::Array(vec![key, Frame::Array(names)])
+                } else {
+                    key
                 }
-            }
-            // LMPOP numkeys key …, BLMPOP timeout numkeys key …
-            "LMPOP" | "BLMPOP" => {
-                let at = if spec.name == "LMPOP" { 1 } else { 2 };
-                match numkeys_at(at) {
-                    Some(n) => keys.extend((at + 1..at + 1 + n).filter(|&i| i < args.len())),
-                    None => touches_all = ks.write,
-                }
-            }
-            _ => touches_all = ks.write,
-        }
-    } else if ks.first > 0 {
-        let last = if ks.last < 0 { argc + ks.last } else { ks.last };
-        let mut i = ks.first;
-        while i <= last && i < argc {
-            keys.push(i as usize);
-            i += ks.step.max(1);
-        }
-    }
-    if matches!(spec.name, "FLUSHDB" | "FLUSHALL" | "SWAPDB") && parent.is_none() {
-        touches_all = true;
-    }
-    KeyUse {
-        keys,
-        write: ks.write,
-        touches_all,
-        blocking: ks.blocking,
-    }
+            })
+            .collect(),
+    ))
 }
 
 /// The display name of a resolved command: `GET`, `CLIENT SETNAME`.
@@ -552,18 +929,26 @@ pub fn markdown() -> String {
          redcloak forwards only what it can keep encrypted.\n\n\
          - **forward**: sent to Redis; the listed *encrypted arguments* are encrypted on the way in, \
          and the values in the *reply* are decrypted on the way out.\n\
-         - **session**: forwarded, with bookkeeping in redcloak (transactions, pub/sub, protocol).\n\
          - **local**: answered by redcloak, never sent to Redis.\n\
-         - **refused**: the error says why and what to do instead.\n",
+         - **refused**: the error says why and what to do instead.\n\
+         - *connection state*: what redcloak tracks to keep every reply with its command and to \
+         restore the connection on a new upstream link (database, transaction, subscriptions, \
+         protocol).\n\
+         - *while Redis is down*: how the command is answered from the shadow cache \
+         (docs/operations.md); `TRYAGAIN` means it gets `-TRYAGAIN redcloak: …` at once.\n",
     );
     let mut family = None;
     for spec in rows {
         if family != Some(spec.family) {
             family = Some(spec.family);
-            md.push_str(&format!(
-                "\n## {}\n\n| command | arity | action | encrypted arguments | reply |\n|---|---|---|---|---|\n",
-                family_title(spec.family)
-            ));
+            md.push_str(&format!("\n## {}\n\n", family_title(spec.family)));
+            if let Some(note) = family_note(spec.family) {
+                md.push_str(note);
+                md.push_str("\n\n");
+            }
+            md.push_str(
+                "| command | arity | action | encrypted arguments | reply | connection state | while Redis is down |\n|---|---|---|---|---|---|---|\n",
+            );
         }
         md.push_str(&row(spec, None));
         for sub in spec.subcommands {
@@ -571,7 +956,7 @@ pub fn markdown() -> String {
         }
         if !spec.subcommands.is_empty() {
             md.push_str(&format!(
-                "| `{} <other>` | | refused: not a subcommand redcloak knows | — | — |\n",
+                "| `{} <other>` | | refused: not a subcommand redcloak knows | — | — | — | — |\n",
                 spec.name
             ));
         }
@@ -596,20 +981,45 @@ fn family_title(f: Family) -> &'static str {
     }
 }
 
+/// What a family's table needs said before it.
+fn family_note(f: Family) -> Option<&'static str> {
+    match f {
+        Family::Members => Some(
+            "Members are encrypted **deterministically** (AES-SIV: the same member always gives \
+             the same ciphertext under one key), so Redis can still compare them; scores, \
+             coordinates and counts stay in clear. What that reveals: \
+             [security.md](security.md#members-deterministic-encryption). Differences from \
+             Redis: members with **equal scores** come back in the order of their ciphertexts, \
+             not of their bytes (give members distinct scores where their order matters); \
+             lexicographic ranges are refused; `SSCAN`/`ZSCAN … MATCH` is applied by redcloak \
+             after decryption, so a page may be shorter or empty with a non-zero cursor; during \
+             a key rotation, lookups and removals try every key of the ring \
+             ([encryption.md](encryption.md#member-ciphertexts-deterministic-aes-siv)). A \
+             HyperLogLog's raw bytes are never returned (`GET` on its key is refused).",
+        ),
+        _ => None,
+    }
+}
+
 fn row(spec: &CommandSpec, parent: Option<&CommandSpec>) -> String {
     if !spec.subcommands.is_empty() {
         return format!(
-            "| `{}` | {} | container: see its subcommands | — | — |\n",
+            "| `{}` | {} | container: see its subcommands | — | — | — | — |\n",
             spec.name, spec.arity
         );
     }
     let action = match spec.action {
         Action::Forward => "forward".to_owned(),
-        Action::Session(s) => format!("session: {}", session_doc(s)),
-        Action::Local(Local::Auth) => {
-            "local: `+OK`; the client's credentials are discarded, redcloak authenticates with its own".to_owned()
+        Action::Local(local) => format!("local: {}", local_doc(local)),
+        Action::Script(op) => format!("script engine: {}", script_doc(op)),
+        Action::Emulate => {
+            let trips = crate::emulate::lookup(spec.name.as_bytes()).map_or(2, |e| e.round_trips);
+            format!(
+                "emulated: read under WATCH, computed by redcloak, written back encrypted in \
+                 MULTI/EXEC ({trips} round trip{} without contention)",
+                if trips == 1 { "" } else { "s" }
+            )
         }
-        Action::Local(Local::Quit) => "local: `+OK`, then close".to_owned(),
         Action::Refuse(r) => match r.alternative {
             Some(alt) => format!("refused: {}; instead, {alt}", r.reason),
             None => format!("refused: {}", r.reason),
@@ -625,34 +1035,155 @@ fn row(spec: &CommandSpec, parent: Option<&CommandSpec>) -> String {
             format!("argument {i} must be a payload sealed by redcloak's `DUMP`")
         }
     };
-    let reply = match (spec.action, spec.reply) {
-        (Action::Forward | Action::Session(_), ReplyRule::Shape(shape)) => shape_doc(shape),
-        (Action::Forward | Action::Session(_), ReplyRule::Custom(_)) => {
+    let values = match (spec.members, values.as_str()) {
+        (MemberArgs::None, _) => values,
+        (members, "—") => format!("members (deterministic): {}", members_doc(members)),
+        (members, _) => format!("{values}; members: {}", members_doc(members)),
+    };
+    let mut reply = match (spec.action, spec.reply) {
+        (Action::Forward, ReplyRule::Shape(shape)) => shape_doc(shape),
+        (Action::Forward, ReplyRule::Custom(_)) if spec.family == Family::Members => {
+            "members decrypted, scores kept (the shape depends on `WITHSCORES`)".to_owned()
+        }
+        (Action::Forward, ReplyRule::Custom(_)) => {
             "values decrypted (shape depends on the options)".to_owned()
         }
         _ => "—".to_owned(),
     };
+    if spec.pops != Pops::None {
+        reply.push_str(if spec.family == Family::Members {
+            "; a member that does not decrypt is put back where it was taken from (not lost)"
+        } else {
+            "; a value that does not decrypt is put back where it was taken from (not lost)"
+        });
+    }
+    match spec.rewrite {
+        Rewrite::None => {}
+        Rewrite::Every(_) => reply.push_str(
+            "; during a key rotation each member is looked up under every key of the ring",
+        ),
+        Rewrite::Via(name, _) => reply.push_str(&format!(
+            "; during a key rotation sent as `{name}` with the member under every key of the ring"
+        )),
+        Rewrite::Match { .. } => reply.push_str(
+            "; `MATCH` is applied by redcloak to the decrypted members (the pattern never \
+             reaches Redis; a page may be shorter, or empty, with a non-zero cursor)",
+        ),
+    }
     let name = match parent {
         Some(p) => format!("{} {}", p.name, spec.name),
         None => spec.name.to_owned(),
     };
     format!(
-        "| `{name}` | {} | {action} | {values} | {reply} |\n",
-        spec.arity
+        "| `{name}` | {} | {action} | {values} | {reply} | {} | {} |\n",
+        spec.arity,
+        effect_doc(spec.effect),
+        outage_doc(spec),
     )
 }
 
-fn session_doc(s: Session) -> &'static str {
-    match s {
-        Session::Multi => "starts queueing; the queued commands' rules decode EXEC's reply",
-        Session::Exec => "each element of the reply decoded by its queued command's rule",
-        Session::Discard => "drops the queue",
-        Session::Hello => {
-            "the AUTH part is answered by redcloak and removed; RESP3 works end to end"
+/// Whether a reply of this shape holds members.
+fn holds_members(shape: &Shape) -> bool {
+    match shape {
+        Shape::Member | Shape::Members | Shape::Scored | Shape::Lead(_) => true,
+        Shape::Tuple(shapes) => shapes.iter().any(holds_members),
+        Shape::Each(inner) | Shape::Pairs(inner) => holds_members(inner),
+        Shape::Fields(fields) => fields.iter().any(|(_, s)| holds_members(s)),
+        _ => false,
+    }
+}
+
+fn members_doc(members: MemberArgs) -> String {
+    match members {
+        MemberArgs::None => "—".to_owned(),
+        MemberArgs::At(i) => format!("argument {i}"),
+        MemberArgs::Span(from, to) => {
+            let list: Vec<String> = (from..to).map(|i| i.to_string()).collect();
+            format!("arguments {}", list.join(" and "))
         }
-        Session::Reset => "forwarded, then redcloak authenticates the connection again",
-        Session::PubSub => {
-            "confirmations and messages arrive as pushes; message payloads are decrypted"
+        MemberArgs::From(i) => format!("every argument from {i}"),
+        MemberArgs::Stride(from, 2) => format!("every second argument from {from}"),
+        MemberArgs::Stride(from, 3) => format!("every third argument from {from}"),
+        MemberArgs::Stride(from, step) => format!("every {step}th argument from {from}"),
+        MemberArgs::AtThenFrom(at, from) => {
+            format!("argument {at} and every argument from {from}")
+        }
+        MemberArgs::Custom(_, doc) => doc.to_owned(),
+    }
+}
+
+fn local_doc(local: Local) -> &'static str {
+    match local {
+        Local::Auth => {
+            "`+OK`; the client's credentials are discarded, redcloak authenticates with its own"
+        }
+        Local::Quit => "`+OK`, then close",
+        Local::Ping => "with a message: the message, by redcloak; a bare `PING` is forwarded",
+        Local::Echo => "the message, by redcloak",
+        Local::GetKeys { .. } => "from the command table's key positions",
+    }
+}
+
+fn script_doc(op: ScriptOp) -> &'static str {
+    match op {
+        ScriptOp::Eval { .. } | ScriptOp::Fcall { .. } => {
+            "run by redcloak (Lua 5.1, Redis's sandbox and libraries); every redis.call goes \
+             through this table; atomic (scratch copies under WATCH, committed in MULTI/EXEC)"
+        }
+        ScriptOp::Load | ScriptOp::Exists | ScriptOp::Flush => {
+            "redcloak's script cache (per redcloak; clients fall back to EVAL on NOSCRIPT)"
+        }
+        ScriptOp::Kill => "`NOTBUSY`: scripts never hold Redis up",
+        _ => {
+            "redcloak's function libraries, stored encrypted in Redis \
+             (`redcloak:internal:functions`), shared by every redcloak"
+        }
+    }
+}
+
+fn effect_doc(effect: Effect) -> &'static str {
+    match effect {
+        Effect::None => "—",
+        Effect::Select => "database (refused inside MULTI)",
+        Effect::Watch => "watching",
+        Effect::Unwatch => "not watching",
+        Effect::Multi => "starts queueing; the queued commands' rules decode EXEC's reply",
+        Effect::Exec => "each element of the reply decoded by its queued command's rule",
+        Effect::Discard => "drops the queue",
+        Effect::Hello => {
+            "protocol; the AUTH part is answered by redcloak and removed (refused inside MULTI)"
+        }
+        Effect::Reset => "everything reset; redcloak authenticates the connection again",
+        Effect::Subscribe(_) => {
+            "subscriptions: one confirmation per name; message payloads are decrypted"
+        }
+        Effect::Unsubscribe(_) => {
+            "subscriptions: one confirmation per name, or per current subscription"
+        }
+        Effect::Publish => "— (inside an execution redcloak carries out: sent at commit)",
+    }
+}
+
+fn outage_doc(spec: &CommandSpec) -> &'static str {
+    match (spec.action, spec.cache) {
+        (Action::Local(_), _) => "answered",
+        (Action::Emulate, _) => "TRYAGAIN (needs the current value)",
+        (Action::Script(_), _) => "TRYAGAIN",
+        (Action::Refuse(_), _) => "refused",
+        (Action::Forward, CacheOp::None | CacheOp::ForgetAll) => "TRYAGAIN",
+        (Action::Forward, CacheOp::Get | CacheOp::MGet | CacheOp::Exists | CacheOp::Type) => {
+            "from the cache when every key is known, else TRYAGAIN"
+        }
+        (Action::Forward, CacheOp::Ttl(_)) => "from the cache when the expiry is known",
+        (Action::Forward, CacheOp::Set) => {
+            "journaled; with NX/XX/GET/KEEPTTL only when the key is known"
+        }
+        (Action::Forward, CacheOp::SetNx | CacheOp::MSetNx | CacheOp::GetSet | CacheOp::GetDel) => {
+            "journaled when the keys are known"
+        }
+        (Action::Forward, CacheOp::SetEx(_) | CacheOp::MSet | CacheOp::Del) => "journaled",
+        (Action::Forward, CacheOp::Expire(..) | CacheOp::Persist) => {
+            "journaled when the key is known (no NX/XX/GT/LT)"
         }
     }
 }
@@ -662,10 +1193,22 @@ fn shape_doc(shape: &Shape) -> String {
         Shape::Pass => "as Redis sent it".to_owned(),
         Shape::Value => "the value decrypted".to_owned(),
         Shape::Values | Shape::PerKey => "every value decrypted".to_owned(),
+        shape if holds_members(shape) => {
+            "members decrypted; cursors, keys, scores, distances and coordinates kept".to_owned()
+        }
         Shape::Tuple(_) | Shape::Each(_) | Shape::Pairs(_) | Shape::Fields(_) => {
             "values decrypted, names kept".to_owned()
         }
+        Shape::Member | Shape::Members => "every member decrypted".to_owned(),
+        Shape::Scored => "members decrypted, scores kept".to_owned(),
+        Shape::Lead(_) => "members decrypted, distances, hashes and coordinates kept".to_owned(),
         Shape::Seal => "the payload sealed (encrypted) for the client".to_owned(),
+        Shape::Config => {
+            "as Redis sent it, without credentials and key paths (requirepass, masterauth, \
+             tls-key-file…)"
+                .to_owned()
+        }
+        Shape::Keys => "as Redis sent it, without redcloak's own keys".to_owned(),
     }
 }
 
@@ -743,10 +1286,15 @@ mod tests {
         let Resolved::Known { spec, .. } = resolve(&b(&["CONFIG", "GET", "requirepass"])) else {
             panic!()
         };
-        assert!(
-            matches!(spec.action, Action::Refuse(_)),
-            "CONFIG GET would reveal the password"
+        assert_eq!(
+            spec.reply.shape(&[]),
+            &Shape::Config,
+            "CONFIG GET would reveal the password unless its reply is filtered"
         );
+        let Resolved::Known { spec, .. } = resolve(&b(&["CONFIG", "SET", "a", "b"])) else {
+            panic!()
+        };
+        assert!(matches!(spec.action, Action::Refuse(_)));
         let Resolved::Known { spec, .. } = resolve(&b(&["CLIENT", "TRACKING", "on"])) else {
             panic!()
         };
@@ -909,41 +1457,27 @@ mod tests {
             Resolved::Known { spec, parent } => keys_of(spec, parent, &b(parts)),
             other => panic!("{other:?}"),
         };
+        let at = |parts: &[&str]| use_of(parts).positions().collect::<Vec<_>>();
+        let get = use_of(&["GET", "k"]);
+        assert_eq!(at(&["GET", "k"]), vec![1]);
+        assert!(!get.write && !get.touches_all && !get.blocking && !get.invalid);
+        assert_eq!(at(&["MSET", "a", "1", "b", "2"]), vec![1, 3]);
+        assert_eq!(at(&["DEL", "a", "b", "c"]), vec![1, 2, 3]);
+        let rename = use_of(&["RENAME", "a", "b"]);
+        assert_eq!(at(&["RENAME", "a", "b"]), vec![1, 2]);
+        assert!(rename.write && !rename.touches_all);
         assert_eq!(
-            use_of(&["GET", "k"]),
-            KeyUse {
-                keys: vec![1],
-                write: false,
-                touches_all: false,
-                blocking: false
-            }
-        );
-        assert_eq!(use_of(&["MSET", "a", "1", "b", "2"]).keys, vec![1, 3]);
-        assert_eq!(use_of(&["DEL", "a", "b", "c"]).keys, vec![1, 2, 3]);
-        assert_eq!(
-            use_of(&["RENAME", "a", "b"]),
-            KeyUse {
-                keys: vec![1, 2],
-                write: true,
-                touches_all: false,
-                blocking: false
-            }
-        );
-        assert_eq!(
-            use_of(&["XREAD", "COUNT", "1", "STREAMS", "s1", "s2", "0", "0"]).keys,
+            at(&["XREAD", "COUNT", "1", "STREAMS", "s1", "s2", "0", "0"]),
             vec![4, 5]
         );
-        assert_eq!(
-            use_of(&["BLMPOP", "0", "2", "a", "b", "LEFT"]).keys,
-            vec![3, 4]
-        );
+        assert_eq!(at(&["BLMPOP", "0", "2", "a", "b", "LEFT"]), vec![3, 4]);
         assert!(use_of(&["FLUSHDB"]).touches_all);
         assert!(
             use_of(&["BLPOP", "q", "0"]).blocking
                 && use_of(&["XREAD", "BLOCK", "0", "STREAMS", "s", "$"]).blocking
         );
         assert!(use_of(&["SWAPDB", "0", "1"]).touches_all);
-        assert_eq!(use_of(&["XINFO", "STREAM", "s"]).keys, vec![2]);
+        assert_eq!(at(&["XINFO", "STREAM", "s"]), vec![2]);
         assert!(!use_of(&["CLIENT", "SETNAME", "x"]).write);
         // Every row names a Redis command (or a known newer one).
         for spec in all() {

@@ -10,7 +10,11 @@ use bytes::{Bytes, BytesMut};
 use redcloak_crypto::{DecryptError, KeyRing};
 
 use crate::resp::{self, Frame, Limits, ProtocolError};
-use crate::table::{CommandSpec, Refusal, Shape, ValueArgs};
+use crate::table::{
+    scan_options, CommandSpec, MemberArgs, Reduce, Refusal, Rewrite, Shape, ValueArgs,
+    INTERNAL_PREFIX, SCRATCH_PREFIX, SECRET_CONFIG,
+};
+use crate::words;
 
 /// Writes `args` as a RESP array for Redis, each value argument (per the row's
 /// [`ValueArgs`]) replaced by its ciphertext. Returns how many values were encrypted, or the
@@ -33,6 +37,9 @@ pub fn encode_request_keeping(
     out: &mut BytesMut,
     mut tokens: Option<&mut Vec<Bytes>>,
 ) -> Result<usize, String> {
+    if spec.members.any() || spec.rewrite != Rewrite::None {
+        return encode_member_request(spec, args, ring, out);
+    }
     let values = spec.values.resolve(args).map_err(str::to_owned)?;
     let mut unsealed = None;
     if let ValueArgs::Unseal(i) = values {
@@ -66,13 +73,337 @@ pub fn encode_request_keeping(
     Ok(encrypted)
 }
 
+/// How one argument of a member command goes to Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    /// As the client sent it.
+    As,
+    /// Encrypted as a value (Fernet).
+    Value,
+    /// Encrypted as a member under the primary key.
+    Member,
+    /// Replaced by its member ciphertext under every ring key, primary first (rotation).
+    Candidates,
+    /// Replaced by this command name (`SISMEMBER` sent as `SMISMEMBER` during a rotation).
+    Renamed(&'static str),
+    /// Left out (`MATCH pattern` of a scan, applied after decryption instead).
+    Dropped,
+}
+
+/// Why `args` cannot be sent at all, when the row's option reading says so: Redis's own error
+/// for arguments it would reject before knowing where the values or members are, or
+/// redcloak's refusal (`… BYLEX`). `None` when the request can be encoded.
+pub fn request_error(spec: &CommandSpec, args: &[Bytes]) -> Option<&'static str> {
+    spec.values
+        .resolve(args)
+        .err()
+        .or_else(|| spec.members.resolve(args).err())
+}
+
+/// Whether an error text is redcloak's own (a refusal), not one Redis would give.
+pub fn is_refusal(text: &str) -> bool {
+    text.starts_with("ERR redcloak")
+}
+
+/// How each argument of a member command goes to Redis, for a ring of `ring_keys` keys.
+///
+/// # Security
+/// Every argument the row names as a member — and, for scans, every argument redcloak cannot
+/// read — is encrypted; a `MATCH` pattern is dropped. An argument is sent as it is only when
+/// the row says it is not data.
+fn member_layout(
+    spec: &CommandSpec,
+    args: &[Bytes],
+    ring_keys: usize,
+) -> Result<Vec<Sent>, String> {
+    let values = spec.values.resolve(args).map_err(str::to_owned)?;
+    let members = spec.members.resolve(args).map_err(str::to_owned)?;
+    if matches!(values, ValueArgs::Unseal(_)) || matches!(members, MemberArgs::Custom(..)) {
+        return Err(format!(
+            "ERR redcloak: {} cannot be sent (its row is inconsistent)",
+            spec.name
+        ));
+    }
+    let rotating = ring_keys > 1 && matches!(spec.rewrite, Rewrite::Every(_) | Rewrite::Via(..));
+    let mut sent: Vec<Sent> = (0..args.len())
+        .map(|i| {
+            if members.is_member(i) {
+                if rotating {
+                    Sent::Candidates
+                } else {
+                    Sent::Member
+                }
+            } else if values.is_value(i) {
+                Sent::Value
+            } else {
+                Sent::As
+            }
+        })
+        .collect();
+    match spec.rewrite {
+        Rewrite::Via(name, _) if rotating => sent[0] = Sent::Renamed(name),
+        Rewrite::Match { .. } => {
+            let options = scan_options(args);
+            for i in options.matches {
+                sent[i] = Sent::Dropped;
+            }
+            if let Some(unread) = options.unread {
+                for s in &mut sent[unread..] {
+                    *s = Sent::Member;
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(sent)
+}
+
+/// [`encode_request`] for rows with members or a rewrite.
+fn encode_member_request(
+    spec: &CommandSpec,
+    args: &[Bytes],
+    ring: &KeyRing,
+    out: &mut BytesMut,
+) -> Result<usize, String> {
+    let (sent, encrypted) = member_request(spec, args, ring)?;
+    resp::write_array_len(out, sent.len());
+    for arg in &sent {
+        resp::write_bulk(out, arg);
+    }
+    Ok(encrypted)
+}
+
+/// A member command as Redis receives it: members encrypted (under every ring key during a
+/// rotation, for rows that look members up), renamed or rewritten as the row says. Returns
+/// the arguments and how many of the client's arguments were encrypted.
+fn member_request(
+    spec: &CommandSpec,
+    args: &[Bytes],
+    ring: &KeyRing,
+) -> Result<(Vec<Bytes>, usize), String> {
+    let layout = member_layout(spec, args, ring.len())?;
+    let mut sent = Vec::with_capacity(args.len());
+    let mut encrypted = 0;
+    for (arg, how) in args.iter().zip(&layout) {
+        match how {
+            Sent::As => sent.push(arg.clone()),
+            Sent::Renamed(name) => sent.push(Bytes::from_static(name.as_bytes())),
+            Sent::Dropped => {}
+            Sent::Value => sent.push(Bytes::from(ring.encrypt(arg))),
+            Sent::Member => sent.push(Bytes::from(ring.encrypt_member(arg))),
+            Sent::Candidates => {
+                sent.extend(ring.member_candidates(arg).into_iter().map(Bytes::from))
+            }
+        }
+        if matches!(how, Sent::Value | Sent::Member | Sent::Candidates) {
+            encrypted += 1;
+        }
+    }
+    Ok((sent, encrypted))
+}
+
+/// `args` with every value argument (per the row's [`ValueArgs`]) replaced by its ciphertext,
+/// and every member by its member ciphertext (rewritten as the row says, see [`Rewrite`]):
+/// the command exactly as Redis will receive it (for a journal that sends it later, or a
+/// transaction or script redcloak runs itself; decode its reply with [`reply_plan`] for a
+/// ring of the same size).
+pub fn encrypt_args(
+    spec: &CommandSpec,
+    args: &[Bytes],
+    ring: &KeyRing,
+) -> Result<Vec<Bytes>, String> {
+    if spec.members.any() || spec.rewrite != Rewrite::None {
+        return Ok(member_request(spec, args, ring)?.0);
+    }
+    let values = spec.values.resolve(args).map_err(str::to_owned)?;
+    if matches!(values, ValueArgs::Unseal(_)) {
+        return Err(format!("ERR redcloak: {} cannot be journaled", spec.name));
+    }
+    Ok(args
+        .iter()
+        .enumerate()
+        .map(|(i, arg)| {
+            if values.is_value(i) {
+                Bytes::from(ring.encrypt(arg))
+            } else {
+                arg.clone()
+            }
+        })
+        .collect())
+}
+
+/// Encrypts one value for Redis (a value redcloak computed itself, e.g. an emulated INCR's
+/// result): the one place such values are sealed.
+pub fn seal_value(ring: &KeyRing, plain: &[u8]) -> Bytes {
+    Bytes::from(ring.encrypt(plain))
+}
+
+/// Decrypts one stored value redcloak reads for its own computation (an emulated command's
+/// input): the one place such values are opened.
+pub fn open_value(ring: &KeyRing, stored: &[u8]) -> Result<Vec<u8>, DecryptError> {
+    ring.decrypt(stored)
+}
+
+/// Decrypts one stored member (set, sorted set, geo): deterministic encryption.
+pub fn open_member(ring: &KeyRing, stored: &[u8]) -> Result<Vec<u8>, DecryptError> {
+    ring.decrypt_member(stored).map(|m| m.plaintext.into_vec())
+}
+
 /// How to decode one upstream reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Plan {
     /// By this shape.
     Shape(&'static Shape),
-    /// An `EXEC` reply: element `i` by shape `i` (the queued commands' shapes).
-    Exec(Vec<&'static Shape>),
+    /// The reply to a member command redcloak rewrote ([`Rewrite`]): reduced, decoded, then
+    /// filtered.
+    Members(MemberReply),
+    /// An `EXEC` reply: one element per queued command, in order.
+    Exec(Vec<Queued>),
+}
+
+impl Plan {
+    /// How the command's element of `EXEC`'s reply is decoded when it is queued in `MULTI`.
+    pub fn into_queued(self) -> Queued {
+        match self {
+            Plan::Shape(shape) => Queued::Shape(shape),
+            Plan::Members(m) => Queued::Members(m),
+            // EXEC is never queued (Redis refuses nested MULTI/EXEC without queueing).
+            Plan::Exec(_) => Queued::Shape(&Shape::Pass),
+        }
+    }
+}
+
+/// How the reply to a rewritten member command comes back to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberReply {
+    /// The shape of the client's reply (where its members are).
+    pub shape: &'static Shape,
+    /// Rotation: Redis answered once per candidate; fold each member's answers into one.
+    pub reduce: Option<Reduction>,
+    /// A scan's `MATCH`, applied to the decrypted page.
+    pub filter: Option<Filter>,
+}
+
+/// Folding per-candidate answers into per-member answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reduction {
+    /// How.
+    pub reduce: Reduce,
+    /// Candidates per member: the number of keys in the ring the request was encrypted with.
+    pub group: usize,
+    /// The client sent a single-member command (`SISMEMBER`): its reply is the one element.
+    pub single: bool,
+    /// For [`Reduce::Total`]: the distinct members named. A member stored under two keys
+    /// (added again under the new key before `rewrap` merged the copies) is removed twice by
+    /// Redis but counted once.
+    pub limit: usize,
+}
+
+/// A scan's `MATCH pattern`, applied by redcloak after decryption.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    /// The glob pattern (Redis's `stringmatchlen` rules).
+    pub pattern: Bytes,
+    /// The page holds `[member, score, …]` pairs (`ZSCAN`).
+    pub pairs: bool,
+}
+
+/// The plan for decoding the reply to `args` (a command of row `spec`) when its request is
+/// encrypted with a ring of `ring_keys` keys. The request must be encoded with a ring of the
+/// same size ([`encode_request`]), so that both agree on the rewrite.
+pub fn reply_plan(spec: &CommandSpec, args: &[Bytes], ring_keys: usize) -> Plan {
+    let shape = spec.reply.shape(args);
+    let rotating = ring_keys > 1;
+    let reduce = |reduce, single, limit| {
+        Plan::Members(MemberReply {
+            shape,
+            reduce: Some(Reduction {
+                reduce,
+                group: ring_keys,
+                single,
+                limit,
+            }),
+            filter: None,
+        })
+    };
+    match spec.rewrite {
+        Rewrite::Every(Reduce::Total) if rotating => {
+            let distinct = match spec.members.resolve(args) {
+                Ok(members) => args
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| members.is_member(*i))
+                    .map(|(_, a)| a)
+                    .collect::<std::collections::HashSet<_>>()
+                    .len(),
+                Err(_) => 0,
+            };
+            reduce(Reduce::Total, false, distinct)
+        }
+        Rewrite::Every(r) if rotating => reduce(r, false, 0),
+        Rewrite::Via(_, r) if rotating => reduce(r, true, 0),
+        Rewrite::Match { pairs } => match scan_options(args).pattern {
+            Some(i) => Plan::Members(MemberReply {
+                shape,
+                reduce: None,
+                filter: Some(Filter {
+                    pattern: args[i].clone(),
+                    pairs,
+                }),
+            }),
+            None => Plan::Shape(shape),
+        },
+        _ => Plan::Shape(shape),
+    }
+}
+
+/// A command queued in a transaction, for decoding `EXEC`'s reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Queued {
+    /// Sent to Redis: its element of Redis's reply is decoded by this shape.
+    Shape(&'static Shape),
+    /// A rewritten member command: its element is decoded like [`Plan::Members`].
+    Members(MemberReply),
+    /// Answered by redcloak (`ECHO`, `PING message` inside `MULTI`): this element is inserted
+    /// at its place in the reply (Redis never saw the command).
+    Local(Frame),
+}
+
+impl Undecryptable {
+    /// A value read from Redis that did not open; a HyperLogLog (which Redis stores as a
+    /// string) is named as one.
+    pub fn value(stored: &[u8], error: DecryptError) -> Undecryptable {
+        let what = if stored.starts_with(HLL_MAGIC) {
+            Stored::HyperLogLog
+        } else {
+            Stored::Value
+        };
+        Undecryptable {
+            index: None,
+            error,
+            what,
+        }
+    }
+
+    /// A set, sorted-set or geo member read from Redis that did not open.
+    pub fn member(error: DecryptError) -> Undecryptable {
+        Undecryptable {
+            index: None,
+            error,
+            what: Stored::Member,
+        }
+    }
+}
+
+/// What a stored thing that does not decrypt was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// A value (string, hash field value, list element, stream field value).
+    Value,
+    /// A set, sorted-set or geo member.
+    Member,
+    /// A HyperLogLog (raw `PFADD` data): never returned raw.
+    HyperLogLog,
 }
 
 /// A value in a reply that no key of the ring opens.
@@ -82,6 +413,8 @@ pub struct Undecryptable {
     pub index: Option<usize>,
     /// What was wrong with it.
     pub error: DecryptError,
+    /// What it was.
+    pub what: Stored,
 }
 
 /// Why a reply could not be transformed.
@@ -119,9 +452,20 @@ pub fn decode_reply(
             };
             let plain = ring
                 .decrypt(&data)
-                .map_err(|error| ReplyError::Undecryptable(Undecryptable { index: None, error }))?;
+                .map_err(|error| undecryptable_value(&data, None, error))?;
             resp::write_bulk(out, &plain);
             Ok(1)
+        }
+        Plan::Members(m) => {
+            // Errors pass; anything else may need folding (a removal's count) or decoding.
+            if matches!(frame.first(), Some(b'-' | b'!')) {
+                out.extend_from_slice(&frame);
+                return Ok(0);
+            }
+            let mut count = 0;
+            let decoded = decode_members(m, parse_whole(&frame, limits)?, ring, &mut count)?;
+            decoded.encode(out);
+            Ok(count)
         }
         Plan::Shape(shape) => {
             if !may_hold_values(&frame) {
@@ -133,7 +477,7 @@ pub fn decode_reply(
             decoded.encode(out);
             Ok(count)
         }
-        Plan::Exec(shapes) => {
+        Plan::Exec(queued) => {
             let items = match parse_whole(&frame, limits)? {
                 Frame::Array(items) => items,
                 // EXECABORT, nil (WATCH), …: nothing to decrypt.
@@ -142,24 +486,49 @@ pub fn decode_reply(
                     return Ok(0);
                 }
             };
+            let sent = queued
+                .iter()
+                .filter(|q| !matches!(q, Queued::Local(_)))
+                .count();
+            if items.len() != sent {
+                return Err(
+                    ProtocolError::Malformed("EXEC's reply does not match the queue").into(),
+                );
+            }
             let mut count = 0;
-            let decoded = items
-                .into_iter()
-                .enumerate()
-                .map(|(i, item)| {
-                    let shape = shapes.get(i).copied().unwrap_or(&Shape::Pass);
-                    apply(shape, item, ring, &mut count).unwrap_or_else(|e| {
-                        let msg = match e {
-                            ReplyError::Undecryptable(u) => format!(
-                                "ERR redcloak: a stored value in this transaction's reply cannot be decrypted: {}",
-                                decrypt_reason(u.error)
-                            ),
-                            ReplyError::Protocol(_) => "ERR redcloak: malformed reply".to_owned(),
-                        };
-                        Frame::Error(Bytes::from(msg))
-                    })
-                })
-                .collect();
+            let mut items = items.into_iter();
+            let mut decoded = Vec::with_capacity(queued.len());
+            for q in queued {
+                let item = match q {
+                    Queued::Local(frame) => {
+                        decoded.push(frame.clone());
+                        continue;
+                    }
+                    Queued::Shape(_) | Queued::Members(_) => {
+                        items.next().unwrap_or(Frame::NullBulk)
+                    }
+                };
+                let result = match q {
+                    Queued::Members(m) => decode_members(m, item, ring, &mut count),
+                    Queued::Shape(shape) => apply(shape, item, ring, &mut count),
+                    Queued::Local(_) => unreachable!("handled above"),
+                };
+                decoded.push(result.unwrap_or_else(|e| {
+                    let msg = match e {
+                        ReplyError::Undecryptable(u) => format!(
+                            "ERR redcloak: {} in this transaction's reply cannot be decrypted: {}",
+                            match u.what {
+                                Stored::Value => "a stored value",
+                                Stored::Member => "a stored member",
+                                Stored::HyperLogLog => "a HyperLogLog",
+                            },
+                            problem_reason(&u)
+                        ),
+                        ReplyError::Protocol(_) => "ERR redcloak: malformed reply".to_owned(),
+                    };
+                    Frame::Error(Bytes::from(msg))
+                }));
+            }
             Frame::Array(decoded).encode(out);
             Ok(count)
         }
@@ -182,6 +551,18 @@ fn parse_whole(frame: &Bytes, limits: &Limits) -> Result<Frame, ProtocolError> {
     }
 }
 
+/// The magic bytes Redis starts every HyperLogLog string with (`hyperloglog.c`).
+const HLL_MAGIC: &[u8] = b"HYLL";
+
+/// A value that did not decrypt; a HyperLogLog (which a value read such as `GET` can reach,
+/// because Redis stores it as a string) is named as such.
+fn undecryptable_value(data: &[u8], index: Option<usize>, error: DecryptError) -> ReplyError {
+    ReplyError::Undecryptable(Undecryptable {
+        index,
+        ..Undecryptable::value(data, error)
+    })
+}
+
 fn open(
     ring: &KeyRing,
     data: Bytes,
@@ -190,9 +571,121 @@ fn open(
 ) -> Result<Frame, ReplyError> {
     let plain = ring
         .decrypt(&data)
-        .map_err(|error| ReplyError::Undecryptable(Undecryptable { index, error }))?;
+        .map_err(|error| undecryptable_value(&data, index, error))?;
     *count += 1;
     Ok(Frame::Bulk(Bytes::from(plain)))
+}
+
+/// Decrypts one member. A member that does not decrypt is an error, never returned raw.
+fn open_member_frame(ring: &KeyRing, data: &[u8], count: &mut usize) -> Result<Frame, ReplyError> {
+    let opened = ring
+        .decrypt_member(data)
+        .map_err(|error| ReplyError::Undecryptable(Undecryptable::member(error)))?;
+    *count += 1;
+    Ok(Frame::Bulk(Bytes::copy_from_slice(&opened.plaintext)))
+}
+
+/// Decodes the reply to a rewritten member command: per-candidate answers folded into
+/// per-member answers, members decrypted, then the scan page filtered by `MATCH`.
+fn decode_members(
+    m: &MemberReply,
+    frame: Frame,
+    ring: &KeyRing,
+    count: &mut usize,
+) -> Result<Frame, ReplyError> {
+    let frame = match &m.reduce {
+        Some(r) => reduce(r, frame)?,
+        None => frame,
+    };
+    let frame = apply(m.shape, frame, ring, count)?;
+    Ok(match &m.filter {
+        Some(f) => filter_page(f, frame),
+        None => frame,
+    })
+}
+
+fn is_nil(frame: &Frame) -> bool {
+    matches!(frame, Frame::Null | Frame::NullBulk | Frame::NullArray)
+}
+
+/// Folds an array of per-candidate answers (`group` per member, primary key first) into one
+/// answer per member. Anything but an array (an error) passes.
+fn reduce(r: &Reduction, frame: Frame) -> Result<Frame, ReplyError> {
+    if r.reduce == Reduce::Total {
+        return Ok(match frame {
+            Frame::Integer(n) => Frame::Integer(n.min(i64::try_from(r.limit).unwrap_or(i64::MAX))),
+            other => other,
+        });
+    }
+    let items = match frame {
+        Frame::Array(items) => items,
+        other => return Ok(other),
+    };
+    if r.group == 0 || items.len() % r.group != 0 {
+        return Err(
+            ProtocolError::Malformed("a lookup's reply does not match its candidates").into(),
+        );
+    }
+    let mut folded = Vec::with_capacity(items.len() / r.group);
+    let mut items = items.into_iter();
+    while let Some(first) = items.next() {
+        let rest: Vec<Frame> = items.by_ref().take(r.group - 1).collect();
+        folded.push(match r.reduce {
+            Reduce::Any => {
+                let hit = std::iter::once(&first)
+                    .chain(&rest)
+                    .any(|f| matches!(f, Frame::Integer(1)));
+                match first {
+                    Frame::Integer(_) => Frame::Integer(i64::from(hit)),
+                    other => other,
+                }
+            }
+            Reduce::First | Reduce::Total => {
+                if is_nil(&first) {
+                    rest.into_iter().find(|f| !is_nil(f)).unwrap_or(first)
+                } else {
+                    first
+                }
+            }
+        });
+    }
+    if r.single {
+        return folded
+            .into_iter()
+            .next()
+            .ok_or_else(|| ProtocolError::Malformed("a lookup's reply is empty").into());
+    }
+    Ok(Frame::Array(folded))
+}
+
+/// Keeps the members of a scan page (`[cursor, [member, …]]`) that match the pattern; the
+/// cursor is Redis's.
+fn filter_page(f: &Filter, frame: Frame) -> Frame {
+    let Frame::Array(mut parts) = frame else {
+        return frame;
+    };
+    if let Some(Frame::Array(page)) = parts.get_mut(1) {
+        let matches = |m: &Frame| match m {
+            Frame::Bulk(b) => words::stringmatch(&f.pattern, b),
+            _ => true,
+        };
+        let items = std::mem::take(page);
+        if f.pairs {
+            let mut kept = Vec::with_capacity(items.len());
+            let mut items = items.into_iter();
+            while let Some(member) = items.next() {
+                let score = items.next();
+                if matches(&member) {
+                    kept.push(member);
+                    kept.extend(score);
+                }
+            }
+            *page = kept;
+        } else {
+            *page = items.into_iter().filter(|m| matches(m)).collect();
+        }
+    }
+    Frame::Array(parts)
 }
 
 /// Decrypts the parts of `frame` that `shape` names. Nodes whose type does not fit the shape
@@ -310,9 +803,75 @@ fn apply(
             }
             Frame::Array(out)
         }
+        (Shape::Member | Shape::Members, Frame::Bulk(data)) => {
+            open_member_frame(ring, &data, count)?
+        }
+        (Shape::Members, Frame::Array(items)) => {
+            Frame::Array(each(&Shape::Members, items, ring, count)?)
+        }
+        (Shape::Members, Frame::Set(items)) => {
+            Frame::Set(each(&Shape::Members, items, ring, count)?)
+        }
+        (Shape::Scored, Frame::Array(items)) => Frame::Array(scored(items, ring, count)?),
+        (Shape::Lead(inner), Frame::Bulk(data)) => apply(inner, Frame::Bulk(data), ring, count)?,
+        (Shape::Lead(inner), Frame::Array(items)) => {
+            let mut items = items.into_iter();
+            let mut out = Vec::with_capacity(items.len());
+            if let Some(first) = items.next() {
+                out.push(apply(inner, first, ring, count)?);
+            }
+            out.extend(items);
+            Frame::Array(out)
+        }
         (Shape::Seal, Frame::Bulk(data)) => Frame::Bulk(Bytes::from(ring.encrypt(&data))),
+        (Shape::Keys, Frame::Array(keys)) => Frame::Array(
+            keys.into_iter()
+                .filter(|k| {
+                    !matches!(k, Frame::Bulk(name)
+                        if name.starts_with(SCRATCH_PREFIX) || name.starts_with(INTERNAL_PREFIX))
+                })
+                .collect(),
+        ),
+        (Shape::Config, Frame::Map(pairs)) => Frame::Map(
+            pairs
+                .into_iter()
+                .filter(|(name, _)| !is_secret_config(name))
+                .collect(),
+        ),
+        (Shape::Config, Frame::Array(items)) => {
+            let mut kept = Vec::with_capacity(items.len());
+            let mut items = items.into_iter();
+            while let Some(name) = items.next() {
+                let value = items.next();
+                if !is_secret_config(&name) {
+                    kept.push(name);
+                    kept.extend(value);
+                }
+            }
+            Frame::Array(kept)
+        }
         (_, other) => other,
     })
+}
+
+/// Member/score pairs: nested `[[member, score], …]` (RESP3) or flat `[member, score, …]`.
+fn scored(items: Vec<Frame>, ring: &KeyRing, count: &mut usize) -> Result<Vec<Frame>, ReplyError> {
+    let nested = matches!(items.first(), Some(Frame::Array(_)));
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| match item {
+            Frame::Array(mut pair) if nested => {
+                if let Some(member) = pair.first_mut() {
+                    let m = std::mem::replace(member, Frame::Null);
+                    *member = apply(&Shape::Member, m, ring, count)?;
+                }
+                Ok(Frame::Array(pair))
+            }
+            item if !nested && i % 2 == 0 => apply(&Shape::Member, item, ring, count),
+            item => Ok(item),
+        })
+        .collect()
 }
 
 fn each(
@@ -325,6 +884,16 @@ fn each(
         .into_iter()
         .map(|item| apply(shape, item, ring, count))
         .collect()
+}
+
+/// Whether a `CONFIG GET` parameter name is one of [`SECRET_CONFIG`].
+fn is_secret_config(name: &Frame) -> bool {
+    match name {
+        Frame::Bulk(n) | Frame::Simple(n) => SECRET_CONFIG
+            .iter()
+            .any(|secret| n.eq_ignore_ascii_case(secret.as_bytes())),
+        _ => false,
+    }
 }
 
 fn field_shape<'a>(fields: &'a [(&'static str, Shape)], name: &Frame) -> Option<&'a Shape> {
@@ -401,7 +970,7 @@ pub fn decode_pubsub(
     if let Some(Frame::Bulk(data)) = items.get(payload_at).cloned() {
         let plain = ring
             .decrypt(&data)
-            .map_err(|error| ReplyError::Undecryptable(Undecryptable { index: None, error }))?;
+            .map_err(|error| undecryptable_value(&data, None, error))?;
         items[payload_at] = Frame::Bulk(Bytes::from(plain));
     }
     if push {
@@ -415,13 +984,45 @@ pub fn decode_pubsub(
 
 // === error texts ===
 
-/// `-ERR` text for a command that is not in the table.
-pub fn unknown_command_message(name: &[u8]) -> String {
-    format!(
-        "ERR redcloak: command '{}' is not supported: redcloak forwards only the commands \
-         it can keep encrypted (see docs/commands.md)",
-        printable(name)
-    )
+/// `-ERR` text for a command that is not in the table, in Redis 7.0's own words (clients and
+/// test suites match on them): `unknown command 'name', with args beginning with: 'a' 'b' `.
+/// As in Redis, each part ends at a NUL byte, the arguments are cut at 128 bytes in all, and
+/// line breaks become spaces.
+pub fn unknown_command_message(args: &[Bytes]) -> String {
+    let name = args.first().map_or(&[][..], |n| words::c_str(n));
+    let mut rest: Vec<u8> = Vec::new();
+    for arg in args.iter().skip(1) {
+        if rest.len() >= 128 {
+            break;
+        }
+        let arg = words::c_str(arg);
+        let room = 128 - rest.len();
+        rest.push(b'\'');
+        rest.extend_from_slice(&arg[..arg.len().min(room)]);
+        rest.extend_from_slice(b"' ");
+    }
+    one_line(&format!(
+        "ERR unknown command '{}', with args beginning with: {}",
+        String::from_utf8_lossy(&name[..name.len().min(128)]),
+        String::from_utf8_lossy(&rest)
+    ))
+}
+
+/// `-ERR` text for a subcommand Redis does not know, in Redis's words:
+/// `unknown subcommand 'x'. Try CONTAINER HELP.`
+pub fn unknown_subcommand_message(args: &[Bytes]) -> String {
+    let container = args.first().map_or(&[][..], |n| words::c_str(n));
+    let sub = args.get(1).map_or(&[][..], |s| words::c_str(s));
+    one_line(&format!(
+        "ERR unknown subcommand '{}'. Try {} HELP.",
+        String::from_utf8_lossy(&sub[..sub.len().min(128)]),
+        String::from_utf8_lossy(container).to_ascii_uppercase()
+    ))
+}
+
+/// Line breaks become spaces (Redis sanitises error texts the same way).
+fn one_line(s: &str) -> String {
+    s.replace(['\r', '\n'], " ")
 }
 
 /// `-ERR` text for a refused command; `name` is its display name (`CLIENT TRACKING`).
@@ -461,18 +1062,61 @@ pub fn decrypt_reason(error: DecryptError) -> &'static str {
     }
 }
 
-/// `-ERR` text for a value that does not decrypt. `args` are the request's arguments; the key
-/// named is the one whose value failed (`MGET`) or the command's first key.
-pub fn undecryptable_message(name: &str, args: &[Bytes], problem: Undecryptable) -> String {
-    let key = args
-        .get(1 + problem.index.unwrap_or(0))
-        .map(|k| printable(k));
-    let reason = decrypt_reason(problem.error);
-    match key {
-        Some(key) => format!(
-            "ERR redcloak: {name}: the value stored at key '{key}' cannot be decrypted: {reason}"
+/// Why a member does not decrypt, for messages.
+fn member_reason(error: DecryptError) -> &'static str {
+    match error {
+        DecryptError::NotAToken => {
+            "it is not a member ciphertext redcloak wrote (it was added around redcloak, in plaintext or in another format)"
+        }
+        DecryptError::NoMatchingKey => {
+            "no key in REDIS_ENCRYPTION_KEY opens it (written with another key, or tampered with)"
+        }
+        DecryptError::Tampered => "it does not authenticate (tampered with, or truncated)",
+        _ => "it is not a member redcloak can read",
+    }
+}
+
+/// Why a stored thing does not decrypt, for messages.
+fn problem_reason(problem: &Undecryptable) -> &'static str {
+    match problem.what {
+        Stored::Value => decrypt_reason(problem.error),
+        Stored::Member => member_reason(problem.error),
+        Stored::HyperLogLog => {
+            "it is a HyperLogLog (PFADD data), whose raw bytes redcloak never returns; count it with PFCOUNT"
+        }
+    }
+}
+
+/// `-ERR` text for a value or member that does not decrypt. `keys` are the request's key
+/// arguments (by the command's key positions); the key named is the one whose value failed
+/// (`MGET`), the only key, or — when several keys could hold it — all of them.
+pub fn undecryptable_message(name: &str, keys: &[&[u8]], problem: Undecryptable) -> String {
+    let reason = problem_reason(&problem);
+    let (thing, the) = match problem.what {
+        Stored::Member => ("member", "a member"),
+        Stored::Value | Stored::HyperLogLog => ("value", "the value"),
+    };
+    let named: Vec<&[u8]> = match problem.index {
+        Some(i) => keys.get(i).copied().into_iter().collect(),
+        None => keys.to_vec(),
+    };
+    match named.as_slice() {
+        [] => format!("ERR redcloak: {name}: a stored {thing} cannot be decrypted: {reason}"),
+        [key] => format!(
+            "ERR redcloak: {name}: {the} stored at key '{}' cannot be decrypted: {reason}",
+            printable(key)
         ),
-        None => format!("ERR redcloak: {name}: a stored value cannot be decrypted: {reason}"),
+        several => {
+            let list: Vec<String> = several
+                .iter()
+                .take(8)
+                .map(|k| format!("'{}'", printable(k)))
+                .collect();
+            format!(
+                "ERR redcloak: {name}: a {thing} stored at one of the keys {} cannot be decrypted: {reason}",
+                list.join(", ")
+            )
+        }
     }
 }
 
@@ -686,7 +1330,7 @@ mod tests {
             panic!("{err:?}")
         };
         assert_eq!(problem.error, DecryptError::NotAToken);
-        let msg = undecryptable_message("GET", &args(&[b"GET", b"user:1"]), problem);
+        let msg = undecryptable_message("GET", &[b"user:1"], problem);
         assert!(
             msg.contains("user:1") && msg.contains("redcloak") && !msg.contains("hello"),
             "{msg}"
@@ -720,10 +1364,11 @@ mod tests {
             problem,
             Undecryptable {
                 index: Some(1),
-                error: DecryptError::NoMatchingKey
+                error: DecryptError::NoMatchingKey,
+                what: Stored::Value,
             }
         );
-        let msg = undecryptable_message("MGET", &args(&[b"MGET", b"a", b"b"]), problem);
+        let msg = undecryptable_message("MGET", &[b"a", b"b"], problem);
         assert!(msg.contains("'b'"), "{msg}");
     }
 
@@ -840,10 +1485,11 @@ mod tests {
         let ring = ring();
         let other = self::ring();
         let plan = Plan::Exec(vec![
-            &Shape::Pass,
-            &Shape::Value,
-            &Shape::Value,
-            &Shape::Values,
+            Queued::Shape(&Shape::Pass),
+            Queued::Shape(&Shape::Value),
+            Queued::Local(bulk(b"echoed")),
+            Queued::Shape(&Shape::Value),
+            Queued::Shape(&Shape::Values),
         ]);
         let reply = Frame::Array(vec![
             Frame::Simple(Bytes::from_static(b"OK")),
@@ -856,12 +1502,17 @@ mod tests {
         };
         assert_eq!(items[0], Frame::Simple(Bytes::from_static(b"OK")));
         assert_eq!(items[1], bulk(b"v"));
+        assert_eq!(items[2], bulk(b"echoed"), "a local answer keeps its place");
         assert!(
-            matches!(&items[2], Frame::Error(e) if e.starts_with(b"ERR redcloak")),
+            matches!(&items[3], Frame::Error(e) if e.starts_with(b"ERR redcloak")),
             "{:?}",
-            items[2]
+            items[3]
         );
-        assert_eq!(items[3], Frame::Array(vec![bulk(b"a"), bulk(b"b")]));
+        assert_eq!(items[4], Frame::Array(vec![bulk(b"a"), bulk(b"b")]));
+        assert!(
+            decode(&plan, Frame::Array(vec![Frame::Integer(1)]), &ring).is_err(),
+            "a reply that does not match the queue is malformed"
+        );
         for aborted in [
             Frame::NullArray,
             Frame::Error(Bytes::from_static(b"EXECABORT x")),
@@ -940,17 +1591,36 @@ mod tests {
 
     #[test]
     fn messages_name_redcloak_and_never_arguments() {
-        let msg = unknown_command_message(b"FOO\r\nBAR");
-        assert!(
-            msg.starts_with("ERR redcloak:") && !msg.contains('\n'),
-            "{msg}"
+        let msg = unknown_command_message(&args(&[b"FOO\r\nBAR", b"x\0y", b"z"]));
+        assert_eq!(
+            msg,
+            "ERR unknown command 'FOO  BAR', with args beginning with: 'x' 'z' "
         );
-        let incr = lookup(b"INCR").unwrap();
-        let Action::Refuse(refusal) = incr.action else {
+        let long = unknown_command_message(&args(&[b"nope", &[b'a'; 200], b"b"]));
+        assert_eq!(
+            long.len(),
+            "ERR unknown command 'nope', with args beginning with: ".len() + 131
+        );
+        assert_eq!(
+            unknown_subcommand_message(&args(&[b"client", b"nope"])),
+            "ERR unknown subcommand 'nope'. Try CLIENT HELP."
+        );
+        let several = undecryptable_message(
+            "BLPOP",
+            &[b"a", b"b"],
+            Undecryptable {
+                index: None,
+                error: DecryptError::NotAToken,
+                what: Stored::Value,
+            },
+        );
+        assert!(several.contains("one of the keys 'a', 'b'"), "{several}");
+        let monitor = lookup(b"MONITOR").unwrap();
+        let Action::Refuse(refusal) = monitor.action else {
             panic!()
         };
-        let msg = refusal_message("INCR", &refusal);
-        assert!(msg.contains("INCR") && msg.contains("instead"), "{msg}");
+        let msg = refusal_message("MONITOR", &refusal);
+        assert!(msg.contains("MONITOR") && msg.contains("instead"), "{msg}");
         assert_eq!(
             arity_message(lookup(b"GET").unwrap(), None),
             "ERR wrong number of arguments for 'get' command"

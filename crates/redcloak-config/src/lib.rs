@@ -9,7 +9,7 @@
 //! - [`policy`]: [`Rule`], [`Check`] and [`Outcome`] (pass / warn / fail).
 //! - [`password`]: the AUTH password rules.
 //! - [`tls`]: CA roots, client certificate and key, read and checked before connecting.
-//! - [`x509`]: a small bounded DER reader for certificate validity periods.
+//! - [`x509`]: certificate validity periods, read with x509-cert.
 //! - [`addr`]: [`ListenAddr`] (loopback or Unix socket only), [`SocketMode`] and
 //!   [`UpstreamUrl`] (`rediss://` only).
 //! - [`secret`]: [`Secret`], redacted in `Debug`/`Display` and zeroized on drop.
@@ -20,8 +20,6 @@
 //! such a configuration. Secret environment variables are read as plain strings (never
 //! type-sniffed by figment, whose errors would echo them) and secret files straight into
 //! zeroizing buffers. No message produced here contains a secret's value.
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 pub mod addr;
 pub mod environment;
@@ -159,6 +157,9 @@ pub struct Limits {
     pub max_request_bytes: usize,
     /// Time allowed to connect to Redis, including the TLS handshake and AUTH.
     pub connect_timeout: Duration,
+    /// Bytes all sessions together may hold in request and reply buffers beyond a small
+    /// share each; past it, clients wait briefly and then get an error (never an abort).
+    pub max_buffered_bytes: usize,
 }
 
 impl Default for Limits {
@@ -169,6 +170,7 @@ impl Default for Limits {
             max_bulk_bytes: 512 * 1024 * 1024,
             max_request_bytes: 1024 * 1024 * 1024,
             connect_timeout: Duration::from_secs(5),
+            max_buffered_bytes: 256 * 1024 * 1024,
         }
     }
 }

@@ -65,6 +65,7 @@ struct LimitSettings {
     max_bulk_bytes: Option<u64>,
     max_request_bytes: Option<u64>,
     connect_timeout_ms: Option<u64>,
+    max_buffered_bytes: Option<u64>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -110,6 +111,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("REDCLOAK_MAX_BULK_BYTES", "limits.max_bulk_bytes"),
     ("REDCLOAK_CONNECT_TIMEOUT_MS", "limits.connect_timeout_ms"),
     ("REDCLOAK_MAX_REQUEST_BYTES", "limits.max_request_bytes"),
+    ("REDCLOAK_MAX_BUFFERED_BYTES", "limits.max_buffered_bytes"),
     ("REDCLOAK_ADMIN_LISTEN", "operations.admin_listen"),
     ("REDCLOAK_SHUTDOWN_GRACE", "operations.shutdown_grace_secs"),
     ("REDCLOAK_IDLE_TIMEOUT", "operations.idle_timeout_secs"),
@@ -662,6 +664,12 @@ fn check_limits(l: &LimitSettings, problems: &mut Vec<Problem>) -> Limits {
             d.connect_timeout.as_millis() as usize,
             600_000,
         ) as u64),
+        max_buffered_bytes: get(
+            l.max_buffered_bytes,
+            "max_buffered_bytes",
+            d.max_buffered_bytes,
+            1 << 40,
+        ),
     }
 }
 

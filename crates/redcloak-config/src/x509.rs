@@ -2,25 +2,24 @@
 //! period (RFC 5280 §4.1.2.5), so that an expired or soon-expiring client certificate is a
 //! clear startup message instead of an alert from Redis.
 //!
-//! A small, bounded DER reader of our own (no X.509 library): it walks
-//! `Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version OPTIONAL, serialNumber,
-//! signature, issuer, validity SEQUENCE { notBefore, notAfter }, … }, … }` and decodes the two
-//! times (`UTCTime` or `GeneralizedTime`, both in the `…Z` form DER requires).
+//! The certificate is decoded by [`x509_cert`] (RustCrypto's X.509 types over its strict
+//! `der` decoder); dates are shown through [`time`]. Only the two times are kept.
 //!
 //! # Security
-//! Certificates come from files an operator names, but the reader treats them as untrusted
-//! input: no recursion, no allocation, every length checked against the bytes that are really
-//! there, lengths above 4 GiB and the indefinite form refused, arithmetic checked. Malformed
-//! input is an error, never a panic (tested with every truncation and every one-byte change
-//! of a real certificate).
+//! Certificates come from files an operator names, but are treated as untrusted input: the
+//! whole certificate must be strict DER (no indefinite or non-minimal lengths, no trailing
+//! bytes, times in the `…Z` form with seconds and no fraction, as RFC 5280 requires), and
+//! malformed input is an error, never a panic (tested with every truncation and every
+//! one-byte change of a real certificate). The error carries no certificate bytes.
+//!
+//! Dates before 1970 are refused ([`DerError::BadTime`]): `der` counts time from the Unix
+//! epoch, as rustls-webpki does when it checks Redis's certificate.
 
 use std::fmt;
 
-const SEQUENCE: u8 = 0x30;
-const INTEGER: u8 = 0x02;
-const VERSION: u8 = 0xa0; // [0] EXPLICIT, constructed
-const UTC_TIME: u8 = 0x17;
-const GENERALIZED_TIME: u8 = 0x18;
+use x509_cert::der::{self, Decode, Tag};
+use x509_cert::time::Time;
+use x509_cert::Certificate;
 
 /// When a certificate is valid, in seconds since the Unix epoch (UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,194 +38,65 @@ pub enum DerError {
     #[error("the certificate is truncated")]
     Truncated,
     /// An element has another type than X.509 puts there.
-    #[error("the certificate is not an X.509 certificate (unexpected element {found:#04x} where {expected} belongs)")]
+    #[error("the certificate is not an X.509 certificate (unexpected element {found:#04x})")]
     UnexpectedTag {
-        /// What X.509 puts there.
-        expected: &'static str,
         /// The tag found.
         found: u8,
     },
-    /// Indefinite, over-long or non-minimal length (not DER), or a multi-byte tag.
+    /// Indefinite, over-long or non-minimal length (not DER), or a malformed tag.
     #[error("the certificate is not valid DER")]
     NotDer,
-    /// Bytes after the certificate or after the validity's two times.
+    /// Bytes after the certificate.
     #[error("the certificate has trailing data")]
     TrailingData,
-    /// A time that is not `YYMMDDHHMMSSZ` / `YYYYMMDDHHMMSSZ` or names no real instant.
+    /// A time that is not `YYMMDDHHMMSSZ` / `YYYYMMDDHHMMSSZ`, names no real instant, or lies
+    /// before 1970.
     #[error("the certificate's validity holds an invalid time")]
     BadTime,
+    /// Well-formed DER, but a field holds a value X.509 does not allow (a bad version, an
+    /// unusable object identifier, …).
+    #[error("the certificate is not a well-formed X.509 certificate")]
+    Invalid,
 }
 
 /// Reads the validity period of one DER-encoded certificate.
 pub fn validity(der: &[u8]) -> Result<Validity, DerError> {
-    let mut outer = Reader(der);
-    let cert = outer.expect(SEQUENCE, "Certificate")?;
-    outer.finish()?;
-    let mut cert = Reader(cert);
-    let tbs = cert.expect(SEQUENCE, "tbsCertificate")?;
-    let mut tbs = Reader(tbs);
-    if tbs.peek_tag() == Some(VERSION) {
-        tbs.read()?;
-    }
-    tbs.expect(INTEGER, "serialNumber")?;
-    tbs.expect(SEQUENCE, "signature")?;
-    tbs.expect(SEQUENCE, "issuer")?;
-    let mut period = Reader(tbs.expect(SEQUENCE, "validity")?);
-    let not_before = time(&mut period)?;
-    let not_after = time(&mut period)?;
-    period.finish()?;
+    let cert = Certificate::from_der(der).map_err(classify)?;
+    let period = &cert.tbs_certificate.validity;
     Ok(Validity {
-        not_before,
-        not_after,
+        not_before: unix_seconds(period.not_before),
+        not_after: unix_seconds(period.not_after),
     })
 }
 
-/// A cursor over DER bytes; every read is bounded by what is left.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn peek_tag(&self) -> Option<u8> {
-        self.0.first().copied()
-    }
-
-    /// One tag-length-value; returns the tag and the contents.
-    fn read(&mut self) -> Result<(u8, &'a [u8]), DerError> {
-        let (&tag, rest) = self.0.split_first().ok_or(DerError::Truncated)?;
-        if tag & 0x1f == 0x1f {
-            return Err(DerError::NotDer); // multi-byte tags never occur in these fields
-        }
-        let (&first, mut rest) = rest.split_first().ok_or(DerError::Truncated)?;
-        let len = if first < 0x80 {
-            usize::from(first)
-        } else {
-            let n = usize::from(first & 0x7f);
-            // 0x80 is the indefinite form (BER only); more than 4 length bytes is > 4 GiB.
-            if n == 0 || n > 4 {
-                return Err(DerError::NotDer);
-            }
-            let bytes = rest.get(..n).ok_or(DerError::Truncated)?;
-            rest = &rest[n..];
-            if bytes[0] == 0 {
-                return Err(DerError::NotDer); // non-minimal
-            }
-            let len = bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
-            if len < 0x80 {
-                return Err(DerError::NotDer); // should have used the short form
-            }
-            usize::try_from(len).map_err(|_| DerError::Truncated)?
-        };
-        if rest.len() < len {
-            return Err(DerError::Truncated);
-        }
-        let (contents, after) = rest.split_at(len);
-        self.0 = after;
-        Ok((tag, contents))
-    }
-
-    fn expect(&mut self, tag: u8, name: &'static str) -> Result<&'a [u8], DerError> {
-        match self.read()? {
-            (found, contents) if found == tag => Ok(contents),
-            (found, _) => Err(DerError::UnexpectedTag {
-                expected: name,
-                found,
-            }),
-        }
-    }
-
-    fn finish(&self) -> Result<(), DerError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(DerError::TrailingData)
-        }
-    }
+/// `der` keeps times as an unsigned duration since 1970 that ends in 9999, so it always fits.
+fn unix_seconds(t: Time) -> i64 {
+    i64::try_from(t.to_unix_duration().as_secs()).unwrap_or(i64::MAX)
 }
 
-/// `UTCTime` (`YYMMDDHHMMSSZ`, years 1950–2049 as RFC 5280 says) or `GeneralizedTime`
-/// (`YYYYMMDDHHMMSSZ`).
-fn time(r: &mut Reader<'_>) -> Result<i64, DerError> {
-    let (tag, text) = r.read()?;
-    let (year, rest) = match tag {
-        UTC_TIME if text.len() == 13 => {
-            let yy = number(&text[..2])?;
-            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, &text[2..])
-        }
-        GENERALIZED_TIME if text.len() == 15 => (number(&text[..4])?, &text[4..]),
-        UTC_TIME | GENERALIZED_TIME => return Err(DerError::BadTime),
-        found => {
-            return Err(DerError::UnexpectedTag {
-                expected: "a time",
-                found,
-            })
-        }
-    };
-    // rest is MMDDHHMMSSZ (11 bytes, checked by the lengths above).
-    if rest[10] != b'Z' {
-        return Err(DerError::BadTime);
+/// Sorts `der`'s errors into the few kinds an operator can act on.
+fn classify(e: der::Error) -> DerError {
+    use der::ErrorKind as K;
+    match e.kind() {
+        K::Incomplete { .. } => DerError::Truncated,
+        K::TrailingData { .. } => DerError::TrailingData,
+        K::TagUnexpected { actual, .. } => DerError::UnexpectedTag {
+            found: actual.into(),
+        },
+        K::DateTime
+        | K::Value {
+            tag: Tag::UtcTime | Tag::GeneralizedTime,
+        } => DerError::BadTime,
+        K::IndefiniteLength
+        | K::Length { .. }
+        | K::Noncanonical { .. }
+        | K::Overflow
+        | K::Overlength
+        | K::TagModeUnknown
+        | K::TagNumberInvalid
+        | K::TagUnknown { .. } => DerError::NotDer,
+        _ => DerError::Invalid,
     }
-    let field = |i: usize| number(&rest[i..i + 2]);
-    let (month, day, hour, minute, second) =
-        (field(0)?, field(2)?, field(4)?, field(6)?, field(8)?);
-    if !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
-        return Err(DerError::BadTime);
-    }
-    let days = days_from_civil(i64::from(year), month, day);
-    Ok(days * 86_400 + i64::from(hour * 3600 + minute * 60 + second))
-}
-
-/// ASCII digits only (no sign, no spaces) as a number.
-fn number(digits: &[u8]) -> Result<u32, DerError> {
-    digits.iter().try_fold(0u32, |acc, &d| {
-        if d.is_ascii_digit() {
-            Ok(acc * 10 + u32::from(d - b'0'))
-        } else {
-            Err(DerError::BadTime)
-        }
-    })
-}
-
-fn is_leap(year: u32) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-fn days_in_month(year: u32, month: u32) -> u32 {
-    match month {
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap(year) => 29,
-        2 => 28,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The inverse of [`days_from_civil`].
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 /// A Unix time shown as `2027-03-01 12:00:00 UTC`, for messages.
@@ -235,15 +105,20 @@ pub struct UtcTime(pub i64);
 
 impl fmt::Display for UtcTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (y, mo, d) = civil_from_days(self.0.div_euclid(86_400));
-        let secs = self.0.rem_euclid(86_400);
-        write!(
-            f,
-            "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02} UTC",
-            secs / 3600,
-            secs / 60 % 60,
-            secs % 60
-        )
+        match time::OffsetDateTime::from_unix_timestamp(self.0) {
+            Ok(t) => write!(
+                f,
+                "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            ),
+            // Beyond the years ±9999 `time` covers; no certificate date is.
+            Err(_) => write!(f, "{} s after 1970-01-01 00:00:00 UTC", self.0),
+        }
     }
 }
 
@@ -254,8 +129,15 @@ mod tests {
     use redcloak_certs::{Ca, Validity as Period};
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::CertificateDer;
+    use x509_cert::der::asn1::Any;
+    use x509_cert::der::Encode;
 
     use super::*;
+
+    const SEQUENCE: u8 = 0x30;
+    const INTEGER: u8 = 0x02;
+    const UTC_TIME: u8 = 0x17;
+    const GENERALIZED_TIME: u8 = 0x18;
 
     fn der_of(pem: &str) -> Vec<u8> {
         CertificateDer::from_pem_slice(pem.as_bytes())
@@ -272,34 +154,37 @@ mod tests {
         der_of(&ca.issue_client("client", period).unwrap().cert_pem)
     }
 
-    /// Wraps contents in a tag and a DER length.
+    /// Wraps short contents in a tag and a DER length.
     fn tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
-        let mut out = vec![tag];
-        let len = contents.len();
-        if len < 0x80 {
-            out.push(len as u8);
-        } else if len < 0x100 {
-            out.extend([0x81, len as u8]);
-        } else {
-            out.extend([0x82, (len >> 8) as u8, len as u8]);
-        }
+        let mut out = vec![tag, u8::try_from(contents.len()).unwrap()];
+        assert!(contents.len() < 0x80);
         out.extend_from_slice(contents);
         out
     }
 
-    /// A minimal certificate-shaped structure with the given times.
-    fn synthetic(not_before: &[u8], not_after: &[u8], version: bool) -> Vec<u8> {
-        let mut tbs = Vec::new();
-        if version {
-            tbs.extend(tlv(VERSION, &tlv(INTEGER, &[2])));
-        }
-        tbs.extend(tlv(INTEGER, &[1]));
-        tbs.extend(tlv(SEQUENCE, &tlv(0x06, &[1, 2, 3])));
-        tbs.extend(tlv(SEQUENCE, &[]));
-        let mut period = not_before.to_vec();
-        period.extend_from_slice(not_after);
-        tbs.extend(tlv(SEQUENCE, &period));
-        tlv(SEQUENCE, &tlv(SEQUENCE, &tbs))
+    /// The top-level elements of a real certificate's `tbsCertificate` (version, serial,
+    /// signature, issuer, validity, subject, key, extensions) and of the certificate.
+    fn parts() -> (Vec<Any>, Vec<Any>) {
+        let outer: Vec<Any> = Vec::from_der(&cert(Period::days(3))).unwrap();
+        let tbs: Vec<Any> = outer[0].decode_as().unwrap();
+        (outer, tbs)
+    }
+
+    /// Reassembles a certificate from `tbsCertificate` contents already encoded.
+    fn assemble(mut outer: Vec<Any>, tbs: Vec<u8>) -> Vec<u8> {
+        outer[0] = Any::new(Tag::Sequence, tbs).unwrap();
+        outer.to_der().unwrap()
+    }
+
+    fn encoded(elements: &[Any]) -> Vec<u8> {
+        elements.iter().flat_map(|e| e.to_der().unwrap()).collect()
+    }
+
+    /// A real certificate whose validity holds these two encoded elements.
+    fn with_times(not_before: &[u8], not_after: &[u8]) -> Vec<u8> {
+        let (outer, mut tbs) = parts();
+        tbs[4] = Any::new(Tag::Sequence, [not_before, not_after].concat()).unwrap();
+        assemble(outer, encoded(&tbs))
     }
 
     #[test]
@@ -327,40 +212,80 @@ mod tests {
     }
 
     #[test]
-    fn utc_time_years_pivot_at_1950() {
-        let v = validity(&synthetic(
-            &tlv(UTC_TIME, b"500101000000Z"),
+    fn utc_time_covers_1970_to_2049() {
+        let v = validity(&with_times(
+            &tlv(UTC_TIME, b"700101000000Z"),
             &tlv(UTC_TIME, b"491231235959Z"),
-            true,
         ))
         .unwrap();
-        assert_eq!(UtcTime(v.not_before).to_string(), "1950-01-01 00:00:00 UTC");
+        assert_eq!(v.not_before, 0);
         assert_eq!(UtcTime(v.not_after).to_string(), "2049-12-31 23:59:59 UTC");
-        // The version is optional (v1 certificates).
-        let v1 = synthetic(
+        let v = validity(&with_times(
             &tlv(UTC_TIME, b"700101000000Z"),
             &tlv(GENERALIZED_TIME, b"20240229120000Z"),
-            false,
-        );
-        let v = validity(&v1).unwrap();
-        assert_eq!(v.not_before, 0);
+        ))
+        .unwrap();
         assert_eq!(UtcTime(v.not_after).to_string(), "2024-02-29 12:00:00 UTC");
     }
 
     #[test]
-    fn dates_round_trip() {
-        for days in [-719_468, -1, 0, 1, 10_957, 19_782, 47_482, 2_932_896] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
+    fn dates_before_1970_are_refused() {
+        // RFC 5280 reads UTCTime 50–69 as 1950–1969; `der` (like rustls-webpki) starts at 1970.
+        let good = tlv(UTC_TIME, b"260101000000Z");
+        for early in [
+            tlv(UTC_TIME, b"500101000000Z"),
+            tlv(UTC_TIME, b"691231235959Z"),
+            tlv(GENERALIZED_TIME, b"19691231235959Z"),
+        ] {
+            assert_eq!(validity(&with_times(&early, &good)), Err(DerError::BadTime));
         }
+        let start = UNIX_EPOCH - Duration::from_secs(631_152_000); // 1950-01-01
+        let end = UNIX_EPOCH + Duration::from_secs(2_000_000_000);
+        assert_eq!(
+            validity(&cert(Period::between(start, end))),
+            Err(DerError::BadTime)
+        );
+    }
+
+    #[test]
+    fn version_1_certificates_are_read() {
+        // No [0] version and no [3] extensions.
+        let (outer, mut tbs) = parts();
+        tbs.remove(0);
+        tbs.pop();
+        tbs[3] = Any::new(
+            Tag::Sequence,
+            [
+                tlv(UTC_TIME, b"700101000000Z"),
+                tlv(UTC_TIME, b"700101000001Z"),
+            ]
+            .concat(),
+        )
+        .unwrap();
+        let v = validity(&assemble(outer, encoded(&tbs))).unwrap();
+        assert_eq!((v.not_before, v.not_after), (0, 1));
+    }
+
+    #[test]
+    fn utc_time_shows_dates_through_time() {
         assert_eq!(UtcTime(0).to_string(), "1970-01-01 00:00:00 UTC");
         assert_eq!(UtcTime(951_782_400).to_string(), "2000-02-29 00:00:00 UTC");
         assert_eq!(UtcTime(-1).to_string(), "1969-12-31 23:59:59 UTC");
+        assert_eq!(UtcTime(-631_152_000).to_string(), "1950-01-01 00:00:00 UTC");
+        assert_eq!(
+            UtcTime(253_402_300_799).to_string(),
+            "9999-12-31 23:59:59 UTC"
+        );
+        assert_eq!(
+            UtcTime(i64::MAX).to_string(),
+            "9223372036854775807 s after 1970-01-01 00:00:00 UTC"
+        );
     }
 
     #[test]
     fn invalid_times_are_errors() {
         let good = tlv(UTC_TIME, b"250101000000Z");
+        assert!(validity(&with_times(&good, &good)).is_ok());
         for bad in [
             tlv(UTC_TIME, b"250230000000Z"),     // 30 February
             tlv(UTC_TIME, b"230229000000Z"),     // not a leap year
@@ -375,24 +300,41 @@ mod tests {
             tlv(UTC_TIME, b" 50101000000Z"),     // space
             tlv(GENERALIZED_TIME, b"250101000000Z"),
             tlv(GENERALIZED_TIME, b"20250101000000.5Z"),
-            tlv(0x04, b"250101000000Z"), // an OCTET STRING
         ] {
-            assert!(validity(&synthetic(&good, &bad, true)).is_err(), "{bad:?}");
-            assert!(validity(&synthetic(&bad, &good, true)).is_err(), "{bad:?}");
+            assert_eq!(
+                validity(&with_times(&good, &bad)),
+                Err(DerError::BadTime),
+                "{bad:?}"
+            );
+            assert_eq!(
+                validity(&with_times(&bad, &good)),
+                Err(DerError::BadTime),
+                "{bad:?}"
+            );
         }
+        let octet_string = tlv(0x04, b"250101000000Z");
+        assert_eq!(
+            validity(&with_times(&good, &octet_string)),
+            Err(DerError::UnexpectedTag { found: 0x04 })
+        );
     }
 
     #[test]
     fn non_der_lengths_and_shapes_are_errors() {
-        let ok = synthetic(
-            &tlv(UTC_TIME, b"250101000000Z"),
-            &tlv(UTC_TIME, b"260101000000Z"),
-            true,
-        );
+        let ok = cert(Period::days(3));
         assert!(validity(&ok).is_ok());
         let mut trailing = ok.clone();
         trailing.push(0);
         assert_eq!(validity(&trailing), Err(DerError::TrailingData));
+        // The serial number's length in the long form: BER, not DER.
+        let (outer, tbs) = parts();
+        let serial = tbs[1].value();
+        let mut long_form = vec![INTEGER, 0x81, u8::try_from(serial.len()).unwrap()];
+        long_form.extend_from_slice(serial);
+        let mut contents = encoded(&tbs[..1]);
+        contents.extend(long_form);
+        contents.extend(encoded(&tbs[2..]));
+        assert_eq!(validity(&assemble(outer, contents)), Err(DerError::NotDer));
         for bad in [
             &[][..],
             &[0x30][..],

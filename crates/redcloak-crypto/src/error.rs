@@ -59,23 +59,32 @@ pub enum KeyRingError {
     },
 }
 
-/// Why a stored value could not be decrypted.
+/// Why a stored value (or member) could not be decrypted.
+///
+/// The variants are distinct so that metrics can count them apart
+/// (`redcloak_decrypt_failures_total{reason}`): plaintext written around the
+/// proxy, a key missing from the ring, a value moved at the Redis level, and
+/// modification are different incidents.
 #[derive(Debug, thiserror::Error, PartialEq, Eq, Clone, Copy)]
 #[non_exhaustive]
 pub enum DecryptError {
-    /// The value is not a Fernet token at all: not url-safe base64, a version
-    /// byte other than `0x80`, or a length no Fernet token can have. Typically
-    /// plaintext written to Redis around the proxy, or a key that redcloak
-    /// does not manage.
+    /// The value is not in any format redcloak writes: not a Fernet token
+    /// (url-safe base64, version byte `0x80`, a possible length), not an
+    /// AES-GCM envelope (`0xC1`, at least 37 bytes), or, for members, not a
+    /// member ciphertext (`0xF5`, at least 21 bytes). Typically plaintext
+    /// written to Redis around the proxy, or a key that redcloak does not
+    /// manage.
     #[error(
-        "the stored value is not a Fernet token (it was probably written to Redis without \
-         going through redcloak; rewrite it through the proxy)"
+        "the stored value is not encrypted by redcloak (it is neither a Fernet token nor a \
+         redcloak envelope; it was probably written to Redis without going through redcloak; \
+         rewrite it through the proxy)"
     )]
     NotAToken,
 
-    /// A well-formed token that no key in the ring opens: it was encrypted
-    /// with a key that is not configured, or it was modified (the HMAC does
-    /// not match).
+    /// No key in the ring opens the value. For an envelope or a member
+    /// ciphertext, its key id names no key in the ring (it was written with a
+    /// key that is not configured). For a Fernet token, which carries no key
+    /// id, this also covers a modified token: no key's HMAC matches.
     #[error(
         "no configured encryption key can decrypt the stored value (it was encrypted with a \
          key that is not in the key list, or it was modified; when rotating keys, keep the \
@@ -83,12 +92,42 @@ pub enum DecryptError {
     )]
     NoMatchingKey,
 
-    /// A genuine token (a key in the ring authenticates it) whose timestamp
-    /// is more than 60 s ahead of this host's clock. Fernet (Rust and Python
-    /// alike) refuses such tokens, so it is refused here too.
+    /// No longer returned: stored values have no age, so a genuine token is
+    /// accepted whatever its timestamp. Kept so that existing `match`es
+    /// compile.
     #[error(
         "the stored value was encrypted more than 60 s in the future by this host's clock \
          (clock skew between the writer and this host; synchronise the clocks, e.g. with NTP)"
     )]
     FromTheFuture,
+
+    /// A genuine AES-GCM envelope made by a key in the ring for another
+    /// location: another Redis key name, another database, another hash
+    /// field, or a string value read as a hash field (or the reverse). The
+    /// value was copied or moved at the Redis level (`RENAME`, `COPY`,
+    /// `MOVE`, `SWAPDB`, `LMOVE`, `RESTORE`…) or swapped by someone with
+    /// access to Redis. "Genuine" is judged by the envelope's 4-byte origin
+    /// check over the GCM tag (see `docs/encryption.md`), so a value whose
+    /// ciphertext was modified but whose tag and check were kept is reported
+    /// here too; either way it is refused.
+    #[error(
+        "the stored value was encrypted for another key, database or hash field (it was \
+         renamed, copied or moved inside Redis, or swapped; key-bound values only open where \
+         they were written: rewrite it through the proxy)"
+    )]
+    Binding,
+
+    /// The value names a key in the ring (by its key id) but does not
+    /// authenticate under it, and is not a genuine value from elsewhere: it
+    /// was modified, truncated or forged.
+    #[error(
+        "the stored value was modified (it names a configured key but does not authenticate; \
+         it was truncated, altered or forged in Redis)"
+    )]
+    Tampered,
 }
+
+/// The text given for a value format is neither `fernet` nor `aes-gcm`.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone, Copy)]
+#[error("unknown value format (expected `fernet` or `aes-gcm`)")]
+pub struct ParseFormatError;

@@ -5,8 +5,9 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
-/// Non-secret fingerprint of a Fernet key: the first 8 hex digits of the
-/// SHA-256 of the raw 32-byte key, shown as `k:3fa9c2d1`.
+/// Non-secret fingerprint of a ring key: the first 4 bytes of the SHA-256 of
+/// the raw 32-byte key, shown as `k:3fa9c2d1`. The same 4 bytes name the key
+/// inside AES-GCM value envelopes and member ciphertexts.
 ///
 /// # Security
 ///
@@ -21,6 +22,16 @@ impl KeyId {
     pub(crate) fn of(raw_key: &[u8; 32]) -> KeyId {
         let digest = Sha256::digest(raw_key);
         KeyId([digest[0], digest[1], digest[2], digest[3]])
+    }
+
+    /// The id as it is written into binary envelopes (4 bytes).
+    pub fn to_bytes(self) -> [u8; 4] {
+        self.0
+    }
+
+    /// The id read back from a binary envelope.
+    pub fn from_bytes(bytes: [u8; 4]) -> KeyId {
+        KeyId(bytes)
     }
 }
 

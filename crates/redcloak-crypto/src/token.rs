@@ -42,12 +42,7 @@ pub(crate) fn classify(stored: &[u8]) -> Result<u64, DecryptError> {
     }
     let body = strip_padding(stored).ok_or(DecryptError::NotAToken)?;
 
-    let decoded_len = match body.len() % 4 {
-        0 => body.len() / 4 * 3,
-        2 => body.len() / 4 * 3 + 1,
-        3 => body.len() / 4 * 3 + 2,
-        _ => return Err(DecryptError::NotAToken),
-    };
+    let decoded_len = unpadded_decoded_len(body.len()).ok_or(DecryptError::NotAToken)?;
     if decoded_len < OVERHEAD + BLOCK || (decoded_len - OVERHEAD) % BLOCK != 0 {
         return Err(DecryptError::NotAToken);
     }
@@ -64,6 +59,23 @@ pub(crate) fn classify(stored: &[u8]) -> Result<u64, DecryptError> {
     let mut timestamp = [0u8; 8];
     timestamp.copy_from_slice(&head[1..]);
     Ok(u64::from_be_bytes(timestamp))
+}
+
+/// Bytes that a value [`classify`] accepted decodes to.
+pub(crate) fn decoded_len(stored: &[u8]) -> usize {
+    strip_padding(stored)
+        .and_then(|body| unpadded_decoded_len(body.len()))
+        .unwrap_or(0)
+}
+
+/// Bytes that `len` characters of unpadded base64 decode to, if any.
+fn unpadded_decoded_len(len: usize) -> Option<usize> {
+    match len % 4 {
+        0 => Some(len / 4 * 3),
+        2 => Some(len / 4 * 3 + 1),
+        3 => Some(len / 4 * 3 + 2),
+        _ => None,
+    }
 }
 
 /// The value without its `=` padding, if the padding is absent or canonical

@@ -363,27 +363,17 @@ fn truncated_and_extended_tokens_are_refused() {
 }
 
 #[test]
-fn future_tokens_are_refused_as_clock_skew() {
+fn future_tokens_are_accepted_stored_values_have_no_age() {
     let ring = ring(&format!("{KEY_B},{KEY_A}"));
     let now = unix_now();
-    // Within Fernet's 60 s allowance: fine.
-    assert_eq!(
-        ring.decrypt(&token_at(KEY_A, b"v", now + 30)).unwrap(),
-        b"v"
-    );
-    // An hour ahead, genuine: clock skew.
-    let future = token_at(KEY_A, b"v", now + 3600);
-    assert_eq!(ring.decrypt(&future), Err(DecryptError::FromTheFuture));
-    assert!(DecryptError::FromTheFuture
-        .to_string()
-        .contains("clock skew"));
-    // Extreme timestamps must not overflow anything.
-    let far = token_at(KEY_A, b"v", u64::MAX);
-    assert_eq!(ring.decrypt(&far), Err(DecryptError::FromTheFuture));
+    for timestamp in [now + 30, now + 3600, now + 10 * 365 * 86_400, u64::MAX] {
+        let future = token_at(KEY_A, b"v", timestamp);
+        assert_eq!(ring.decrypt(&future).unwrap(), b"v", "at {timestamp}");
+    }
 }
 
 #[test]
-fn future_tokens_from_unknown_keys_or_tampered_are_no_matching_key() {
+fn future_tokens_from_unknown_keys_or_forged_are_no_matching_key() {
     let now = unix_now();
     let future = token_at(KEY_C, b"v", now + 3600);
     assert_eq!(
@@ -402,9 +392,10 @@ fn future_tokens_from_unknown_keys_or_tampered_are_no_matching_key() {
 #[test]
 fn decrypt_errors_are_user_facing() {
     for (err, expected) in [
-        (DecryptError::NotAToken, "not a Fernet token"),
+        (DecryptError::NotAToken, "not encrypted by redcloak"),
         (DecryptError::NoMatchingKey, "no configured encryption key"),
-        (DecryptError::FromTheFuture, "synchronise the clocks"),
+        (DecryptError::Binding, "another key, database or hash field"),
+        (DecryptError::Tampered, "was modified"),
     ] {
         assert!(err.to_string().contains(expected), "{err}");
     }

@@ -1,7 +1,9 @@
 //! Tokens are interchangeable with Python's `cryptography.fernet`, the
 //! library applications most often used to encrypt Redis values before
 //! redcloak: Python decrypts what we write, we decrypt what Python writes,
-//! and `MultiFernet` rotation works across both.
+//! and `MultiFernet` rotation works across both. The AES-GCM envelope and
+//! member layouts of docs/encryption.md are re-implemented here in Python
+//! (`HKDF`, `AESGCM`, `AESSIV`) and must agree with ours byte for byte.
 //!
 //! Needs `python3` with the `cryptography` package. If either is missing the
 //! tests FAIL and say how to install it: a skipped interop test would hide a
@@ -10,7 +12,7 @@
 use std::io::ErrorKind;
 use std::process::{Command, Stdio};
 
-use redcloak_crypto::{generate_key, DecryptError, KeyRing};
+use redcloak_crypto::{generate_key, Binding, DecryptError, KeyRing, ValueFormat};
 
 const KEY_A: &str = "CnoFYelOnLLksjp7Te1342ralzvooKpUtxSZFrasGxA=";
 const KEY_B: &str = "ApHo_gwPKEDd59lgnwzd-Fy9eNhj6uJlpHxE3xRcXWs=";
@@ -204,4 +206,130 @@ fn keys_are_interchangeable() {
         &[("KEY", &out[1]), ("TOKEN", utf8(&token))],
     );
     assert_eq!(back, ["from rust"]);
+}
+
+#[test]
+fn we_decrypt_python_tokens_stamped_in_the_future() {
+    let out = python(
+        "import time\n\
+         f = Fernet(os.environ['KEY'])\n\
+         now = int(time.time())\n\
+         print(now)\n\
+         for ahead in (3600, 86400 * 365 * 20):\n    \
+             print(f.encrypt_at_time(b'from the future', now + ahead).decode())\n",
+        &[("KEY", KEY_A)],
+    );
+    let now: u64 = out[0].parse().unwrap();
+    let ring = KeyRing::parse(KEY_A).unwrap();
+    for (token, ahead) in out[1..].iter().zip([3600, 86400 * 365 * 20]) {
+        assert_eq!(ring.decrypt(token.as_bytes()).unwrap(), b"from the future");
+        let opened = ring
+            .decrypt_value(token.as_bytes(), &Binding::key(0, b"k"))
+            .unwrap();
+        assert_eq!(opened.timestamp, Some(now + ahead));
+    }
+}
+
+/// The derivation and layouts in docs/encryption.md, implemented
+/// independently in Python (`HKDF`, `AESGCM`, `AESSIV`, `Cipher(AES)`).
+const PY_FORMATS: &str = "\
+import hashlib, base64\n\
+from cryptography.hazmat.primitives import hashes\n\
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF\n\
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes\n\
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESSIV\n\
+raw = base64.urlsafe_b64decode(os.environ['KEY'])\n\
+kid = hashlib.sha256(raw).digest()[:4]\n\
+def derive(label, n):\n    \
+    return HKDF(hashes.SHA256(), n, b'redcloak key ring v1', label).derive(raw)\n\
+gcm = AESGCM(derive(b'redcloak/v1/value/aes-256-gcm', 32))\n\
+origin = Cipher(algorithms.AES(derive(b'redcloak/v1/value/origin-check', 32)), modes.ECB())\n\
+siv = AESSIV(derive(b'redcloak/v1/member/aes-256-siv', 64))\n\
+def u64(n): return n.to_bytes(8, 'big')\n\
+def aad(db, key, field):\n    \
+    label = b'redcloak/v1/value/aes-256-gcm'\n    \
+    a = bytes([len(label)]) + label + b'\\xc1' + kid + db.to_bytes(4, 'big') + u64(len(key)) + key\n    \
+    return a + (b'\\x00' if field is None else b'\\x01' + u64(len(field)) + field)\n\
+def check(nonce, tag):\n    \
+    e = origin.encryptor()\n    \
+    x = e.update(tag)\n    \
+    y = bytes(a ^ b for a, b in zip(x, kid + nonce))\n    \
+    return e.update(y)[:4]\n\
+def open_envelope(env, db, key, field):\n    \
+    assert env[0] == 0xc1 and env[1:5] == kid\n    \
+    nonce, body, tag, chk = env[5:17], env[17:-20], env[-20:-4], env[-4:]\n    \
+    assert check(nonce, tag) == chk\n    \
+    return gcm.decrypt(nonce, body + tag, aad(db, key, field))\n\
+def seal(plain, db, key, field):\n    \
+    nonce = os.urandom(12)\n    \
+    ct = gcm.encrypt(nonce, plain, aad(db, key, field))\n    \
+    return b'\\xc1' + kid + nonce + ct + check(nonce, ct[-16:])\n\
+member_ad = b'redcloak/v1/member/aes-256-siv\\xf5' + kid\n\
+def member(m):\n    \
+    return b'\\xf5' + kid + siv.encrypt(m, [member_ad])\n";
+
+#[test]
+fn python_reads_our_envelopes_and_members_from_the_documented_layout() {
+    let data = sample();
+    let ring = KeyRing::parse(KEY_A)
+        .unwrap()
+        .with_format(ValueFormat::AesGcm);
+    let string = ring.encrypt_value(&data, &Binding::key(7, b"user:1"));
+    let field = ring.encrypt_value(b"", &Binding::field(0, b"h", b"f\x00\xff"));
+    let members: Vec<String> = [&b""[..], b"x", &data]
+        .iter()
+        .map(|m| hex(&ring.encrypt_member(m)))
+        .collect();
+    let out = python(
+        &format!(
+            "{PY_FORMATS}\
+             print(open_envelope(bytes.fromhex(os.environ['STRING']), 7, b'user:1', None).hex())\n\
+             print(repr(open_envelope(bytes.fromhex(os.environ['FIELD']), 0, b'h', b'f\\x00\\xff')))\n\
+             for m in (b'', b'x', bytes.fromhex(os.environ['DATA'])):\n    \
+                 print(member(m).hex())\n"
+        ),
+        &[
+            ("KEY", KEY_A),
+            ("STRING", &hex(&string)),
+            ("FIELD", &hex(&field)),
+            ("DATA", &hex(&data)),
+        ],
+    );
+    assert_eq!(out[0], hex(&data));
+    assert_eq!(out[1], "b''");
+    assert_eq!(out[2..], members[..]);
+}
+
+#[test]
+fn we_read_envelopes_python_wrote_from_the_documented_layout() {
+    let data = sample();
+    let out = python(
+        &format!(
+            "{PY_FORMATS}\
+             d = bytes.fromhex(os.environ['DATA'])\n\
+             print(seal(d, 0, b'k', None).hex())\n\
+             print(seal(d, 4294967295, b'', b'field').hex())\n"
+        ),
+        &[("KEY", KEY_A), ("DATA", &hex(&data))],
+    );
+    let ring = KeyRing::parse(KEY_A).unwrap();
+    let unhex = |s: &str| -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    let a = ring
+        .decrypt_value(&unhex(&out[0]), &Binding::key(0, b"k"))
+        .unwrap();
+    assert_eq!(*a.plaintext, data);
+    let b = ring
+        .decrypt_value(&unhex(&out[1]), &Binding::field(u32::MAX, b"", b"field"))
+        .unwrap();
+    assert_eq!(*b.plaintext, data);
+    assert_eq!(
+        ring.decrypt_value(&unhex(&out[1]), &Binding::key(u32::MAX, b""))
+            .map(|o| o.key_id),
+        Err(DecryptError::Binding)
+    );
 }

@@ -8,18 +8,22 @@
 //! - **Recovering**: the probe succeeded; the outage journal is being applied to Redis.
 //!   Sessions keep serving from the fallback until it is empty, so no new traffic reaches a
 //!   key before the writes made to it during the outage.
+//!
+//! # Busy is not down
+//! The breaker opens only on *evidence* that Redis cannot be used: a connection refused or
+//! reset, a TLS or AUTH refusal ([`report_outage`]), or a health probe that fails
+//! [`PROBE_ATTEMPTS`] times in a row. A slow connect or a slow reply — which is what a loaded
+//! Redis (or a loaded redcloak, in a storm of new clients) looks like — only makes redcloak
+//! [`suspect`] an outage: one probe runs, sessions keep waiting for Redis meanwhile, and the
+//! breaker opens only if the probe cannot get a PING answered either.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
-use redcloak_commands::resp::{self, ReplyScanner};
-use redcloak_config::Recovery;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::{info, warn};
 
-use crate::upstream::UpstreamConn;
+use crate::fallback::replay::drain_journal;
 use crate::Shared;
 
 /// The upstream's state.
@@ -52,11 +56,13 @@ impl Mode {
     }
 }
 
-/// First and largest wait between probes.
+/// First and largest wait between recovery probes.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
-/// Journal entries sent per round trip while replaying.
-const REPLAY_BATCH: usize = 256;
+/// Failed probes in a row that prove an outage after a suspicion.
+pub const PROBE_ATTEMPTS: u32 = 3;
+/// Pause between suspicion probes.
+const PROBE_PAUSE: Duration = Duration::from_millis(250);
 
 /// The shared health view.
 #[derive(Debug)]
@@ -67,6 +73,11 @@ pub struct Health {
     since: Mutex<Option<Instant>>,
     /// Commands answered from the fallback.
     pub served_from_fallback: AtomicU64,
+    /// Suspicions raised (slow connects, reply timeouts) and how many proved an outage.
+    pub suspicions: AtomicU64,
+    /// A suspicion probe is running (true), or not; sessions that need a new connection wait
+    /// for its verdict instead of piling onto a Redis that may be down.
+    probing: tokio::sync::watch::Sender<bool>,
     /// Bumped when an outage begins: sessions still connected to Redis leave it too, so that
     /// while writes are journaled nobody writes to Redis directly (a journaled write replayed
     /// later would otherwise overwrite a newer direct one).
@@ -80,6 +91,8 @@ impl Default for Health {
             last_error: Mutex::new(None),
             since: Mutex::new(None),
             served_from_fallback: AtomicU64::new(0),
+            suspicions: AtomicU64::new(0),
+            probing: tokio::sync::watch::channel(false).0,
             outages: tokio::sync::watch::channel(0).0,
         }
     }
@@ -101,13 +114,20 @@ impl Health {
         self.outages.subscribe()
     }
 
+    /// Waits until no suspicion probe is running.
+    pub(crate) async fn probed(&self) {
+        let mut probing = self.probing.subscribe();
+        let _ = probing.wait_for(|p| !*p).await;
+    }
+
     fn set(&self, mode: Mode) {
         self.mode.store(mode as u8, Ordering::Release);
     }
 }
 
-/// Reports that Redis could not be reached (or a connection to it broke). The first report
-/// of an outage opens the breaker, opens the journal and starts the recovery task.
+/// Reports evidence that Redis cannot be used (a refused or reset connection, a TLS or AUTH
+/// refusal, a failed probe). The first report of an outage opens the breaker, opens the
+/// journal and starts the recovery task.
 pub(crate) fn report_outage(shared: &Arc<Shared>, reason: &str) {
     let health = &shared.health;
     if health
@@ -120,6 +140,7 @@ pub(crate) fn report_outage(shared: &Arc<Shared>, reason: &str) {
     shared.fallback.open_journal();
     // Ready connections may be as dead (or as hung) as the one that failed.
     shared.pool.clear();
+    shared.sides.clear();
     if let Ok(mut e) = health.last_error.lock() {
         *e = Some(reason.to_owned());
     }
@@ -130,6 +151,53 @@ pub(crate) fn report_outage(shared: &Arc<Shared>, reason: &str) {
     health.outages.send_modify(|n| *n += 1);
     let shared = shared.clone();
     tokio::spawn(async move { recover(shared).await });
+}
+
+/// Reports that Redis may be down without proof: a connect or a reply took longer than its
+/// timeout, or a connection closed. Slow is not down: one probe checks whether Redis still
+/// answers a PING on a new connection, and only if it cannot, [`PROBE_ATTEMPTS`] times in a
+/// row, does the breaker open. A refused connection is proof at once.
+pub(crate) fn suspect(shared: &Arc<Shared>, reason: &str) {
+    let health = &shared.health;
+    if health.mode() != Mode::Healthy || health.probing.send_replace(true) {
+        return;
+    }
+    // Ready connections may be as stuck as the one that was slow.
+    shared.pool.clear();
+    health.suspicions.fetch_add(1, Ordering::Relaxed);
+    info!(
+        reason,
+        "Redis is slow; probing it before treating it as unreachable"
+    );
+    let shared = shared.clone();
+    let reason = reason.to_owned();
+    tokio::spawn(async move {
+        let mut last = reason;
+        let mut proven = true;
+        for attempt in 0..PROBE_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(PROBE_PAUSE).await;
+            }
+            match shared.connector().probe().await {
+                Ok(_) => {
+                    proven = false;
+                    break;
+                }
+                Err(e) if e.is_evidence() => {
+                    last = e.to_string();
+                    break;
+                }
+                Err(e) => last = e.to_string(),
+            }
+        }
+        if proven {
+            report_outage(&shared, &last);
+        }
+        shared.health.probing.send_replace(false);
+        if !proven {
+            info!("Redis answered the probe: it is busy, not down");
+        }
+    });
 }
 
 /// Probes until Redis answers, applies the journal, then declares the upstream healthy.
@@ -200,83 +268,6 @@ pub(crate) async fn flush_at_shutdown(shared: &Arc<Shared>) -> usize {
         }
     }
     shared.fallback.journal_len()
-}
-
-/// Applies the journal in order (or drops it, with `Recovery::Invalidate`), until it is empty
-/// and closed. Entries are removed only once Redis has answered them.
-async fn drain_journal(shared: &Shared, conn: &mut UpstreamConn) -> std::io::Result<usize> {
-    let fallback = &shared.fallback;
-    if fallback.recovery() == Recovery::Invalidate {
-        let mut dropped = 0;
-        loop {
-            dropped += fallback.discard_journal();
-            if fallback.close_journal_if_empty() {
-                if dropped > 0 {
-                    warn!(dropped, "REDCLOAK_RECOVERY=invalidate: writes accepted during the outage were dropped");
-                }
-                return Ok(0);
-            }
-        }
-    }
-    let mut applied = 0;
-    let mut db = shared.connector().default_db();
-    let mut scanner = ReplyScanner::new(shared.reply_limits);
-    let mut buf = BytesMut::with_capacity(16 * 1024);
-    loop {
-        let batch = fallback.peek_journal(REPLAY_BATCH);
-        if batch.is_empty() {
-            if fallback.close_journal_if_empty() {
-                return Ok(applied);
-            }
-            continue;
-        }
-        let mut out = BytesMut::new();
-        let mut replies = 0;
-        for entry in &batch {
-            if entry.db != db {
-                resp::write_array_len(&mut out, 2);
-                resp::write_bulk(&mut out, b"SELECT");
-                resp::write_bulk(&mut out, entry.db.to_string().as_bytes());
-                db = entry.db;
-                replies += 1;
-            }
-            resp::write_array_len(&mut out, entry.args.len());
-            for a in &entry.args {
-                resp::write_bulk(&mut out, a);
-            }
-            replies += 1;
-        }
-        conn.write_all(&out).await?;
-        let mut seen = 0;
-        while seen < replies {
-            match scanner.scan(&buf).map_err(std::io::Error::other)? {
-                Some(len) => {
-                    let reply = buf.split_to(len);
-                    if reply.first() == Some(&b'-') {
-                        // Redis refused one write (e.g. the key changed type meanwhile): it
-                        // cannot be applied later either. Say so; keep going.
-                        warn!(
-                            "Redis refused a write from the outage journal: {}",
-                            String::from_utf8_lossy(&reply).trim_end()
-                        );
-                    }
-                    seen += 1;
-                }
-                None => {
-                    if conn.read_buf(&mut buf).await? == 0 {
-                        return Err(std::io::ErrorKind::UnexpectedEof.into());
-                    }
-                }
-            }
-        }
-        fallback.ack_journal(batch.len());
-        applied += batch.len();
-        info!(
-            applied,
-            left = fallback.journal_len(),
-            "applying the outage journal"
-        );
-    }
 }
 
 /// ±20 % of `d`, so that many redcloak instances do not probe in lockstep.

@@ -2,26 +2,40 @@
 //!
 //! # Layout
 //! - [`listener`]: binds loopback TCP or a Unix socket, limits connections, spawns sessions.
-//! - `session`: one client: parse, apply the command table, forward, answer in order.
-//! - [`upstream`]: TCP + TLS + AUTH to Redis; the seam where pooling and multiplexing go.
-//! - `pool`: a few pre-established, authenticated connections for new clients.
+//! - `session`: one client — a pure planner (`session/plan.rs`) that decides each request
+//!   from the command table, reply accounting (`session/replies.rs`), and thin I/O loops for
+//!   the connected and degraded phases.
+//! - [`upstream`]: TCP + TLS + AUTH to Redis; the link trait every session talks through
+//!   (dedicated connections today, shared ones later); the warm pool and the connect limiter.
 //! - [`health`]: one shared view of the upstream (healthy / degraded / recovering), the
-//!   circuit breaker, and recovery (applying the outage journal).
-//! - `fallback`: the shadow cache of recently written or read values (ciphertext) and the
-//!   outage journal; `degraded`: answering commands from it while Redis is unreachable.
+//!   evidence-based circuit breaker, and recovery.
+//! - `fallback`: the shadow cache and outage journal (`store`), what the cache learns from
+//!   replies (`learn`), the pure decision core for serving while Redis is down (`serve`),
+//!   and journal replay (`replay`).
+//! - `atomic`: computing on encrypted data atomically — emulated commands (read under WATCH,
+//!   compute, write back in MULTI/EXEC, retry) — through one `Exchange` trait.
+//! - `scripts`: EVAL / FCALL / SCRIPT / FUNCTION, run by redcloak's script engine on the
+//!   same atomic machinery; function libraries stored encrypted in Redis.
+//! - `budget`: the process-wide budget for buffered bytes (`REDCLOAK_MAX_BUFFERED_BYTES`).
+//! - `error`: the data path's one error type, rendered to RESP in one place.
+//! - [`admin`], [`metrics`]: the admin endpoint and Prometheus metrics.
 //! - [`tls`]: the rustls client configuration (ring provider, CA, client certificate).
+//! - [`reload`]: re-reading certificates and secrets on SIGHUP and when their files change.
+//! - [`diagnose`]: what a failed handshake with Redis means and how to fix it.
 //!
 //! This is the only crate that uses tokio.
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 pub mod admin;
-mod degraded;
+mod atomic;
+mod budget;
+pub mod diagnose;
+mod error;
 mod fallback;
 pub mod health;
 pub mod listener;
 pub mod metrics;
-mod pool;
+pub mod reload;
+mod scripts;
 mod session;
 pub mod tls;
 pub mod upstream;
@@ -78,7 +92,15 @@ pub struct Shared {
     /// Tells sessions to finish (graceful shutdown).
     shutdown: tokio::sync::watch::Sender<bool>,
     pub(crate) fallback: fallback::Fallback,
-    pub(crate) pool: pool::Pool,
+    pub(crate) pool: upstream::pool::Pool,
+    /// Bytes buffered by all sessions beyond their free share (`REDCLOAK_MAX_BUFFERED_BYTES`).
+    pub(crate) budget: Arc<budget::Budget>,
+    /// Emulations take turns per key within this process.
+    pub(crate) key_locks: atomic::KeyLocks,
+    /// The script cache, function libraries and Lua states.
+    pub(crate) scripts: scripts::Scripts,
+    /// Connections of redcloak's own, reused (scripts, emulations beside a client's WATCH).
+    pub(crate) sides: atomic::exchange::SidePool,
 }
 
 impl Shared {
@@ -106,7 +128,11 @@ impl Shared {
             lifecycle: Lifecycle::default(),
             shutdown: tokio::sync::watch::channel(false).0,
             fallback: fallback::Fallback::new(config.fallback),
-            pool: pool::Pool::default(),
+            pool: upstream::pool::Pool::default(),
+            budget: budget::Budget::new(config.limits.max_buffered_bytes),
+            key_locks: atomic::KeyLocks::default(),
+            scripts: scripts::Scripts::default(),
+            sides: atomic::exchange::SidePool::default(),
         }
     }
 
@@ -136,16 +162,23 @@ impl Shared {
             Err(p) => *p.into_inner() = new,
         }
         self.pool.clear();
+        self.sides.clear();
     }
 
     /// Starts the background tasks (the warm pool). Call once, inside the runtime.
     pub fn start(self: &Arc<Self>) {
-        tokio::spawn(pool::keep_warm(self.clone()));
+        tokio::spawn(upstream::pool::keep_warm(self.clone()));
+        tokio::spawn(atomic::janitor::run(self.clone()));
     }
 
     /// Records that Redis could not be reached (at startup: serve degraded from the start).
     pub fn report_outage(self: &Arc<Self>, reason: &str) {
         health::report_outage(self, reason);
+    }
+
+    /// Bytes of the buffer budget in use, and its limit.
+    pub fn buffered_bytes(&self) -> (usize, usize) {
+        (self.budget.used(), self.budget.max())
     }
 
     /// Writes accepted during the current outage and not yet applied to Redis.

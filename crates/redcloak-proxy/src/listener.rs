@@ -116,41 +116,7 @@ impl Listener {
         // Stop accepting (the socket closes; a Unix socket file is removed) and drain.
         shared.lifecycle.listening.store(false, Ordering::Release);
         drop(self);
-        let grace = shared.operations.shutdown_grace;
-        let deadline = tokio::time::Instant::now() + grace;
-        shared.begin_shutdown();
-        info!(
-            open = sessions.len(),
-            grace_secs = grace.as_secs_f64(),
-            "stopped accepting clients; draining"
-        );
-        let drained = tokio::time::timeout_at(deadline, async {
-            while sessions.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
-            warn!(
-                open = sessions.len(),
-                "grace period over; closing the remaining sessions"
-            );
-            sessions.shutdown().await;
-        }
-        let journaled = shared.journal_len();
-        if journaled > 0 {
-            match tokio::time::timeout_at(deadline + Duration::from_secs(1), shared.flush_journal())
-                .await
-            {
-                Ok(0) => info!(applied = journaled, "outage journal applied before exit"),
-                Ok(left) => tracing::error!(
-                    lost = left,
-                    "Redis is unreachable: writes accepted during the outage are lost at exit"
-                ),
-                Err(_) => tracing::error!(
-                    lost = shared.journal_len(),
-                    "grace period over: writes accepted during the outage are lost at exit"
-                ),
-            }
-        }
+        drain(sessions, &shared).await;
     }
 
     async fn accept(&self) -> std::io::Result<(Client, String)> {
@@ -196,4 +162,44 @@ fn bind_unix(path: &Path, mode: SocketMode) -> std::io::Result<Listener> {
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode.bits()))?;
     std::fs::rename(&tmp, path)?;
     Ok(Listener::Unix(listener, UnixSocketFile(path.to_owned())))
+}
+
+/// Lets every session answer what it has read, within the grace period, then applies the
+/// outage journal if Redis is reachable.
+async fn drain(mut sessions: JoinSet<()>, shared: &Arc<Shared>) {
+    let grace = shared.operations.shutdown_grace;
+    let deadline = tokio::time::Instant::now() + grace;
+    shared.begin_shutdown();
+    info!(
+        open = sessions.len(),
+        grace_secs = grace.as_secs_f64(),
+        "stopped accepting clients; draining"
+    );
+    let drained = tokio::time::timeout_at(deadline, async {
+        while sessions.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        warn!(
+            open = sessions.len(),
+            "grace period over; closing the remaining sessions"
+        );
+        sessions.shutdown().await;
+    }
+    let journaled = shared.journal_len();
+    if journaled > 0 {
+        match tokio::time::timeout_at(deadline + Duration::from_secs(1), shared.flush_journal())
+            .await
+        {
+            Ok(0) => info!(applied = journaled, "outage journal applied before exit"),
+            Ok(left) => tracing::error!(
+                lost = left,
+                "Redis is unreachable: writes accepted during the outage are lost at exit"
+            ),
+            Err(_) => tracing::error!(
+                lost = shared.journal_len(),
+                "grace period over: writes accepted during the outage are lost at exit"
+            ),
+        }
+    }
 }

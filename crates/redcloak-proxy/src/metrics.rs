@@ -161,7 +161,11 @@ pub struct Metrics {
     command_duration: HistogramFamily,
     encrypted: Counter,
     decrypt_failures: Counter,
+    pubsub_dropped: Counter,
     connect_failures: Family<Labels1, Counter>,
+    errors: Family<Labels1, Counter>,
+    emulation_retries: Family<Labels1, Counter>,
+    emulation_gave_up: Family<Labels1, Counter>,
     tls_handshake: Histogram,
     /// The TLS version of the last handshake with Redis (`u16` wire value; 0: none yet).
     tls_version: AtomicU16,
@@ -181,28 +185,37 @@ impl Default for Metrics {
     }
 }
 
+/// Registers `metric` under `name` and hands it back.
+fn register<M>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M
+where
+    M: prometheus_client::registry::Metric + Clone,
+{
+    registry.register(name, help, metric.clone());
+    metric
+}
+
 impl Metrics {
     /// A new registry, every metric registered (and every fixed-label series at 0).
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("redcloak");
-        let connections_open = Gauge::default();
-        registry.register(
+        let connections_open = register(
+            &mut registry,
             "connections_open",
             "Client connections open now",
-            connections_open.clone(),
+            Gauge::default(),
         );
-        let connections = Counter::default();
-        registry.register(
+        let connections = register(
+            &mut registry,
             "connections",
             "Client connections accepted",
-            connections.clone(),
+            Counter::default(),
         );
-        let commands = Family::<Labels2, Counter>::default();
-        registry.register(
+        let commands = register(
+            &mut registry,
             "commands",
             "Commands answered, by command (a name from the command table, or unknown) and \
              outcome (ok, error, refused, fallback, unavailable, lost)",
-            commands.clone(),
+            Family::<Labels2, Counter>::default(),
         );
         let command_duration: HistogramFamily =
             Family::new_with_constructor(command_histogram as fn() -> Histogram);
@@ -213,11 +226,32 @@ impl Metrics {
             Unit::Seconds,
             command_duration.clone(),
         );
-        let upstream_up = Gauge::default();
-        registry.register(
+        let upstream_up = register(
+            &mut registry,
             "upstream_up",
             "1 when Redis is reachable (healthy or recovering), 0 during an outage",
-            upstream_up.clone(),
+            Gauge::default(),
+        );
+        let errors = Family::<Labels1, Counter>::default();
+        for source in ["client", "upstream", "internal"] {
+            drop(errors.get_or_create(&[("source", source)]));
+        }
+        registry.register(
+            "errors",
+            "Error replies redcloak made itself, by where the problem came from (client, upstream, internal)",
+            errors.clone(),
+        );
+        let emulation_retries = register(
+            &mut registry,
+            "emulation_retries",
+            "Emulated commands (INCR, HINCRBY, LREM…) run again because a watched key changed under them",
+            Family::<Labels1, Counter>::default(),
+        );
+        let emulation_gave_up = register(
+            &mut registry,
+            "emulation_gave_up",
+            "Emulated commands given up (answered with an error, nothing written) because their key kept changing",
+            Family::<Labels1, Counter>::default(),
         );
         let connect_failures = Family::<Labels1, Counter>::default();
         for reason in ConnectFailure::ALL {
@@ -237,29 +271,25 @@ impl Metrics {
         );
         let encrypted = Counter::default();
         registry.register("encrypt", "Values encrypted", encrypted.clone());
-        let decrypt_failures = Counter::default();
-        registry.register(
-            "decrypt_failures",
-            "Stored values that could not be decrypted (not redcloak's, or a key no longer in the ring)",
-            decrypt_failures.clone(),
-        );
-        let fallback_mode = Gauge::default();
-        registry.register(
+        let decrypt_failures = register(&mut registry, "decrypt_failures", "Stored values that could not be decrypted (not redcloak's, or a key no longer in the ring)", Counter::default());
+        let pubsub_dropped = register(&mut registry, "pubsub_messages_dropped", "Pub/sub messages not delivered because their payload could not be decrypted (also counted in decrypt_failures)", Counter::default());
+        let fallback_mode = register(
+            &mut registry,
             "fallback_mode",
             "1 while commands are served from the local cache (degraded or recovering), else 0",
-            fallback_mode.clone(),
+            Gauge::default(),
         );
-        let fallback_hits = Counter::default();
-        registry.register(
+        let fallback_hits = register(
+            &mut registry,
             "fallback_hits",
             "Commands answered from the local cache while Redis was unreachable",
-            fallback_hits.clone(),
+            Counter::default(),
         );
-        let journal_entries = Gauge::default();
-        registry.register(
+        let journal_entries = register(
+            &mut registry,
             "journal_entries",
             "Writes accepted during the current outage and not yet applied to Redis",
-            journal_entries.clone(),
+            Gauge::default(),
         );
         let cert_expiry = Family::<Labels1, Gauge>::default();
         registry.register_with_unit(
@@ -281,7 +311,11 @@ impl Metrics {
             command_duration,
             encrypted,
             decrypt_failures,
+            pubsub_dropped,
             connect_failures,
+            errors,
+            emulation_retries,
+            emulation_gave_up,
             tls_handshake,
             tls_version: AtomicU16::new(0),
             upstream_up,
@@ -324,9 +358,33 @@ impl Metrics {
         self.encrypted.inc_by(n);
     }
 
-    /// A stored value that did not decrypt (`redcloak_decrypt_failures_total`).
-    pub fn decrypt_failure(&self) {
+    /// A stored value that did not decrypt (`redcloak_decrypt_failures_total`); for a pub/sub
+    /// message, which is then dropped, also `redcloak_pubsub_messages_dropped_total`.
+    pub fn decrypt_failure(&self, pubsub: bool) {
         self.decrypt_failures.inc();
+        if pubsub {
+            self.pubsub_dropped.inc();
+        }
+    }
+
+    /// redcloak answered an error of its own (`redcloak_errors_total{source}`): `client`,
+    /// `upstream` or `internal`.
+    pub fn error(&self, source: &'static str) {
+        self.errors.get_or_create(&[("source", source)]).inc();
+    }
+
+    /// An emulated command had to run again (`redcloak_emulation_retries_total{command}`).
+    pub fn emulation_retry(&self, command: &'static str) {
+        self.emulation_retries
+            .get_or_create(&[("command", command)])
+            .inc();
+    }
+
+    /// An emulated command was given up (`redcloak_emulation_gave_up_total{command}`).
+    pub fn emulation_gave_up(&self, command: &'static str) {
+        self.emulation_gave_up
+            .get_or_create(&[("command", command)])
+            .inc();
     }
 
     /// An upstream connection attempt failed (`redcloak_upstream_connect_failures_total`).
@@ -421,7 +479,7 @@ mod tests {
         m.command("PING", Outcome::Ok, Duration::ZERO);
         m.command("unknown", Outcome::Refused, Duration::ZERO);
         m.encrypted(3);
-        m.decrypt_failure();
+        m.decrypt_failure(false);
         m.connect_failure(ConnectFailure::Timeout);
         m.tls_handshake(Duration::from_millis(1));
         let t = m.encode(&healthy(), Format::Prometheus);

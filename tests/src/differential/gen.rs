@@ -188,7 +188,11 @@ impl Catalog {
             let weight = match spec.action {
                 Action::Forward if spec.values.any() || !spec.reply.is_pass() => 6.0,
                 Action::Forward => 2.0,
-                Action::Session(_) | Action::Local(_) => 1.0,
+                // Computed by redcloak on the decrypted values: as much as the value commands.
+                Action::Emulate => 6.0,
+                // Arguments from the grammar make scripts that do not compile; the scenario
+                // `scripts` runs real ones.
+                Action::Script(_) | Action::Local(_) => 1.0,
                 Action::Refuse(_) => 0.15,
             };
             candidates.push(Candidate {
@@ -333,6 +337,7 @@ impl<'a> Generator<'a> {
             2.0,  // DUMP / RESTORE
             1.0,  // AUTH
             2.0,  // unknown commands
+            4.0,  // scripts and functions
         ];
         match self.rng.weighted(&weights) {
             0 => {
@@ -399,6 +404,7 @@ impl<'a> Generator<'a> {
                 };
                 steps.push(send(cmd));
             }
+            12 if !self.subscribed => self.scripts(steps),
             _ => {
                 let names: [&[u8]; 7] = [
                     b"NOSUCHCOMMAND",
@@ -931,6 +937,98 @@ impl<'a> Generator<'a> {
         }
     }
 
+    /// EVAL / EVALSHA / EVAL_RO of simple scripts (values in ARGV marked: redcloak runs the
+    /// script, so they must reach Redis only encrypted), the script cache, and function
+    /// libraries with FCALL / FCALL_RO.
+    fn scripts(&mut self, steps: &mut Vec<Step>) {
+        let n = self.rng.range(1, 4);
+        let mut cmds = Vec::new();
+        for _ in 0..n {
+            let cmd = match self.rng.below(10) {
+                0..=4 => {
+                    let (script, read_only) = *self.rng.pick(SCRIPTS);
+                    let by_sha = self.rng.chance(0.25);
+                    let name = match (by_sha, read_only && self.rng.chance(0.5)) {
+                        (false, false) => "EVAL",
+                        (false, true) => "EVAL_RO",
+                        (true, false) => "EVALSHA",
+                        (true, true) => "EVALSHA_RO",
+                    };
+                    let body = if by_sha {
+                        sha1_hex(script.as_bytes()).into_bytes()
+                    } else {
+                        script.as_bytes().to_vec()
+                    };
+                    let nkeys = self.rng.range(0, 2) as usize;
+                    let mut args = vec![self.name_case(name), body];
+                    args.push(nkeys.to_string().into_bytes());
+                    for _ in 0..nkeys {
+                        args.push(self.key().into_bytes());
+                    }
+                    for _ in 0..self.rng.range(0, 2) {
+                        args.push(self.value());
+                    }
+                    Cmd {
+                        args,
+                        inline: false,
+                    }
+                }
+                5 => {
+                    let (script, _) = *self.rng.pick(SCRIPTS);
+                    match self.rng.below(3) {
+                        0 => self.named(&["SCRIPT", "LOAD", script]),
+                        1 => {
+                            let sha = sha1_hex(script.as_bytes());
+                            self.named(&["SCRIPT", "EXISTS", &sha, "0000"])
+                        }
+                        _ => self.named(&["SCRIPT", "FLUSH"]),
+                    }
+                }
+                6 => {
+                    let lib = *self.rng.pick(LIBRARIES);
+                    if self.rng.chance(0.3) {
+                        self.named(&["FUNCTION", "LOAD", "REPLACE", lib])
+                    } else {
+                        self.named(&["FUNCTION", "LOAD", lib])
+                    }
+                }
+                7 => {
+                    let (f, nkeys, read_only) = *self.rng.pick(FUNCTIONS);
+                    let name = if read_only && self.rng.chance(0.5) {
+                        "FCALL_RO"
+                    } else {
+                        "FCALL"
+                    };
+                    let mut args = vec![self.name_case(name), f.as_bytes().to_vec()];
+                    args.push(nkeys.to_string().into_bytes());
+                    for _ in 0..nkeys {
+                        args.push(self.key().into_bytes());
+                    }
+                    for _ in 0..self.rng.range(0, 2) {
+                        args.push(self.value());
+                    }
+                    Cmd {
+                        args,
+                        inline: false,
+                    }
+                }
+                8 => match self.rng.below(5) {
+                    0 => self.named(&["FUNCTION", "LIST"]),
+                    1 => self.named(&["FUNCTION", "LIST", "WITHCODE", "LIBRARYNAME", "dlib*"]),
+                    2 => self.named(&["FUNCTION", "DELETE", "dlib"]),
+                    3 => self.named(&["FUNCTION", "STATS"]),
+                    _ => self.named(&["FUNCTION", "FLUSH"]),
+                },
+                _ => self.command(),
+            };
+            cmds.push(cmd);
+        }
+        steps.push(Step::Send {
+            cmds,
+            chunks: Vec::new(),
+        });
+    }
+
     fn hello(&mut self, steps: &mut Vec<Step>) {
         let variants: &[&[&[u8]]] = &[
             &[b"HELLO"],
@@ -1096,6 +1194,70 @@ fn unmark(arg: &mut [u8]) {
             i += 1;
         }
     }
+}
+
+/// Scripts for EVAL (and whether they only read). `ARGV` holds values, `KEYS` keys of the pool.
+const SCRIPTS: &[(&str, bool)] = &[
+    ("return redis.call('SET', KEYS[1], ARGV[1])", false),
+    ("return redis.call('GET', KEYS[1])", true),
+    ("return redis.call('INCR', KEYS[1])", false),
+    ("return redis.pcall('INCR', KEYS[1])", false),
+    ("redis.call('RPUSH', KEYS[1], ARGV[1]) return redis.call('LRANGE', KEYS[1], 0, -1)", false),
+    ("return redis.call('HSET', KEYS[1], 'f1', ARGV[1])", false),
+    ("return redis.call('HGETALL', KEYS[1])", true),
+    ("return redis.call('SADD', KEYS[1], ARGV[1])", false),
+    ("return redis.call('SISMEMBER', KEYS[1], ARGV[1])", true),
+    ("return redis.call('ZADD', KEYS[1], 1, ARGV[1])", false),
+    ("return redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')", true),
+    ("return {1, 2, 'x', ARGV[1], {KEYS[1]}}", true),
+    ("return redis.status_reply('FINE')", true),
+    ("return redis.error_reply('my error')", true),
+    ("return 3.99", true),
+    ("return nil", true),
+    ("return false", true),
+    ("return true", true),
+    ("local v = redis.call('GET', KEYS[1]) if v then return string.len(v) end return -1", true),
+    ("return redis.call('TYPE', KEYS[1])", true),
+    ("return redis.call('EXISTS', KEYS[1], KEYS[2])", true),
+    ("return redis.call('APPEND', KEYS[1], ARGV[1])", false),
+    ("return #ARGV + #KEYS", true),
+    ("return redis.sha1hex(ARGV[1])", true),
+    ("return tostring(tonumber(ARGV[1]))", true),
+    ("redis.call('DEL', KEYS[1]) return redis.call('EXISTS', KEYS[1])", false),
+    ("return redis.call('NOSUCH', KEYS[1])", true),
+    ("return redis.call('GET', KEYS[1]) .. '!'", true),
+    ("return redis.call('SET', KEYS[1], ARGV[1])", true),
+    ("return cjson.encode({ARGV[1], 2})", true),
+    ("x = 1", true),
+    ("return redis.call('LPUSH', KEYS[1], ARGV[1], ARGV[1])", false),
+    ("return redis.call('SMEMBERS', KEYS[1])", true),
+    ("return redis.call('GETDEL', KEYS[1])", false),
+    ("return", true),
+    ("return (", true),
+];
+
+/// Function libraries for FUNCTION LOAD (the last one has no function: an error).
+const LIBRARIES: &[&str] = &[
+    "#!lua name=dlib\nredis.register_function('dset', function(keys, args) return redis.call('SET', keys[1], args[1]) end)\nredis.register_function{function_name='dget', callback=function(keys, args) return redis.call('GET', keys[1]) end, flags={'no-writes'}}",
+    "#!lua name=dlib2\nredis.register_function('dlen', function(keys, args) return #args end)",
+    "#!lua name=dbad\nreturn 1",
+];
+
+/// Functions for FCALL: name, number of keys, read only.
+const FUNCTIONS: &[(&str, usize, bool)] = &[
+    ("dset", 1, false),
+    ("dget", 1, true),
+    ("dlen", 0, true),
+    ("nosuch", 0, true),
+];
+
+/// The SHA1 of a script, hexadecimal (what EVALSHA names it by).
+fn sha1_hex(script: &[u8]) -> String {
+    use sha1::Digest;
+    sha1::Sha1::digest(script)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn send(cmd: Cmd) -> Step {

@@ -13,7 +13,7 @@
 //! - [`run`]: one sequence on both sides in lock step, and the comparison.
 //! - [`normalise`]: the non-deterministic replies, and how they are compared instead.
 //! - [`leak`]: MONITOR and keyspace checks for plaintext.
-//! - [`servers`]: the plain Redis, and the stack for the long-run binary.
+//! - [`servers`]: the stack for the long-run binary (the plain Redis is [`crate::diff::PlainRedis`]).
 //!
 //! Configuration (environment, also flags of the `difffuzz` binary): `REDCLOAK_DIFF_SEED`
 //! (run seed; sequence `i` has its own seed derived from it), `REDCLOAK_DIFF_ONLY` (replay one
@@ -47,7 +47,8 @@ use self::docs::Docs;
 use self::gen::{step_len, Catalog, Cmd, Generator, Step};
 use self::leak::Monitor;
 use self::run::{compare, plan_for_redis, Divergence, Exchange, Kind, Probe, Side, Which};
-use self::servers::PlainRedis;
+use crate::diff::PlainRedis;
+use self::normalise::REDIS_ARGS;
 use self::wire::{escape, multibulk, Conn, Event};
 
 /// What to run.
@@ -152,8 +153,8 @@ impl Harness {
     /// Starts redcloak + TLS Redis and a plain Redis, reads the docs, starts monitoring.
     pub fn start() -> Harness {
         let stack = servers::start_stack();
-        let plain = PlainRedis::start(stack.dir.path());
-        let mut plain_admin = Conn::connect(plain.addr).expect("connect to the plain Redis");
+        let plain = PlainRedis::start(stack.dir.path(), REDIS_ARGS);
+        let mut plain_admin = Conn::connect(plain.addr()).expect("connect to the plain Redis");
         let docs = Docs::load(&mut plain_admin).expect("COMMAND DOCS from the plain Redis");
         let monitor = Monitor::start(&stack);
         let direct = stack.direct();
@@ -172,12 +173,32 @@ impl Harness {
     }
 
     fn reset(&mut self) {
+        // Scripts and functions outlive FLUSHALL in Redis; redcloak keeps its script cache in
+        // memory and its libraries in a hash of its own (which FLUSHALL deletes, so it must
+        // hear FUNCTION FLUSH too, or it would run the copies it has loaded).
+        let flush: [Vec<u8>; 3] = [
+            b"FLUSHALL".to_vec(),
+            b"SCRIPT".to_vec(),
+            b"FUNCTION".to_vec(),
+        ];
+        if let Ok(mut rc) = Conn::connect(self.stack.proxy.addr) {
+            let mut out = Vec::new();
+            multibulk(&[flush[1].clone(), b"FLUSH".to_vec()], &mut out);
+            multibulk(&[flush[2].clone(), b"FLUSH".to_vec()], &mut out);
+            rc.write(&out);
+            let _ = rc.next(Duration::from_secs(10));
+            let _ = rc.next(Duration::from_secs(10));
+        }
         let _ = self.direct.cmd(&[b"FLUSHALL"]);
         let _ = self.direct.cmd(&[b"SELECT", b"0"]);
         let mut out = Vec::new();
-        multibulk(&[b"FLUSHALL".to_vec()], &mut out);
+        multibulk(&[flush[0].clone()], &mut out);
+        multibulk(&[flush[1].clone(), b"FLUSH".to_vec()], &mut out);
+        multibulk(&[flush[2].clone(), b"FLUSH".to_vec()], &mut out);
         self.plain_admin.write(&out);
-        let _ = self.plain_admin.next(Duration::from_secs(10));
+        for _ in 0..3 {
+            let _ = self.plain_admin.next(Duration::from_secs(10));
+        }
     }
 
     /// Runs `steps` on both sides from empty databases and fresh connections.
@@ -199,7 +220,7 @@ impl Harness {
             } = self;
             let (mut rc, mut rd) = match (
                 Side::open(Which::Redcloak, stack.proxy.addr, Probe::Direct(direct)),
-                Side::open(Which::Redis, plain.addr, Probe::Plain(plain_admin)),
+                Side::open(Which::Redis, plain.addr(), Probe::Plain(plain_admin)),
             ) {
                 (Ok(a), Ok(b)) => (a, b),
                 (a, b) => panic!(
@@ -488,8 +509,8 @@ fn run_steps(
 pub fn self_check(seed: u64, budget: Duration, sequence_len: usize) -> Vec<(String, String)> {
     let started = Instant::now();
     let dir = tempfile::tempdir().expect("tempdir");
-    let (a, b) = (PlainRedis::start(dir.path()), PlainRedis::start(dir.path()));
-    let connect = |r: &PlainRedis| Conn::connect(r.addr).expect("connect to a plain Redis");
+    let (a, b) = (PlainRedis::start(dir.path(), REDIS_ARGS), PlainRedis::start(dir.path(), REDIS_ARGS));
+    let connect = |r: &PlainRedis| Conn::connect(r.addr()).expect("connect to a plain Redis");
     let (mut admin_a, mut admin_b) = (connect(&a), connect(&b));
     let docs = Docs::load(&mut admin_b).expect("COMMAND DOCS");
     let catalog = Catalog::new();
@@ -514,8 +535,8 @@ pub fn self_check(seed: u64, budget: Duration, sequence_len: usize) -> Vec<(Stri
         }
         let mut outcome = Outcome::default();
         {
-            let mut sa = Side::open(Which::Redis, a.addr, Probe::Plain(&mut admin_a)).expect("A");
-            let mut sb = Side::open(Which::Redis, b.addr, Probe::Plain(&mut admin_b)).expect("B");
+            let mut sa = Side::open(Which::Redis, a.addr(), Probe::Plain(&mut admin_a)).expect("A");
+            let mut sb = Side::open(Which::Redis, b.addr(), Probe::Plain(&mut admin_b)).expect("B");
             run_steps(
                 &docs,
                 &mut sa,
@@ -942,7 +963,7 @@ pub fn run(config: &Config) -> (Report, Harness) {
             "holding {hold} s: redcloak on {}, TLS Redis on port {}, plain Redis on {}, dir {}",
             h.stack.proxy.addr,
             h.stack.redis.port,
-            h.plain.addr,
+            h.plain.addr(),
             h.stack.dir.path().display()
         );
         std::thread::sleep(Duration::from_secs(hold));

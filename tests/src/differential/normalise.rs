@@ -68,7 +68,7 @@ fn rule(cmd: &Cmd, docs: &Docs) -> Rule {
     let display = cmd.display(docs);
     match display.as_str() {
         "TIME" | "LASTSAVE" | "CLIENT ID" | "ACL GENPASS" | "RANDOMKEY" | "DUMP"
-        | "OBJECT REFCOUNT" | "SLOWLOG LEN" => Rule::Shape,
+        | "FUNCTION DUMP" | "OBJECT REFCOUNT" | "SLOWLOG LEN" => Rule::Shape,
         "INFO" | "LOLWUT" | "CLIENT INFO" | "CLIENT LIST" | "SLOWLOG GET" => Rule::Kind,
         d if d.starts_with("MEMORY ") || d.starts_with("LATENCY ") => Rule::Kind,
         "KEYS"

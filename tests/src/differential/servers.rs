@@ -1,76 +1,14 @@
-//! The two systems under comparison: redcloak in front of a TLS Redis (the e2e [`Stack`]) and
-//! a plain `redis-server` (no TLS, no password), both with [`REDIS_ARGS`].
+//! redcloak in front of a TLS Redis (the e2e [`Stack`]) with [`REDIS_ARGS`], also for the
+//! `difffuzz` binary (the plain Redis it is compared with is [`crate::diff::PlainRedis`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::{free_port, missing, wait_for, Pki, Redcloak, RedisServer, Stack};
+use crate::{free_port, wait_for, Pki, Redcloak, RedisServer, Stack};
 
 use super::normalise::REDIS_ARGS;
-
-/// A plain redis-server on a free loopback port, killed (by PID) on drop.
-pub struct PlainRedis {
-    child: Child,
-    /// Where it listens.
-    pub addr: SocketAddr,
-}
-
-impl PlainRedis {
-    /// Starts one with its data and log under `dir`.
-    pub fn start(dir: &Path) -> PlainRedis {
-        for attempt in 0..5 {
-            let port = free_port();
-            let log = dir.join(format!("plain-redis-{port}.log"));
-            let data = dir.join(format!("plain-redis-{port}"));
-            std::fs::create_dir_all(&data).expect("plain redis dir");
-            let child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-                .arg("--dir")
-                .arg(&data)
-                .arg("--logfile")
-                .arg(&log)
-                .args(REDIS_ARGS)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|_| {
-                    missing(
-                        "redis-server is not installed",
-                        "a real redis-server for the differential test",
-                        "run `make test` (it installs it) or `sudo apt-get install -y redis-server`",
-                    )
-                });
-            let mut server = PlainRedis {
-                child,
-                addr: ([127, 0, 0, 1], port).into(),
-            };
-            let ready = wait_for(Duration::from_secs(10), || {
-                matches!(server.child.try_wait(), Ok(Some(_)))
-                    || std::fs::read_to_string(&log).is_ok_and(|l| l.contains("Ready to accept"))
-            });
-            if ready && matches!(server.child.try_wait(), Ok(None)) {
-                return server;
-            }
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if attempt < 4 && text.contains("Address already in use") {
-                continue;
-            }
-            panic!("plain redis-server did not start:\n{text}");
-        }
-        unreachable!()
-    }
-}
-
-impl Drop for PlainRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The redcloak binary next to the running executable, when that is a binary in
 /// `target/<profile>/` (the `difffuzz` long run); tests (in `deps/`) use the e2e harness's.

@@ -152,8 +152,9 @@ impl RequestParser {
         }
     }
 
-    /// Reads a `*<n>` header. `Ok(false)`: incomplete. On `*0`/`*-1` the header is consumed
-    /// and the state stays `Start`.
+    /// Reads a `*<n>` header. `Ok(false)`: incomplete. A count of zero or less is what Redis
+    /// ignores (`*0`, `*-1`, `*-10`…): the header is consumed, nothing is produced, and the
+    /// state stays `Start`.
     fn start_multibulk(&mut self, buf: &mut BytesMut) -> Result<bool, ProtocolError> {
         let cr = match find_crlf(buf, 1, 1, MAX_HEADER_LEN, &mut self.examined) {
             Ok(LineEnd::Found(cr)) => cr,
@@ -165,7 +166,7 @@ impl RequestParser {
         };
         let content = buf.get(1..cr).unwrap_or_default();
         let n = parse_i64(content).ok_or(ProtocolError::InvalidMultibulkLength)?;
-        if n == 0 || n == -1 {
+        if n <= 0 {
             let _ = buf.split_to(cr + 2);
             return Ok(true);
         }
@@ -572,6 +573,8 @@ mod tests {
         for input in [
             &b"*0\r\n"[..],
             b"*-1\r\n",
+            b"*-10\r\n",
+            b"*-9223372036854775808\r\n",
             b"\r\n",
             b"\n",
             b"   \r\n",
@@ -656,7 +659,6 @@ mod tests {
     fn multibulk_errors() {
         let cases: &[(&[u8], ProtocolError)] = &[
             (b"*abc\r\n", ProtocolError::InvalidMultibulkLength),
-            (b"*-2\r\n", ProtocolError::InvalidMultibulkLength),
             (b"*01\r\n", ProtocolError::InvalidMultibulkLength),
             (b"*1\n", ProtocolError::InvalidMultibulkLength),
             (

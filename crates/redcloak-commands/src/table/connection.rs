@@ -1,21 +1,8 @@
 //! Connection commands.
 use super::reasons::{OPERATOR, OPERATOR_ALT};
 use super::{
-    container, pass, refuse, session, Action, CommandSpec, Family::Connection, Local, ReplyRule,
-    Session, Shape, ValueArgs,
+    container, local, pass, refuse, session, CommandSpec, Effect, Family::Connection, Local,
 };
-
-const fn local(name: &'static str, arity: i32, local: Local) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        action: Action::Local(local),
-        values: ValueArgs::None,
-        reply: ReplyRule::Shape(&Shape::Pass),
-        family: Connection,
-        subcommands: &[],
-    }
-}
 
 const CLIENT_STATE: &str = "redcloak relies on every command getting its reply, in order, and on values reaching the application only through it";
 
@@ -41,15 +28,16 @@ const CLIENT: &[CommandSpec] = &[
 ];
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
-    pass("PING", -1, Connection),
-    pass("ECHO", 2, Connection),
+    // PING's and ECHO's message is application data: answered here, never sent in plaintext.
+    local("PING", -1, Local::Ping, Connection),
+    local("ECHO", 2, Local::Echo, Connection),
     // The connection is dedicated to this client, so the selected database stays correct.
-    pass("SELECT", 2, Connection),
+    session("SELECT", 2, Effect::Select, Connection),
     // AUTH [username] password: the upstream connection is authenticated with redcloak's own
     // secret; what the client sends is discarded, never forwarded or logged.
-    local("AUTH", -2, Local::Auth),
-    local("QUIT", -1, Local::Quit),
-    session("HELLO", -1, Session::Hello, Connection),
-    session("RESET", 1, Session::Reset, Connection),
+    local("AUTH", -2, Local::Auth, Connection),
+    local("QUIT", -1, Local::Quit, Connection),
+    session("HELLO", -1, Effect::Hello, Connection),
+    session("RESET", 1, Effect::Reset, Connection),
     container("CLIENT", -2, Connection, CLIENT),
 ];

@@ -2,17 +2,14 @@
 use bytes::Bytes;
 
 use super::{
-    forward, pass, refuse, CommandSpec, Family::Hashes, ReplyRule, Shape, Shape::*, ValueArgs::*,
+    emulated, forward, pass, CommandSpec, Family::Hashes, ReplyRule, Shape, Shape::*, ValueArgs::*,
 };
-
-const COMPUTES: &str = "Redis would compute on the ciphertext, not on your value";
-const READ_MODIFY_WRITE: &str = "read the field with HGET, change it in the application, and write it back with HSET (in MULTI/EXEC with WATCH for atomicity)";
 
 /// `HRANDFIELD key [count [WITHVALUES]]`: values only with WITHVALUES.
 fn hrandfield(args: &[Bytes]) -> &'static Shape {
     if args
         .get(3)
-        .is_some_and(|a| a.eq_ignore_ascii_case(b"WITHVALUES"))
+        .is_some_and(|a| crate::words::is(a, "WITHVALUES"))
     {
         &Pairs(&Value)
     } else {
@@ -38,13 +35,7 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
     pass("HEXISTS", 3, Hashes),
     pass("HKEYS", 2, Hashes),
     pass("HLEN", 2, Hashes),
-    refuse(
-        "HSTRLEN",
-        3,
-        Hashes,
-        "Redis would measure the ciphertext, which is longer than your value",
-        Some("read the field with HGET and measure it in the application"),
-    ),
-    refuse("HINCRBY", 4, Hashes, COMPUTES, Some(READ_MODIFY_WRITE)),
-    refuse("HINCRBYFLOAT", 4, Hashes, COMPUTES, Some(READ_MODIFY_WRITE)),
+    emulated("HSTRLEN", 3, Hashes),
+    emulated("HINCRBY", 4, Hashes),
+    emulated("HINCRBYFLOAT", 4, Hashes),
 ];

@@ -1,7 +1,10 @@
 //! Key space and expiry commands: they name keys, never values. Ciphertext moves with its
 //! key (RENAME, COPY, MOVE, SWAPDB), so values stay readable.
 use super::reasons::{OPERATOR, OPERATOR_ALT};
-use super::{container, forward, pass, refuse, CommandSpec, Family::Keys, Shape, ValueArgs};
+use super::{
+    container, emulated, forward, pass, refuse, CacheOp, CommandSpec, Family::Keys, Shape,
+    ValueArgs,
+};
 
 const OBJECT: &[CommandSpec] = &[
     pass("FREQ", 3, Keys),
@@ -18,27 +21,36 @@ const OBJECT: &[CommandSpec] = &[
 ];
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
-    pass("DEL", -2, Keys),
-    pass("UNLINK", -2, Keys),
-    pass("EXISTS", -2, Keys),
+    pass("DEL", -2, Keys).cache(CacheOp::Del),
+    pass("UNLINK", -2, Keys).cache(CacheOp::Del),
+    pass("EXISTS", -2, Keys).cache(CacheOp::Exists),
     pass("TOUCH", -2, Keys),
-    pass("TYPE", 2, Keys),
-    pass("EXPIRE", -3, Keys),
-    pass("PEXPIRE", -3, Keys),
-    pass("EXPIREAT", -3, Keys),
-    pass("PEXPIREAT", -3, Keys),
+    pass("TYPE", 2, Keys).cache(CacheOp::Type),
+    pass("EXPIRE", -3, Keys).cache(CacheOp::Expire(1000, false)),
+    pass("PEXPIRE", -3, Keys).cache(CacheOp::Expire(1, false)),
+    pass("EXPIREAT", -3, Keys).cache(CacheOp::Expire(1000, true)),
+    pass("PEXPIREAT", -3, Keys).cache(CacheOp::Expire(1, true)),
     pass("EXPIRETIME", 2, Keys),
     pass("PEXPIRETIME", 2, Keys),
-    pass("TTL", 2, Keys),
-    pass("PTTL", 2, Keys),
-    pass("PERSIST", 2, Keys),
-    pass("KEYS", 2, Keys),
-    pass("SCAN", -2, Keys),
+    pass("TTL", 2, Keys).cache(CacheOp::Ttl(1000)),
+    pass("PTTL", 2, Keys).cache(CacheOp::Ttl(1)),
+    pass("PERSIST", 2, Keys).cache(CacheOp::Persist),
+    // redcloak's own scratch keys (transient copies of a transaction it carries out) are
+    // left out of the listings.
+    forward("KEYS", 2, ValueArgs::None, &Shape::Keys, Keys),
+    forward(
+        "SCAN",
+        -2,
+        ValueArgs::None,
+        &Shape::Tuple(&[Shape::Pass, Shape::Keys]),
+        Keys,
+    ),
     pass("RANDOMKEY", 1, Keys),
     pass("RENAME", 3, Keys),
     pass("RENAMENX", 3, Keys),
-    pass("COPY", -3, Keys),
-    pass("MOVE", 3, Keys),
+    // They write keys in other databases (COPY … DB n, MOVE): the cache forgets everything.
+    pass("COPY", -3, Keys).cache(CacheOp::ForgetAll),
+    pass("MOVE", 3, Keys).cache(CacheOp::ForgetAll),
     pass("SWAPDB", 3, Keys),
     pass("DBSIZE", 1, Keys),
     pass("FLUSHDB", -1, Keys),
@@ -50,19 +62,7 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
     forward("RESTORE", -4, ValueArgs::Unseal(3), &Shape::Pass, Keys),
     refuse("RESTORE-ASKING", -4, Keys, super::reasons::CLUSTER, None),
     refuse("MIGRATE", -6, Keys, OPERATOR, Some(OPERATOR_ALT)),
-    refuse(
-        "SORT",
-        -2,
-        Keys,
-        "Redis would sort ciphertexts, whose order has nothing to do with your values",
-        Some("read the values and sort them in the application"),
-    ),
-    refuse(
-        "SORT_RO",
-        -2,
-        Keys,
-        "Redis would sort ciphertexts, whose order has nothing to do with your values",
-        Some("read the values and sort them in the application"),
-    ),
+    emulated("SORT", -2, Keys),
+    emulated("SORT_RO", -2, Keys),
     container("OBJECT", -2, Keys, OBJECT),
 ];

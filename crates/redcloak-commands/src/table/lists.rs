@@ -1,8 +1,5 @@
 //! List commands: elements are values.
-use super::{forward, pass, refuse, CommandSpec, Family::Lists, Shape::*, ValueArgs::*};
-
-const MATCHES: &str =
-    "Redis would compare your value with ciphertexts, which never match (encryption is randomised)";
+use super::{emulated, forward, pass, CommandSpec, Family::Lists, Pops, Shape::*, ValueArgs::*};
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
     forward("LPUSH", -3, From(2), &Pass, Lists),
@@ -11,41 +8,23 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
     forward("RPUSHX", -3, From(2), &Pass, Lists),
     forward("LSET", 4, At(3), &Pass, Lists),
     // With a count the reply is an array, without it a bulk: Values covers both.
-    forward("LPOP", -2, None, &Values, Lists),
-    forward("RPOP", -2, None, &Values, Lists),
+    forward("LPOP", -2, None, &Values, Lists).pops(Pops::Head),
+    forward("RPOP", -2, None, &Values, Lists).pops(Pops::Tail),
     forward("LRANGE", 4, None, &Values, Lists),
     forward("LINDEX", 3, None, &Value, Lists),
     // [key, [element, …]] or nil
-    forward("LMPOP", -4, None, &Tuple(&[Pass, Values]), Lists),
-    forward("BLMPOP", -5, None, &Tuple(&[Pass, Values]), Lists),
+    forward("LMPOP", -4, None, &Tuple(&[Pass, Values]), Lists).pops(Pops::Multi),
+    forward("BLMPOP", -5, None, &Tuple(&[Pass, Values]), Lists).pops(Pops::Multi),
     // [key, element] or nil
-    forward("BLPOP", -3, None, &Tuple(&[Pass, Value]), Lists),
-    forward("BRPOP", -3, None, &Tuple(&[Pass, Value]), Lists),
+    forward("BLPOP", -3, None, &Tuple(&[Pass, Value]), Lists).pops(Pops::KeyedHead),
+    forward("BRPOP", -3, None, &Tuple(&[Pass, Value]), Lists).pops(Pops::KeyedTail),
     forward("LMOVE", 5, None, &Value, Lists),
     forward("BLMOVE", 6, None, &Value, Lists),
     forward("RPOPLPUSH", 3, None, &Value, Lists),
     forward("BRPOPLPUSH", 4, None, &Value, Lists),
     pass("LLEN", 2, Lists),
     pass("LTRIM", 4, Lists),
-    refuse(
-        "LPOS",
-        -3,
-        Lists,
-        MATCHES,
-        Some("read the list with LRANGE and search it in the application"),
-    ),
-    refuse(
-        "LREM",
-        4,
-        Lists,
-        MATCHES,
-        Some("read the list with LRANGE and rewrite it (DEL + RPUSH inside MULTI/EXEC)"),
-    ),
-    refuse(
-        "LINSERT",
-        5,
-        Lists,
-        MATCHES,
-        Some("read the list with LRANGE and rewrite it, or insert by position with LSET"),
-    ),
+    emulated("LPOS", -3, Lists),
+    emulated("LREM", 4, Lists),
+    emulated("LINSERT", 5, Lists),
 ];

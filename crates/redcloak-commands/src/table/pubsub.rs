@@ -1,7 +1,7 @@
 //! Pub/sub: message payloads are values; channel names and patterns stay as they are.
 use super::{
-    container, forward, pass, session, CommandSpec, Family::PubSub, Session, Shape::Pass,
-    ValueArgs::At,
+    container, forward, pass, session, Channels::*, CommandSpec, Effect::*, Family::PubSub,
+    Shape::Pass, ValueArgs::At,
 };
 
 const PUBSUB: &[CommandSpec] = &[
@@ -14,13 +14,13 @@ const PUBSUB: &[CommandSpec] = &[
 ];
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
-    forward("PUBLISH", 3, At(2), &Pass, PubSub),
-    forward("SPUBLISH", 3, At(2), &Pass, PubSub),
-    session("SUBSCRIBE", -2, Session::PubSub, PubSub),
-    session("PSUBSCRIBE", -2, Session::PubSub, PubSub),
-    session("SSUBSCRIBE", -2, Session::PubSub, PubSub),
-    session("UNSUBSCRIBE", -1, Session::PubSub, PubSub),
-    session("PUNSUBSCRIBE", -1, Session::PubSub, PubSub),
-    session("SUNSUBSCRIBE", -1, Session::PubSub, PubSub),
+    forward("PUBLISH", 3, At(2), &Pass, PubSub).effect(Publish),
+    forward("SPUBLISH", 3, At(2), &Pass, PubSub).effect(Publish),
+    session("SUBSCRIBE", -2, Subscribe(Plain), PubSub),
+    session("PSUBSCRIBE", -2, Subscribe(Pattern), PubSub),
+    session("SSUBSCRIBE", -2, Subscribe(Shard), PubSub),
+    session("UNSUBSCRIBE", -1, Unsubscribe(Plain), PubSub),
+    session("PUNSUBSCRIBE", -1, Unsubscribe(Pattern), PubSub),
+    session("SUNSUBSCRIBE", -1, Unsubscribe(Shard), PubSub),
     container("PUBSUB", -2, PubSub, PUBSUB),
 ];

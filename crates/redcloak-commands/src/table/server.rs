@@ -2,7 +2,9 @@
 //! replicates, persists on demand, inspects other clients' commands or reveals credentials is
 //! the operator's job and is refused.
 use super::reasons::{CLUSTER, OPERATOR, OPERATOR_ALT};
-use super::{container, pass, refuse, CommandSpec, Family::Server};
+use super::{
+    container, forward, local, pass, refuse, CommandSpec, Family::Server, Local, Shape, ValueArgs,
+};
 
 const fn operator(name: &'static str, arity: i32) -> CommandSpec {
     refuse(name, arity, Server, OPERATOR, Some(OPERATOR_ALT))
@@ -13,7 +15,8 @@ const fn cluster(name: &'static str, arity: i32) -> CommandSpec {
 }
 
 const CONFIG: &[CommandSpec] = &[
-    refuse("GET", -3, Server, "it would reveal the server's configuration, including the password redcloak authenticates with (requirepass)", Some(OPERATOR_ALT)),
+    // Answered as an ACL-restricted user sees it: credentials and key paths are left out.
+    forward("GET", -3, ValueArgs::None, &Shape::Config, Server),
     operator("SET", -4),
     operator("RESETSTAT", 2),
     operator("REWRITE", 2),
@@ -48,19 +51,13 @@ const COMMAND: &[CommandSpec] = &[
     pass("INFO", -2, Server),
     pass("LIST", -2, Server),
     pass("HELP", 2, Server),
-    refuse(
-        "GETKEYS",
-        -4,
-        Server,
-        "it would send the command's arguments, values included, to Redis unencrypted",
-        None,
-    ),
-    refuse(
+    // The arguments (values included) never reach Redis: redcloak knows the key positions.
+    local("GETKEYS", -4, Local::GetKeys { flags: false }, Server),
+    local(
         "GETKEYSANDFLAGS",
         -4,
+        Local::GetKeys { flags: true },
         Server,
-        "it would send the command's arguments, values included, to Redis unencrypted",
-        None,
     ),
 ];
 

@@ -3,40 +3,70 @@
 use bytes::Bytes;
 
 use super::{container, forward, pass, CommandSpec, Family::Streams, Shape, Shape::*, ValueArgs};
+use crate::words;
 
 /// One entry: `[id, [field, value, …]]` (the field list is nil for a deleted entry).
 const ENTRY: Shape = Tuple(&[Pass, Pairs(&Value)]);
 /// A list of entries.
 const ENTRIES: Shape = Each(&ENTRY);
 
-/// `XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] <*|id> field value …`:
+/// `XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold] [LIMIT count] <*|id> field value …`:
 /// the values are every second argument after the ID.
+///
+/// # Security
+/// The options are read exactly as Redis 7.0's `streamParseAddOrTrimArgsOrReply` reads them
+/// (the same loop, the same word matching, the same ID parser), so redcloak and Redis always
+/// agree on where the ID is and therefore on which arguments are values. Whatever Redis would
+/// reject before it knows the ID is answered here, with Redis's error, and never forwarded.
 fn xadd_values(args: &[Bytes]) -> Result<ValueArgs, &'static str> {
-    const SYNTAX: &str = "ERR syntax error";
-    let is = |i: usize, word: &str| {
-        args.get(i)
-            .is_some_and(|a| a.eq_ignore_ascii_case(word.as_bytes()))
-    };
+    const NOT_AN_INTEGER: &str = "ERR value is not an integer or out of range";
+    const INVALID_ID: &str = "ERR Invalid stream ID specified as stream command argument";
+    const BOTH: &str =
+        "ERR syntax error, MAXLEN and MINID options at the same time are not compatible";
+    let argc = args.len();
+    let mut trimming = false;
     let mut i = 2;
-    loop {
-        if is(i, "NOMKSTREAM") {
-            i += 1;
-        } else if is(i, "MAXLEN") || is(i, "MINID") {
-            i += 1;
-            if is(i, "=") || is(i, "~") {
+    while i < argc {
+        let more = argc - 1 - i;
+        let opt = &args[i];
+        if words::is_exact(opt, "*") {
+            break;
+        } else if (words::is(opt, "maxlen") || words::is(opt, "minid")) && more > 0 {
+            if trimming {
+                return Err(BOTH);
+            }
+            let next = &args[i + 1];
+            if more >= 2 && (words::is_exact(next, "~") || words::is_exact(next, "=")) {
                 i += 1;
             }
-            i += 1; // threshold
-            if is(i, "LIMIT") {
-                i += 2;
+            let threshold = &args[i + 1];
+            if words::is(opt, "maxlen") {
+                let n = words::int(threshold).ok_or(NOT_AN_INTEGER)?;
+                if n < 0 {
+                    return Err("ERR The MAXLEN argument must be >= 0.");
+                }
+            } else if words::stream_id(threshold, false).is_none() {
+                return Err(INVALID_ID);
             }
+            i += 1;
+            trimming = true;
+        } else if words::is(opt, "limit") && more > 0 {
+            let n = words::int(&args[i + 1]).ok_or(NOT_AN_INTEGER)?;
+            if n < 0 {
+                return Err("ERR The LIMIT argument must be >= 0.");
+            }
+            i += 1;
+        } else if words::is(opt, "nomkstream") {
         } else {
+            // Not an option: it must be the ID.
+            words::stream_id(opt, true).ok_or(INVALID_ID)?;
             break;
         }
+        i += 1;
     }
     // args[i] is the ID; field/value pairs follow.
-    let pairs = args.len().checked_sub(i + 1).ok_or(SYNTAX)?;
-    if pairs == 0 || pairs % 2 != 0 {
+    let pairs = argc.saturating_sub(i + 1);
+    if i >= argc || pairs < 2 || pairs % 2 != 0 {
         return Err("ERR wrong number of arguments for 'xadd' command");
     }
     Ok(ValueArgs::EveryOther(i + 2))

@@ -1,10 +1,10 @@
 //! Transactions.
-use super::{pass, session, CommandSpec, Family::Transactions, Session};
+use super::{session, CommandSpec, Effect::*, Family::Transactions};
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
-    session("MULTI", 1, Session::Multi, Transactions),
-    session("EXEC", 1, Session::Exec, Transactions),
-    session("DISCARD", 1, Session::Discard, Transactions),
-    pass("WATCH", -2, Transactions),
-    pass("UNWATCH", 1, Transactions),
+    session("MULTI", 1, Multi, Transactions),
+    session("EXEC", 1, Exec, Transactions),
+    session("DISCARD", 1, Discard, Transactions),
+    session("WATCH", -2, Watch, Transactions),
+    session("UNWATCH", 1, Unwatch, Transactions),
 ];

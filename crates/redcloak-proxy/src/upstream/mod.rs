@@ -1,14 +1,26 @@
 //! The upstream: TCP + TLS (mutual) + AUTH (+ SELECT) to the real Redis.
 //!
-//! This is the seam DESIGN.md §2 describes: today every client session gets its own
-//! [`UpstreamConn`] from [`Connector::connect`]; a later step hands out pooled or shared
-//! pipelined connections behind the same call, without touching the command table or the
-//! session's reply bookkeeping.
+//! # Layout
+//! - [`Connector`] (this file): opens authenticated connections; [`UpstreamError`] says why
+//!   one could not be opened, and whether that means "Redis is down" or "the security
+//!   configuration is wrong".
+//! - `link`: the seam DESIGN.md §2 describes — the one trait through which a session sends
+//!   requests and receives reply frames. Today every session has a dedicated connection
+//!   behind it; shared, pipelined connections plug in behind the same trait without touching
+//!   the command table or the session's reply bookkeeping.
+//! - `pool`: a few pre-established connections, and the limiter that queues connection
+//!   establishment so that a storm of new clients is served, not mistaken for an outage.
 //!
 //! # Security
-//! The AUTH command is built once from the configured secret into a zeroizing buffer and is
-//! never logged. Errors carry Redis's reply text (which never contains the password) or the
-//! TLS alert, never the request.
+//! The AUTH command is built once from the configured secret directly into a zeroizing
+//! buffer (never copied into one that is freed unwiped) and is never logged. Errors carry
+//! Redis's reply text (which never contains the password) or the TLS alert, never the
+//! request.
+
+mod link;
+pub(crate) mod pool;
+
+pub(crate) use link::{Dedicated, FrameReader, LinkRx, LinkTx};
 
 use std::fmt;
 use std::sync::Arc;
@@ -171,6 +183,18 @@ impl UpstreamError {
     }
 }
 
+impl UpstreamError {
+    /// Whether the failure is evidence that Redis cannot be used now (refused or reset, a TLS
+    /// or AUTH refusal), as opposed to a sign that it is slow (a timeout, a connection that
+    /// broke mid-handshake), which is only a reason to probe (see `health::suspect`).
+    pub fn is_evidence(&self) -> bool {
+        !matches!(
+            self,
+            UpstreamError::Timeout { .. } | UpstreamError::Broken { .. }
+        )
+    }
+}
+
 /// What a successful probe saw.
 #[derive(Debug, Clone)]
 pub struct ProbeInfo {
@@ -197,25 +221,18 @@ impl Connector {
             Host::Ip(ip) => ip.to_string(),
             Host::Dns(name) => name.clone(),
         };
-        let mut hello = BytesMut::new();
         let mut auth: Vec<&[u8]> = vec![b"AUTH"];
         if let Some(user) = &config.username {
             auth.push(user.as_bytes());
         }
         auth.push(config.password.expose().as_bytes());
-        resp::write_array_len(&mut hello, auth.len());
-        for part in &auth {
-            resp::write_bulk(&mut hello, part);
-        }
-        let mut hello_replies = 1;
+        let db = url.db.to_string();
+        let mut commands = vec![auth];
         if url.db != 0 {
-            let db = url.db.to_string();
-            resp::write_array_len(&mut hello, 2);
-            resp::write_bulk(&mut hello, b"SELECT");
-            resp::write_bulk(&mut hello, db.as_bytes());
-            hello_replies += 1;
+            commands.push(vec![b"SELECT", db.as_bytes()]);
         }
-        let hello = Zeroizing::new(hello.to_vec());
+        let hello_replies = commands.len();
+        let hello = encode_secret(&commands);
         Connector {
             tls: TlsConnector::from(tls),
             server_name,
@@ -397,6 +414,33 @@ impl Connector {
     }
 }
 
+/// RESP for `commands`, written straight into a zeroizing buffer sized up front, so the
+/// secret inside is never left behind in a grown-and-freed allocation.
+fn encode_secret(commands: &[Vec<&[u8]>]) -> Zeroizing<Vec<u8>> {
+    let header = |n: usize| 1 + n.to_string().len() + 2;
+    let len: usize = commands
+        .iter()
+        .map(|parts| {
+            header(parts.len())
+                + parts
+                    .iter()
+                    .map(|p| header(p.len()) + p.len() + 2)
+                    .sum::<usize>()
+        })
+        .sum();
+    let mut out = Zeroizing::new(Vec::with_capacity(len));
+    for parts in commands {
+        out.extend_from_slice(format!("*{}\r\n", parts.len()).as_bytes());
+        for part in parts {
+            out.extend_from_slice(format!("${}\r\n", part.len()).as_bytes());
+            out.extend_from_slice(part);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    debug_assert_eq!(out.len(), len, "the capacity was computed exactly");
+    out
+}
+
 /// Reads exactly `n` replies, returning each one's bytes.
 async fn read_replies(
     conn: &mut UpstreamConn,
@@ -419,4 +463,40 @@ async fn read_replies(
         }
     }
     Ok(replies)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_secret_buffer_is_exact_and_parses_as_resp() {
+        let hello = encode_secret(&[
+            vec![&b"AUTH"[..], b"user", b"p\r\nss"],
+            vec![&b"SELECT"[..], b"12"],
+        ]);
+        assert_eq!(hello.capacity(), hello.len(), "no growth, no unwiped copy");
+        let mut parser = redcloak_commands::resp::RequestParser::new(resp::Limits::default());
+        let mut buf = bytes::BytesMut::from(&hello[..]);
+        let auth = parser.parse(&mut buf).unwrap().unwrap();
+        assert_eq!(auth.args[2].as_ref(), b"p\r\nss");
+        let select = parser.parse(&mut buf).unwrap().unwrap();
+        assert_eq!(select.args[1].as_ref(), b"12");
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn slow_is_not_evidence_of_an_outage() {
+        let addr = "127.0.0.1:1".to_owned();
+        assert!(!UpstreamError::Timeout {
+            addr: addr.clone(),
+            timeout: Duration::from_secs(5)
+        }
+        .is_evidence());
+        assert!(UpstreamError::Unreachable {
+            addr,
+            source: std::io::ErrorKind::ConnectionRefused.into()
+        }
+        .is_evidence());
+    }
 }

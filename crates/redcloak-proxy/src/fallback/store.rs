@@ -1,4 +1,4 @@
-//! The fallback store: a bounded shadow copy of recently written or read string values, and
+//! The store: a bounded shadow copy of recently written or read string values, and
 //! the journal of writes accepted while Redis is unreachable.
 //!
 //! # Security
@@ -48,6 +48,12 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
+    /// A key known not to exist.
+    pub const ABSENT: Entry = Entry {
+        value: None,
+        ttl: Ttl::Persistent,
+    };
+
     /// The entry as seen at `now_ms`: a value past its expiry is absent.
     pub fn at(&self, now_ms: u64) -> Option<&Bytes> {
         match self.ttl {

@@ -2,12 +2,17 @@
 //! not wait for a handshake (~0.2–0.4 ms with TLS 1.3). A connection is handed out once and
 //! never returned: every pooled connection is fresh (clean state: database, protocol, no
 //! MULTI, no subscriptions), and stale ones are dropped.
+//!
+//! New connections are made at most [`MAX_CONNECTING`] at a time: in a storm of thousands of
+//! new clients the others wait their turn, and each handshake that is under way gets the CPU
+//! it needs to finish well within the connect timeout (the wait in the queue is not counted
+//! against it).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::health::Mode;
 use crate::upstream::{UpstreamConn, UpstreamError};
@@ -16,11 +21,24 @@ use crate::Shared;
 /// A pooled connection older than this is replaced (Redis or a middlebox may drop idle ones).
 const MAX_IDLE: Duration = Duration::from_secs(60);
 
+/// Connections being established at once (TCP + TLS + AUTH).
+pub(crate) const MAX_CONNECTING: usize = 32;
+
 /// The pool.
-#[derive(Default)]
 pub(crate) struct Pool {
     ready: Mutex<Vec<(Instant, UpstreamConn)>>,
     wanted: Notify,
+    connecting: Semaphore,
+}
+
+impl Default for Pool {
+    fn default() -> Self {
+        Pool {
+            ready: Mutex::default(),
+            wanted: Notify::new(),
+            connecting: Semaphore::new(MAX_CONNECTING),
+        }
+    }
 }
 
 impl std::fmt::Debug for Pool {
@@ -54,6 +72,13 @@ impl Pool {
                 return Ok(conn);
             }
         }
+        self.connect(shared).await
+    }
+
+    /// A new connection, made when a connecting slot is free.
+    pub async fn connect(&self, shared: &Shared) -> Result<UpstreamConn, UpstreamError> {
+        // The semaphore is never closed.
+        let _slot = self.connecting.acquire().await;
         shared.connector().connect().await
     }
 }
@@ -83,11 +108,16 @@ pub(crate) async fn keep_warm(shared: Arc<Shared>) {
             ready.len()
         };
         if have < size && shared.health.mode() == Mode::Healthy {
-            if let Ok(conn) = shared.connector().connect().await {
-                if let Ok(mut ready) = shared.pool.ready.lock() {
-                    ready.push((Instant::now(), conn));
+            match shared.pool.connect(&shared).await {
+                Ok(conn) => {
+                    if let Ok(mut ready) = shared.pool.ready.lock() {
+                        ready.push((Instant::now(), conn));
+                    }
+                    continue;
                 }
-                continue;
+                // Keeping the pool warm doubles as a health check.
+                Err(e) if e.is_evidence() => shared.report_outage(&e.to_string()),
+                Err(e) => crate::health::suspect(&shared, &e.to_string()),
             }
         }
         // Wait until a connection is taken, or re-check now and then (expiry, recovery).

@@ -1,0 +1,544 @@
+//! A private view of the keyspace for one atomic execution that redcloak carries out itself
+//! (a transaction with emulated commands, a script): Redis's own optimistic concurrency, with
+//! scratch copies.
+//!
+//! - The first time a key is touched it is WATCHed; the first time it is written it is
+//!   COPYed (value and TTL) to a scratch key. Reads of keys not written yet go to the key
+//!   itself — WATCH guarantees it has not changed since — and everything else to the copy.
+//! - Commands run one by one on that view, so each sees the effects of the ones before,
+//!   exactly as inside Redis; values are encrypted and decrypted like any request or reply.
+//! - [`Scratch::commit`] makes every change visible at once: `MULTI`, then for each written
+//!   key `DEL key` + `RENAME copy key` (a copy that no longer exists means the key was
+//!   deleted: the RENAME's error is expected), the deferred PUBLISHes, `EXEC`. If a watched
+//!   key changed meanwhile, EXEC does nothing and the caller runs everything again.
+//!
+//! No other client, through this redcloak or any other, can see an intermediate state: the
+//! keys themselves change only inside the final EXEC. Copies are named
+//! `redcloak:scratch:<unix ms>:<instance>:<n>` ([`PREFIX`]); redcloak hides them from
+//! KEYS/SCAN, deletes them after every attempt, and the janitor deletes those a crashed
+//! execution left behind.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::{Bytes, BytesMut};
+use redcloak_commands::emulate::{self, Step};
+use redcloak_commands::resp::{self, Frame};
+use redcloak_commands::table::{self, Action, CommandSpec, Effect, Local, Resolved};
+use redcloak_commands::transform::{self, Plan};
+use redcloak_crypto::KeyRing;
+
+use super::rmw::{self, Emulation, Failed, Snapshot};
+use super::{Exchange, ExchangeError};
+
+/// What every scratch key starts with.
+pub(crate) const PREFIX: &[u8] = redcloak_commands::table::SCRATCH_PREFIX;
+
+/// This process's share of the scratch namespace, random at start.
+fn instance() -> u64 {
+    static INSTANCE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *INSTANCE.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .elapsed()
+                .map_or(0, |d| d.as_nanos()),
+        );
+        h.write_u32(std::process::id());
+        h.finish()
+    })
+}
+
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+/// A new scratch key name.
+fn scratch_name() -> Bytes {
+    let ms = crate::fallback::now_ms();
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let mut name = Vec::with_capacity(PREFIX.len() + 48);
+    name.extend_from_slice(PREFIX);
+    name.extend_from_slice(format!("{ms}:{:016x}:{n}", instance()).as_bytes());
+    Bytes::from(name)
+}
+
+/// What one command run on the view produced.
+#[derive(Debug)]
+pub(crate) enum Ran {
+    /// Its reply, as the client sees it.
+    Reply(Frame),
+    /// A PUBLISH, sent only at commit: its reply is the commit's result at this index.
+    Deferred(usize),
+}
+
+/// How a commit ended.
+#[derive(Debug)]
+pub(crate) enum Commit {
+    /// Every change is in Redis; the deferred commands' replies, in order.
+    Done(Vec<Frame>),
+    /// A watched key changed: nothing was changed; run everything again.
+    Conflict,
+}
+
+/// What a scratch execution needs besides the exchange.
+pub(crate) struct Ctx<'a> {
+    /// The key ring in use.
+    pub ring: &'a KeyRing,
+    /// Reply parser limits.
+    pub limits: &'a resp::Limits,
+}
+
+/// The private view.
+pub(crate) struct Scratch<'a, E> {
+    ex: &'a mut E,
+    ctx: Ctx<'a>,
+    watched: HashSet<Bytes>,
+    /// Key → its scratch copy (only keys written so far).
+    copies: HashMap<Bytes, Bytes>,
+    /// Scratch copy → its key, to give replies the names the client knows.
+    names: HashMap<Bytes, Bytes>,
+    deferred: Vec<Vec<Bytes>>,
+}
+
+impl<'a, E: Exchange> Scratch<'a, E> {
+    pub(crate) fn new(ex: &'a mut E, ctx: Ctx<'a>) -> Scratch<'a, E> {
+        Scratch {
+            ex,
+            ctx,
+            watched: HashSet::new(),
+            copies: HashMap::new(),
+            names: HashMap::new(),
+            deferred: Vec::new(),
+        }
+    }
+
+    /// The exchange's protocol.
+    pub(crate) fn resp3(&self) -> bool {
+        self.ex.state().resp3
+    }
+
+    /// Switches the exchange's protocol when it can (see [`Exchange::switch_protocol`]).
+    pub(crate) async fn switch_protocol(&mut self, resp3: bool) -> Result<bool, ExchangeError> {
+        if self.resp3() == resp3 {
+            return Ok(true);
+        }
+        self.ex.switch_protocol(resp3).await
+    }
+
+    /// Clients subscribed to `channel` now (`PUBSUB NUMSUB`): what a script sees as the
+    /// reply of a PUBLISH that is sent only at commit (pattern subscribers are not counted).
+    pub(crate) async fn subscribers(&mut self, channel: &Bytes) -> Result<Frame, ExchangeError> {
+        let replies = self
+            .ex
+            .call(vec![vec![
+                Bytes::from_static(b"PUBSUB"),
+                Bytes::from_static(b"NUMSUB"),
+                channel.clone(),
+            ]])
+            .await?;
+        let n = match replies.first().map(|r| rmw::parse(self.ctx.limits, r)) {
+            Some(Ok(Frame::Array(items))) => match items.get(1) {
+                Some(Frame::Integer(n)) => *n,
+                _ => 0,
+            },
+            Some(Ok(Frame::Map(pairs))) => match pairs.first().map(|p| &p.1) {
+                Some(Frame::Integer(n)) => *n,
+                _ => 0,
+            },
+            _ => 0,
+        };
+        Ok(Frame::Integer(n))
+    }
+
+    /// Runs one command, as a client sent it, on the view.
+    pub(crate) async fn run(&mut self, args: &[Bytes]) -> Result<Ran, ExchangeError> {
+        let (spec, parent) = match table::resolve(args) {
+            Resolved::Known { spec, parent } => (spec, parent),
+            Resolved::Unknown => return Ok(error(transform::unknown_command_message(args))),
+            Resolved::UnknownSubcommand(_) => {
+                return Ok(error(transform::unknown_subcommand_message(args)))
+            }
+            Resolved::MissingSubcommand(c) => return Ok(error(transform::arity_message(c, None))),
+        };
+        if !spec.arity_ok(args.len()) {
+            return Ok(error(transform::arity_message(spec, parent)));
+        }
+        let name = table::display_name(spec, parent);
+        match spec.action {
+            Action::Refuse(refusal) => Ok(error(transform::refusal_message(&name, &refusal))),
+            Action::Local(local) => Ok(Ran::Reply(self.local(local, spec, parent, args))),
+            Action::Emulate => self.emulate(spec, args).await.map(Ran::Reply),
+            // Scripts inside a transaction run on its view (see `transaction`); a script
+            // cannot call another.
+            Action::Script(_) => Ok(Ran::Reply(not_here(&name))),
+            Action::Forward => self.forward(spec, parent, &name, args).await,
+        }
+    }
+
+    fn local(
+        &self,
+        local: Local,
+        spec: &CommandSpec,
+        parent: Option<&CommandSpec>,
+        args: &[Bytes],
+    ) -> Frame {
+        match local {
+            Local::Echo => Frame::Bulk(args[1].clone()),
+            Local::Ping if args.len() > 2 => {
+                Frame::Error(Bytes::from(transform::arity_message(spec, parent)))
+            }
+            Local::Ping => match args.get(1) {
+                Some(m) => Frame::Bulk(m.clone()),
+                None => Frame::Simple(Bytes::from_static(b"PONG")),
+            },
+            Local::GetKeys { flags } => table::command_getkeys(&args[2..], flags)
+                .unwrap_or_else(|e| Frame::Error(Bytes::from_static(e.as_bytes()))),
+            Local::Auth | Local::Quit => not_here(spec.name),
+        }
+    }
+
+    async fn forward(
+        &mut self,
+        spec: &'static CommandSpec,
+        parent: Option<&'static CommandSpec>,
+        name: &str,
+        args: &[Bytes],
+    ) -> Result<Ran, ExchangeError> {
+        match spec.effect {
+            Effect::None => {}
+            Effect::Publish => {
+                let encrypted = match transform::encrypt_args(spec, args, self.ctx.ring) {
+                    Ok(e) => e,
+                    Err(text) => return Ok(error(text)),
+                };
+                self.deferred.push(encrypted);
+                return Ok(Ran::Deferred(self.deferred.len() - 1));
+            }
+            _ => return Ok(Ran::Reply(not_here(name))),
+        }
+        let keys = table::keys_of(spec, parent, args);
+        if keys.invalid
+            || keys.touches_all
+            || keys.blocking
+            || spec.cache == table::CacheOp::ForgetAll
+        {
+            return Ok(Ran::Reply(not_here(name)));
+        }
+        let mut commands = Vec::new();
+        let mut renamed = args.to_vec();
+        for &(i, flags) in &keys.keys {
+            let key = args[i].clone();
+            self.touch(&key, flags & table::K_RO == 0, &mut commands);
+            if let Some(copy) = self.copies.get(&key) {
+                renamed[i] = copy.clone();
+            }
+        }
+        let encrypted = match transform::encrypt_args(spec, &renamed, self.ctx.ring) {
+            Ok(e) => e,
+            Err(text) => return Ok(error(text)),
+        };
+        commands.push(encrypted);
+        let replies = self.ex.call(commands).await?;
+        let raw = replies.last().ok_or(ExchangeError::Malformed)?;
+        // Encrypted with this ring just above: the same rewrite (rotation, MATCH) decodes it.
+        let plan = transform::reply_plan(spec, args, self.ctx.ring.len());
+        Ok(Ran::Reply(self.decode(&plan, raw, name, args)?))
+    }
+
+    /// WATCHes `key` the first time it is touched, and copies it the first time it is
+    /// written (commands appended to `out`, sent before the command that needs them).
+    fn touch(&mut self, key: &Bytes, write: bool, out: &mut Vec<Vec<Bytes>>) {
+        if self.watched.insert(key.clone()) {
+            out.push(vec![Bytes::from_static(b"WATCH"), key.clone()]);
+        }
+        if write && !self.copies.contains_key(key) {
+            let copy = scratch_name();
+            out.push(vec![
+                Bytes::from_static(b"COPY"),
+                key.clone(),
+                copy.clone(),
+                Bytes::from_static(b"REPLACE"),
+            ]);
+            self.names.insert(copy.clone(), key.clone());
+            self.copies.insert(key.clone(), copy);
+        }
+    }
+
+    /// The client's view of a reply: scratch names back to key names, values decrypted.
+    fn decode(
+        &self,
+        plan: &Plan,
+        raw: &Bytes,
+        name: &str,
+        args: &[Bytes],
+    ) -> Result<Frame, ExchangeError> {
+        let frame = rmw::parse(self.ctx.limits, raw).map_err(|_| ExchangeError::Malformed)?;
+        let frame = self.rename(frame);
+        let mut encoded = BytesMut::new();
+        frame.encode(&mut encoded);
+        let mut out = BytesMut::new();
+        match transform::decode_reply(
+            plan,
+            encoded.freeze(),
+            self.ctx.ring,
+            self.ctx.limits,
+            &mut out,
+        ) {
+            Ok(_) => {
+                rmw::parse(self.ctx.limits, &out.freeze()).map_err(|_| ExchangeError::Malformed)
+            }
+            Err(transform::ReplyError::Undecryptable(problem)) => {
+                let keys: Vec<&[u8]> = args.get(1).map(|k| &k[..]).into_iter().collect();
+                Ok(Frame::Error(Bytes::from(transform::undecryptable_message(
+                    name, &keys, problem,
+                ))))
+            }
+            Err(_) => Err(ExchangeError::Malformed),
+        }
+    }
+
+    /// Replaces scratch key names with the keys they copy, anywhere in a reply.
+    fn rename(&self, frame: Frame) -> Frame {
+        if self.names.is_empty() {
+            return frame;
+        }
+        let each = |items: Vec<Frame>| items.into_iter().map(|f| self.rename(f)).collect();
+        match frame {
+            Frame::Bulk(b) => Frame::Bulk(self.names.get(&b).cloned().unwrap_or(b)),
+            Frame::Array(items) => Frame::Array(each(items)),
+            Frame::Set(items) => Frame::Set(each(items)),
+            Frame::Push(items) => Frame::Push(each(items)),
+            Frame::Map(pairs) => Frame::Map(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (self.rename(k), self.rename(v)))
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+
+    /// An emulated command on the view: reads from the keys (or their copies), writes to the
+    /// copies; no MULTI needed, the copies are private.
+    async fn emulate(
+        &mut self,
+        spec: &'static CommandSpec,
+        args: &[Bytes],
+    ) -> Result<Frame, ExchangeError> {
+        let mut reads = match emulate::start(args) {
+            Ok(reads) => reads,
+            Err(reply) => return Ok(reply),
+        };
+        let em = Emulation {
+            name: spec.name,
+            args,
+            ring: self.ctx.ring,
+            limits: self.ctx.limits,
+        };
+        let mut snapshot = Snapshot::default();
+        loop {
+            let mut commands = Vec::new();
+            for read in &reads {
+                self.touch(rmw::key_of(read), false, &mut commands);
+            }
+            let skip = commands.len();
+            for read in &reads {
+                for mut c in rmw::read_commands(read) {
+                    if let Some(copy) = self.copies.get(&c[1]) {
+                        c[1] = copy.clone();
+                    }
+                    commands.push(c);
+                }
+            }
+            let replies = self.ex.call(commands).await?;
+            match snapshot.absorb(&em, &reads, &replies[skip..]) {
+                Ok(Ok(())) => {}
+                Ok(Err(reply)) => return Ok(reply),
+                Err(Failed::Exchange(e)) => return Err(e),
+            }
+            match emulate::compute(args, &snapshot.found, self.resp3()) {
+                Step::Read(more) => reads = more,
+                Step::Done { reply, writes } => {
+                    if writes.is_empty() {
+                        return Ok(reply);
+                    }
+                    let mut out = Vec::new();
+                    snapshot.write_commands(&writes, self.ctx.ring, &mut out);
+                    let mut commands = Vec::new();
+                    for mut c in out {
+                        let key = c[1].clone();
+                        self.touch(&key, true, &mut commands);
+                        c[1] = self.copies[&key].clone();
+                        commands.push(c);
+                    }
+                    self.ex.call(commands).await?;
+                    return Ok(reply);
+                }
+            }
+        }
+    }
+
+    /// Makes every change visible at once, or reports a conflict (nothing changed). The
+    /// copies are deleted either way.
+    pub(crate) async fn commit(self) -> Result<Commit, ExchangeError> {
+        let mut commands = vec![vec![Bytes::from_static(b"MULTI")]];
+        for (key, copy) in &self.copies {
+            commands.push(vec![Bytes::from_static(b"DEL"), key.clone()]);
+            commands.push(vec![
+                Bytes::from_static(b"RENAME"),
+                copy.clone(),
+                key.clone(),
+            ]);
+        }
+        let deferred = self.deferred.len();
+        commands.extend(self.deferred.iter().cloned());
+        commands.push(vec![Bytes::from_static(b"EXEC")]);
+        let replies = self.ex.call(commands).await?;
+        let exec = rmw::parse(
+            self.ctx.limits,
+            replies.last().ok_or(ExchangeError::Malformed)?,
+        )
+        .map_err(|_| ExchangeError::Malformed)?;
+        match exec {
+            Frame::Array(mut results) if results.len() >= deferred => {
+                let published = results.split_off(results.len() - deferred);
+                Ok(Commit::Done(published))
+            }
+            Frame::Null | Frame::NullArray => {
+                if !self.copies.is_empty() {
+                    let mut del = vec![Bytes::from_static(b"DEL")];
+                    del.extend(self.copies.values().cloned());
+                    self.ex.call(vec![del]).await?;
+                }
+                Ok(Commit::Conflict)
+            }
+            _ => Err(ExchangeError::Malformed),
+        }
+    }
+}
+
+/// A RESP3 reply as a RESP2 client sees it (maps and sets as arrays, null as nil, doubles
+/// as bulk strings, booleans as 1/nil): for a script that asked for RESP2 on a connection
+/// whose protocol is the client's RESP3 (a transaction redcloak carries out).
+pub(crate) fn to_resp2(frame: Frame) -> Frame {
+    match frame {
+        Frame::Map(pairs) => Frame::Array(
+            pairs
+                .into_iter()
+                .flat_map(|(k, v)| [to_resp2(k), to_resp2(v)])
+                .collect(),
+        ),
+        Frame::Set(items) | Frame::Array(items) | Frame::Push(items) => {
+            Frame::Array(items.into_iter().map(to_resp2).collect())
+        }
+        Frame::Null => Frame::NullBulk,
+        Frame::Double(d) | Frame::BigNumber(d) => Frame::Bulk(d),
+        Frame::Boolean(true) => Frame::Integer(1),
+        Frame::Boolean(false) => Frame::NullBulk,
+        Frame::BulkError(e) => Frame::Error(e),
+        Frame::Attribute { frame, .. } => to_resp2(*frame),
+        other => other,
+    }
+}
+
+/// The script operation of a request, if it is one.
+fn script_op(args: &[Bytes]) -> Option<table::ScriptOp> {
+    match table::resolve(args) {
+        Resolved::Known { spec, .. } => match spec.action {
+            Action::Script(op) => Some(op),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn error(text: String) -> Ran {
+    Ran::Reply(Frame::Error(Bytes::from(text)))
+}
+
+/// A command that cannot run inside an execution redcloak carries out itself.
+fn not_here(name: &str) -> Frame {
+    Frame::Error(Bytes::from(format!(
+        "ERR redcloak: {name} cannot run inside a transaction or script that redcloak executes \
+         itself (one that contains emulated commands); run it outside"
+    )))
+}
+
+/// A client's transaction that contains emulated commands, carried out by redcloak:
+/// every command on the private view in order, then one commit; when a watched key changed,
+/// everything again (bounded, backed off) — unless the client holds a WATCH of its own, in
+/// which case EXEC fails (nil) as Redis would (redcloak cannot tell whose key changed).
+pub(crate) async fn transaction<E: Exchange>(
+    ex: &mut E,
+    items: &[crate::session::state::TxItem],
+    ctx: Ctx<'_>,
+    client_watching: bool,
+    metrics: &crate::metrics::Metrics,
+    scripts: &crate::scripts::Scripts,
+) -> Result<Frame, ExchangeError> {
+    use crate::session::state::TxItem;
+    for attempt in 0..rmw::MAX_ATTEMPTS {
+        if attempt > 0 {
+            metrics.emulation_retry("EXEC");
+            tokio::time::sleep(rmw::backoff(attempt)).await;
+        }
+        let resp3 = ex.state().resp3;
+        let mut scratch = Scratch::new(
+            &mut *ex,
+            Ctx {
+                ring: ctx.ring,
+                limits: ctx.limits,
+            },
+        );
+        let mut results = Vec::with_capacity(items.len());
+        let mut deferred = Vec::new();
+        for item in items {
+            match item {
+                TxItem::Local(frame) => results.push(frame.clone()),
+                TxItem::Command(args) if script_op(args).is_some() => {
+                    let op = script_op(args).unwrap_or(table::ScriptOp::Kill);
+                    results.push(
+                        crate::scripts::in_view(scripts, op, args, &mut scratch, resp3).await?,
+                    );
+                }
+                TxItem::Command(args) => match scratch.run(args).await? {
+                    Ran::Reply(frame) => results.push(frame),
+                    Ran::Deferred(i) => {
+                        deferred.push((results.len(), i));
+                        results.push(Frame::Null);
+                    }
+                },
+            }
+        }
+        match scratch.commit().await? {
+            Commit::Done(published) => {
+                for (at, i) in deferred {
+                    results[at] = published.get(i).cloned().unwrap_or(Frame::Integer(0));
+                }
+                return Ok(Frame::Array(results));
+            }
+            Commit::Conflict if client_watching => {
+                return Ok(if resp3 { Frame::Null } else { Frame::NullArray })
+            }
+            Commit::Conflict => {}
+        }
+    }
+    metrics.emulation_gave_up("EXEC");
+    Ok(Frame::Error(Bytes::from(format!(
+        "ERR redcloak: the transaction could not be applied: its keys changed {} times in a row \
+         while redcloak was running it; nothing was written, try again",
+        rmw::MAX_ATTEMPTS
+    ))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scratch_names_are_unique_and_prefixed() {
+        let (a, b) = (scratch_name(), scratch_name());
+        assert_ne!(a, b);
+        assert!(a.starts_with(PREFIX) && b.starts_with(PREFIX));
+    }
+}

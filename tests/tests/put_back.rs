@@ -1,0 +1,314 @@
+//! No data lost on a failed decrypt (issue 10, class 5).
+//!
+//! A destructive read (LPOP, GETDEL…) removes the value in Redis before redcloak can find out
+//! that it does not decrypt. Before the fix the client got an error and the value was gone.
+//! Now redcloak puts it back: list pops push it back at the same end in the original order,
+//! GETDEL sets it again if the key is still absent; LMOVE and friends moved it (it is in the
+//! destination, not lost). Each destructive command is run on lists and strings planted
+//! around redcloak with three kinds of undecryptable value (plaintext, a token under another
+//! key, a truncated token), next to good values; the error must name the right key and the
+//! bytes must be back where they were. Fernet tokens have no age: one stamped an hour in the
+//! future reads fine.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use bytes::Bytes;
+use redcloak_commands::resp::Frame;
+use redcloak_e2e::diff::{error_text, exchange};
+use redcloak_e2e::{missing, wait_for, Direct, Stack};
+
+fn bad_values(stack: &Stack) -> Vec<(&'static str, Vec<u8>)> {
+    let other = redcloak_crypto::KeyRing::parse(&redcloak_crypto::generate_key()).unwrap();
+    let good = stack.key_ring().encrypt(b"cut short");
+    vec![
+        ("plaintext", b"planted in plaintext".to_vec()),
+        ("another key", other.encrypt(b"someone else's value")),
+        ("truncated", good[..good.len() - 7].to_vec()),
+    ]
+}
+
+fn list(direct: &mut Direct, key: &str) -> Vec<Bytes> {
+    match direct
+        .cmd(&[b"LRANGE", key.as_bytes(), b"0", b"-1"])
+        .unwrap()
+    {
+        Frame::Array(items) => items
+            .into_iter()
+            .map(|i| match i {
+                Frame::Bulk(b) => b,
+                other => panic!("{other:?}"),
+            })
+            .collect(),
+        other => panic!("LRANGE {key}: {other:?}"),
+    }
+}
+
+fn rpush(direct: &mut Direct, key: &str, values: &[Vec<u8>]) {
+    direct.cmd(&[b"DEL", key.as_bytes()]).unwrap();
+    let mut args: Vec<&[u8]> = vec![b"RPUSH", key.as_bytes()];
+    args.extend(values.iter().map(Vec::as_slice));
+    direct.cmd(&args).unwrap();
+}
+
+/// Runs `cmd` through redcloak; it must fail with an error that names `keys` and not carry
+/// the stored bytes.
+#[track_caller]
+fn expect_undecryptable(stack: &Stack, cmd: &[&str], keys: &[&str], bad: &[u8]) -> String {
+    let mut c = stack.raw();
+    let mut buf = bytes::BytesMut::new();
+    let args: Vec<Vec<u8>> = cmd.iter().map(|a| a.as_bytes().to_vec()).collect();
+    let reply = exchange(&mut c, &mut buf, &args);
+    let err = error_text(&reply.frame).unwrap_or_else(|| panic!("{cmd:?}: {:?}", reply.raw));
+    assert!(err.contains("cannot be decrypted"), "{cmd:?}: {err}");
+    for key in keys {
+        assert!(
+            err.contains(&format!("'{key}'")),
+            "{cmd:?} must name {key}: {err}"
+        );
+    }
+    assert!(
+        !err.contains(&String::from_utf8_lossy(bad)[..]),
+        "{cmd:?}: the stored bytes are in the error: {err}"
+    );
+    err
+}
+
+#[track_caller]
+fn assert_list_back(direct: &mut Direct, key: &str, expected: &[Vec<u8>], what: &str) {
+    let back = wait_for(Duration::from_secs(5), || {
+        list(direct, key)
+            .iter()
+            .map(|b| b.to_vec())
+            .collect::<Vec<_>>()
+            == expected
+    });
+    assert!(
+        back,
+        "{what}: {key} is {:?}, expected {} values back in order",
+        list(direct, key),
+        expected.len()
+    );
+}
+
+/// A command, the key(s) its error names, the list under test and its contents.
+type Case<'a> = (Vec<&'a str>, Vec<&'a str>, &'a str, Vec<Vec<u8>>);
+
+/// LPOP / RPOP with and without a count, BLPOP / BRPOP and LMPOP / BLMPOP from both ends:
+/// the error names the key(s), and the list is as it was, in order.
+#[test]
+fn list_pops_put_back_what_does_not_decrypt_in_order() {
+    let stack = Stack::start();
+    let mut direct = stack.direct();
+    let ring = stack.key_ring();
+    let g1 = ring.encrypt(b"good one");
+    let g2 = ring.encrypt(b"good two");
+    for (kind, bad) in bad_values(&stack) {
+        let what = |cmd: &str| format!("{cmd} with a {kind} value");
+        let cases: Vec<Case> = vec![
+            (
+                vec!["LPOP", "q"],
+                vec!["q"],
+                "q",
+                vec![bad.clone(), g1.clone(), g2.clone()],
+            ),
+            (
+                vec!["LPOP", "q", "2"],
+                vec!["q"],
+                "q",
+                vec![g1.clone(), bad.clone(), g2.clone()],
+            ),
+            (
+                vec!["LPOP", "q", "10"],
+                vec!["q"],
+                "q",
+                vec![g1.clone(), g2.clone(), bad.clone()],
+            ),
+            (
+                vec!["RPOP", "q"],
+                vec!["q"],
+                "q",
+                vec![g1.clone(), g2.clone(), bad.clone()],
+            ),
+            (
+                vec!["RPOP", "q", "2"],
+                vec!["q"],
+                "q",
+                vec![g1.clone(), bad.clone(), g2.clone()],
+            ),
+            (
+                vec!["RPOP", "q", "3"],
+                vec!["q"],
+                "q",
+                vec![bad.clone(), g1.clone(), g2.clone()],
+            ),
+            (
+                vec!["BLPOP", "empty", "q2", "1"],
+                vec!["empty", "q2"],
+                "q2",
+                vec![bad.clone(), g1.clone()],
+            ),
+            (
+                vec!["BRPOP", "empty", "q2", "1"],
+                vec!["empty", "q2"],
+                "q2",
+                vec![g1.clone(), bad.clone()],
+            ),
+            (
+                vec!["LMPOP", "2", "empty", "q2", "LEFT", "COUNT", "2"],
+                vec!["empty", "q2"],
+                "q2",
+                vec![g1.clone(), bad.clone(), g2.clone()],
+            ),
+            (
+                vec!["LMPOP", "2", "empty", "q2", "right", "COUNT", "5"],
+                vec!["empty", "q2"],
+                "q2",
+                vec![bad.clone(), g1.clone(), g2.clone()],
+            ),
+            (
+                vec!["LMPOP", "1", "q2", "LEFT"],
+                vec!["q2"],
+                "q2",
+                vec![bad.clone(), g2.clone()],
+            ),
+            (
+                vec!["BLMPOP", "1", "2", "empty", "q2", "RIGHT", "COUNT", "2"],
+                vec!["empty", "q2"],
+                "q2",
+                vec![g1.clone(), g2.clone(), bad.clone()],
+            ),
+            (
+                vec!["BLMPOP", "1", "1", "q2", "left"],
+                vec!["q2"],
+                "q2",
+                vec![bad.clone(), g1.clone()],
+            ),
+        ];
+        for (cmd, keys, key, contents) in cases {
+            rpush(&mut direct, key, &contents);
+            expect_undecryptable(&stack, &cmd, &keys, &bad);
+            assert_list_back(&mut direct, key, &contents, &what(&cmd.join(" ")));
+        }
+    }
+    // The good values still read, in order, through redcloak.
+    let mut c = stack.client();
+    rpush(&mut direct, "q", &[g1.clone(), g2.clone()]);
+    let got: Vec<String> = redis::cmd("LPOP").arg("q").arg(5).query(&mut c).unwrap();
+    assert_eq!(got, ["good one", "good two"]);
+    assert!(stack.proxy.log_text().contains("put back a value"));
+}
+
+/// GETDEL sets the undecryptable value again (the same bytes); LMOVE / RPOPLPUSH / BLMOVE /
+/// BRPOPLPUSH move it to the destination, where it stays.
+#[test]
+fn getdel_puts_back_and_moves_keep_the_value() {
+    let stack = Stack::start();
+    let mut direct = stack.direct();
+    for (kind, bad) in bad_values(&stack) {
+        direct.set(b"s", &bad);
+        expect_undecryptable(&stack, &["GETDEL", "s"], &["s"], &bad);
+        assert!(
+            wait_for(Duration::from_secs(5), || direct.get(b"s").as_deref()
+                == Some(&bad[..])),
+            "GETDEL with a {kind} value: the value is not back"
+        );
+        for cmd in [
+            &["LMOVE", "src", "dst", "LEFT", "RIGHT"][..],
+            &["RPOPLPUSH", "src", "dst"],
+            &["BLMOVE", "src", "dst", "RIGHT", "LEFT", "1"],
+            &["BRPOPLPUSH", "src", "dst", "1"],
+        ] {
+            rpush(&mut direct, "src", std::slice::from_ref(&bad));
+            direct.cmd(&[b"DEL", b"dst"]).unwrap();
+            expect_undecryptable(&stack, cmd, &["src", "dst"], &bad);
+            assert_eq!(
+                list(&mut direct, "dst"),
+                vec![Bytes::from(bad.clone())],
+                "{cmd:?} ({kind})"
+            );
+            assert!(list(&mut direct, "src").is_empty());
+        }
+    }
+}
+
+/// Inside MULTI/EXEC the pops run when EXEC does; what they took and cannot decrypt goes
+/// back too.
+#[test]
+fn pops_inside_a_transaction_put_back_too() {
+    let stack = Stack::start();
+    let mut direct = stack.direct();
+    let good = stack.key_ring().encrypt(b"good");
+    for (kind, bad) in bad_values(&stack) {
+        rpush(&mut direct, "tq", &[bad.clone(), good.clone()]);
+        direct.set(b"ts", &bad);
+        let mut c = stack.raw();
+        let mut buf = bytes::BytesMut::new();
+        for cmd in [
+            &["MULTI"][..],
+            &["LPOP", "tq"],
+            &["GETDEL", "ts"],
+            &["RPOP", "tq"],
+        ] {
+            let args: Vec<Vec<u8>> = cmd.iter().map(|a| a.as_bytes().to_vec()).collect();
+            exchange(&mut c, &mut buf, &args);
+        }
+        let exec = exchange(&mut c, &mut buf, &[b"EXEC".to_vec()]);
+        let Frame::Array(items) = exec.frame else {
+            panic!("EXEC: {:?}", exec.raw)
+        };
+        assert!(error_text(&items[0]).is_some(), "{kind}: {:?}", items[0]);
+        assert!(error_text(&items[1]).is_some(), "{kind}: {:?}", items[1]);
+        assert_eq!(items[2], Frame::Bulk("good".into()));
+        assert_list_back(
+            &mut direct,
+            "tq",
+            std::slice::from_ref(&bad),
+            &format!("LPOP in MULTI ({kind})"),
+        );
+        assert!(
+            wait_for(Duration::from_secs(5), || direct.get(b"ts").as_deref()
+                == Some(&bad[..])),
+            "GETDEL in MULTI ({kind}): the value is not back"
+        );
+    }
+}
+
+/// A Fernet token stamped in the future (another writer's clock is ahead) is a valid stored
+/// value: GET and GETDEL read it; Python's `cryptography` makes it.
+#[test]
+fn a_token_from_the_future_reads_fine() {
+    let stack = Stack::start();
+    let script = "import os,sys,time; from cryptography.fernet import Fernet; \
+        sys.stdout.buffer.write(Fernet(os.environ['FERNET_KEY']).encrypt_at_time(b'from a fast clock', int(time.time()) + 3600))";
+    let check = Command::new("python3")
+        .args(["-c", "import cryptography.fernet"])
+        .output();
+    if !check.is_ok_and(|o| o.status.success()) {
+        missing(
+            "python3 with the cryptography package is not available",
+            "Python's cryptography.fernet to make a token stamped in the future",
+            "pip install cryptography",
+        );
+    }
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .env("FERNET_KEY", &stack.keys)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().flush().unwrap();
+    let token = child.wait_with_output().unwrap().stdout;
+    assert!(token.starts_with(b"gAAAAA"), "{token:?}");
+    let mut direct = stack.direct();
+    direct.set(b"future", &token);
+    direct.set(b"future2", &token);
+    let mut c = stack.client();
+    let got: String = redis::cmd("GET").arg("future").query(&mut c).unwrap();
+    assert_eq!(got, "from a fast clock");
+    let got: String = redis::cmd("GETDEL").arg("future2").query(&mut c).unwrap();
+    assert_eq!(got, "from a fast clock");
+    assert_eq!(direct.get(b"future2"), None);
+}
