@@ -13,7 +13,7 @@ use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
 use redcloak_commands::resp::{Frame, Limits, ReplyScanner};
 use redcloak_commands::table::{ReplyRule, Shape};
-use redcloak_commands::transform::{decode_pubsub, decode_reply, Plan, PubSubFrame};
+use redcloak_commands::transform::{decode_pubsub, decode_reply, Plan, PubSubFrame, Queued};
 use redcloak_commands_fuzz::{ring, rows, Input};
 
 /// Every reply shape in the table (rules that depend on arguments: with and without the
@@ -163,7 +163,7 @@ fuzz_target!(|data: &[u8]| {
     input_frame.encode(&mut encoded);
     let encoded = encoded.freeze();
     let plan = if mode & 4 == 4 {
-        Plan::Exec(exec)
+        Plan::Exec(exec.iter().map(|&s| Queued::Shape(s)).collect())
     } else {
         Plan::Shape(shape)
     };
