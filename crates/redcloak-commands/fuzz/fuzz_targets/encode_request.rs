@@ -6,12 +6,17 @@
 //! arguments, every value position holds a token that decrypts to the argument, every other
 //! argument is unchanged (a sealed `RESTORE` payload is opened), and the count returned is the
 //! number of values; on error nothing is written and the message does not echo a value.
+//! Member commands (sets, sorted sets, geo, HyperLogLog; rewritten during a key rotation, the
+//! test ring has two keys): one request whose every argument is either a non-data argument
+//! of the client's, the (renamed) command name, or a token or member ciphertext that opens to
+//! one of the client's arguments (a scan encrypts what it cannot read), with at least as many
+//! of those as data arguments.
 #![no_main]
 
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
 use redcloak_commands::resp::{Limits, RequestParser};
-use redcloak_commands::table::{self, ValueArgs};
+use redcloak_commands::table::{self, Rewrite, ValueArgs};
 use redcloak_commands::transform::encode_request;
 use redcloak_commands_fuzz::{ring, rows, Input};
 
@@ -48,7 +53,43 @@ fuzz_target!(|data: &[u8]| {
     }
 
     let mut out = BytesMut::new();
+    let member_row = spec.members.any() || spec.rewrite != Rewrite::None;
     match encode_request(spec, &args, ring(), &mut out) {
+        Ok(_) if member_row => {
+            let mut parser = RequestParser::new(Limits::default());
+            let sent = parser
+                .parse(&mut out)
+                .expect("encoded request parses")
+                .expect("encoded request is complete");
+            assert!(out.is_empty(), "encoded request is more than one request");
+            let values = spec.values.resolve(&args).expect("resolved once already");
+            let members = spec.members.resolve(&args).expect("resolved once already");
+            let is_data = |i: usize| values.is_value(i) || members.is_member(i);
+            let data: Vec<&Bytes> = (0..args.len()).filter(|&i| is_data(i)).map(|i| &args[i]).collect();
+            let plain: Vec<&Bytes> = (0..args.len()).filter(|&i| !is_data(i)).map(|i| &args[i]).collect();
+            let mut opened = 0;
+            for (j, s) in sent.args.iter().enumerate() {
+                let p: Option<Vec<u8>> = ring()
+                    .decrypt(s)
+                    .ok()
+                    .or_else(|| ring().decrypt_member(s).ok().map(|m| m.plaintext.to_vec()));
+                if let Some(p) = p {
+                    // (A scan also encrypts the arguments it cannot read.)
+                    assert!(
+                        args.iter().any(|d| d[..] == p[..]),
+                        "{}: argument {j} opens to no argument of the client's",
+                        spec.name
+                    );
+                    opened += 1;
+                } else {
+                    assert!(
+                        j == 0 || plain.iter().any(|a| a[..] == s[..]),
+                        "argument {j} is neither encrypted nor a non-data argument"
+                    );
+                }
+            }
+            assert!(opened >= data.len(), "a data argument was not encrypted");
+        }
         Ok(n) => {
             let mut parser = RequestParser::new(Limits::default());
             let sent = parser

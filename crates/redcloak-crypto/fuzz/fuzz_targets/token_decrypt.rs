@@ -5,7 +5,8 @@
 //! Invariants: no panic; a genuine token decrypts to its plaintext, with either key of the
 //! ring; a mutated token either fails or decrypts to the very same plaintext (base64 has
 //! spellings that decode to the same bytes) — never to anything else; a genuine token dated
-//! more than a minute ahead is `FromTheFuture`, a forged one never is; bytes that are not
+//! an hour ahead decrypts too (stored values have no freshness meaning: Fernet's clock-skew
+//! rule is not applied to them), so `FromTheFuture` never comes back; bytes that are not
 //! shaped like a token are `NotAToken` before any key is tried.
 #![no_main]
 
@@ -127,27 +128,20 @@ fuzz_target!(|data: &[u8]| {
             match &result {
                 Ok(p) => {
                     assert!(!stranger, "a token from a key outside the ring decrypted");
-                    assert!(!future, "a token dated an hour ahead decrypted");
                     assert_eq!(&p[..], plain, "a token decrypted to something else");
                 }
                 Err(DecryptError::FromTheFuture) => {
-                    assert!(
-                        future && !stranger,
-                        "FromTheFuture for a token no key made then"
-                    );
+                    panic!("FromTheFuture: stored values have no clock-skew rule");
                 }
                 Err(_) => {}
             }
             if bytes == original && !stranger {
-                if future {
-                    assert_eq!(result, Err(DecryptError::FromTheFuture));
-                } else {
-                    assert_eq!(
-                        result.as_deref(),
-                        Ok(plain),
-                        "a genuine token did not decrypt"
-                    );
-                }
+                let _ = future;
+                assert_eq!(
+                    result.as_deref(),
+                    Ok(plain),
+                    "a genuine token did not decrypt"
+                );
             }
             if bytes == original && stranger {
                 assert_eq!(result, Err(DecryptError::NoMatchingKey));
