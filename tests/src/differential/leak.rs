@@ -96,6 +96,23 @@ impl Drop for Monitor {
     }
 }
 
+/// Whether a MONITOR line is a key lookup redcloak makes for SORT's BY/GET patterns (WATCH,
+/// GET or HGET): see `sorts_by_pattern`.
+pub fn is_key_lookup(line: &str) -> bool {
+    let Some(rest) = line.split("] ").nth(1) else {
+        return false;
+    };
+    let command = rest
+        .trim_start_matches('\\')
+        .trim_start_matches('"')
+        .split(['"', '\\'])
+        .next()
+        .unwrap_or("");
+    ["WATCH", "GET", "HGET"]
+        .iter()
+        .any(|c| command.eq_ignore_ascii_case(c))
+}
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }

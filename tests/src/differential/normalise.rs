@@ -374,7 +374,10 @@ pub fn is_refusal(reply: &Reply) -> bool {
     let text = String::from_utf8_lossy(text);
     (text.starts_with("ERR redcloak:") || text.starts_with("TRYAGAIN redcloak:"))
         && (text.contains("is not supported")
-            || text.contains("accepts only payloads that DUMP returned"))
+            || text.contains("accepts only payloads that DUMP returned")
+            // A HyperLogLog's raw bytes (GET, GETRANGE, BITCOUNT… of a PFADD key) are Redis's
+            // registers, which redcloak never returns (docs/security.md, members).
+            || text.contains("whose raw bytes redcloak never returns"))
 }
 
 #[cfg(test)]

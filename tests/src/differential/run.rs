@@ -628,6 +628,17 @@ fn classify(display: &str, rc: &Exchange, a: &Event, b: &Event) -> String {
     if let Kind::Raw(label) = rc.kind {
         return format!("raw framing: {label}");
     }
+    let cant_execute = |e: &Event| {
+        matches!(e, Event::Frame(r) if r.error_text().is_some_and(|t| {
+            t.starts_with(b"ERR Can't execute")
+                || t.starts_with(b"EXECABORT Transaction discarded because of: Can't execute")
+        }))
+    };
+    if cant_execute(b) && !cant_execute(a) {
+        // One class whatever the command: redcloak answered (checked arguments, queued,
+        // answered locally) a command that Redis refuses in RESP2 pub/sub mode.
+        return "pub/sub mode (RESP2): redcloak answers a command Redis refuses there".to_owned();
+    }
     match (a, b) {
         (Event::Timeout, _) => format!("missing reply (desync): {display}"),
         (Event::Closed, _) => format!("connection closed by redcloak: {display}"),
