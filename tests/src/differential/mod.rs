@@ -102,6 +102,12 @@ pub const KNOWN: &[(&str, &str)] = &[
          Redis 7.0 skips the two bytes whatever they are",
     ),
     (
+        "blocking command inside a transaction redcloak runs itself",
+        "a blocking command (BLPOP, BZPOPMAX…) queued in a transaction that redcloak carries out \
+         itself (one holding an emulated command) gets redcloak's refusal as its EXEC element; \
+         Redis runs it without blocking (nil when there is nothing to pop)",
+    ),
+    (
         "reply differs: AUTH",
         "AUTH in RESP2 pub/sub mode: redcloak answers `Can't execute`; the harness sends the \
          plain Redis a substitute there (not analysed further)",

@@ -634,6 +634,19 @@ fn classify(display: &str, rc: &Exchange, a: &Event, b: &Event) -> String {
                 || t.starts_with(b"EXECABORT Transaction discarded because of: Can't execute")
         }))
     };
+    let mut texts = Vec::new();
+    if let Event::Frame(r) = a {
+        r.for_each_bytes(&mut |t| texts.push(t.to_vec()));
+        if let Some(t) = r.error_text() {
+            texts.push(t.to_vec());
+        }
+    }
+    if texts.iter().any(|t| {
+        t.windows(45)
+            .any(|w| w == b"cannot run inside a transaction or script tha")
+    }) {
+        return "blocking command inside a transaction redcloak runs itself".to_owned();
+    }
     if cant_execute(b) && !cant_execute(a) {
         // One class whatever the command: redcloak answered (checked arguments, queued,
         // answered locally) a command that Redis refuses in RESP2 pub/sub mode.
