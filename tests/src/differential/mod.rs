@@ -46,10 +46,10 @@ use crate::{Direct, Stack};
 use self::docs::Docs;
 use self::gen::{step_len, Catalog, Cmd, Generator, Step};
 use self::leak::Monitor;
-use self::run::{compare, plan_for_redis, Divergence, Exchange, Kind, Probe, Side, Which};
-use crate::diff::PlainRedis;
 use self::normalise::REDIS_ARGS;
+use self::run::{compare, plan_for_redis, Divergence, Exchange, Kind, Probe, Side, Which};
 use self::wire::{escape, multibulk, Conn, Event};
+use crate::diff::PlainRedis;
 
 /// Divergence classes found and not fixed yet, each with what is wrong: reported, not failed
 /// on, unless `REDCLOAK_DIFF_KNOWN` says otherwise (`none`: fail on everything). Remove an entry
@@ -601,7 +601,10 @@ fn run_steps(
 pub fn self_check(seed: u64, budget: Duration, sequence_len: usize) -> Vec<(String, String)> {
     let started = Instant::now();
     let dir = tempfile::tempdir().expect("tempdir");
-    let (a, b) = (PlainRedis::start(dir.path(), REDIS_ARGS), PlainRedis::start(dir.path(), REDIS_ARGS));
+    let (a, b) = (
+        PlainRedis::start(dir.path(), REDIS_ARGS),
+        PlainRedis::start(dir.path(), REDIS_ARGS),
+    );
     let connect = |r: &PlainRedis| Conn::connect(r.addr()).expect("connect to a plain Redis");
     let (mut admin_a, mut admin_b) = (connect(&a), connect(&b));
     let docs = Docs::load(&mut admin_b).expect("COMMAND DOCS");

@@ -447,9 +447,23 @@ mod tests {
     #[test]
     fn numkeys_at_the_integer_limits_is_invalid_not_a_panic() {
         let commands = [
-            "LMPOP", "BLMPOP 0", "ZMPOP", "BZMPOP 0", "SINTERCARD", "ZINTERCARD", "ZDIFF",
-            "ZINTER", "ZUNION", "ZDIFFSTORE d", "ZINTERSTORE d", "ZUNIONSTORE d", "EVAL s",
-            "EVALSHA s", "FCALL f", "FCALL_RO f", "EVAL_RO s",
+            "LMPOP",
+            "BLMPOP 0",
+            "ZMPOP",
+            "BZMPOP 0",
+            "SINTERCARD",
+            "ZINTERCARD",
+            "ZDIFF",
+            "ZINTER",
+            "ZUNION",
+            "ZDIFFSTORE d",
+            "ZINTERSTORE d",
+            "ZUNIONSTORE d",
+            "EVAL s",
+            "EVALSHA s",
+            "FCALL f",
+            "FCALL_RO f",
+            "EVAL_RO s",
         ];
         let numkeys = [
             "9223372036854775807",
