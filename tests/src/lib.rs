@@ -17,6 +17,7 @@
 
 pub mod audit;
 pub mod diff;
+pub mod differential;
 pub mod gen;
 pub mod plain;
 pub mod scripts;

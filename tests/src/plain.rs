@@ -83,6 +83,11 @@ impl PlainRedis {
         unreachable!()
     }
 
+    /// Where it listens.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        ([127, 0, 0, 1], self.port).into()
+    }
+
     /// A raw socket to it (no delay, a generous read timeout).
     pub fn raw(&self) -> TcpStream {
         let s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to plain redis");

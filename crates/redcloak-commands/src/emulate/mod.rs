@@ -579,9 +579,10 @@ pub(crate) fn string_at<'a>(call: &'a Call<'_>, i: usize) -> Result<StringRead<'
     }
 }
 
-/// Case-insensitive comparison of an argument with a keyword (`strcasecmp`).
+/// An option word as Redis compares it (`strcasecmp`: any case, up to the first NUL), by the
+/// one helper every parser uses ([`crate::words::is`]): `LINSERT k BEFORE\0x p v` inserts.
 pub(crate) fn is(arg: &[u8], keyword: &str) -> bool {
-    arg.eq_ignore_ascii_case(keyword.as_bytes())
+    crate::words::is(arg, keyword)
 }
 
 #[cfg(test)]

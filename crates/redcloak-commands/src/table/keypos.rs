@@ -214,7 +214,8 @@ fn by_specs(
                     .filter(|&n| n >= 0)
                     .ok_or(())?;
                 first += i64::from(firstkey);
-                (first + n - 1, i64::from(step))
+                // The client's numkeys can be up to i64::MAX: no key can be that far.
+                (first.checked_add(n - 1).ok_or(())?, i64::from(step))
             }
             Find::Unknown => return Err(()),
         };
@@ -439,6 +440,50 @@ mod tests {
             .unwrap();
         let found = find(ks, -4, &a);
         assert!(found.invalid && found.touches_all);
+    }
+
+    /// Found by the `encode_request` fuzz target (then in `table::keys_of`): a numkeys near
+    /// i64::MAX overflowed `first + numkeys`, a panic with overflow checks.
+    #[test]
+    fn numkeys_at_the_integer_limits_is_invalid_not_a_panic() {
+        let commands = [
+            "LMPOP",
+            "BLMPOP 0",
+            "ZMPOP",
+            "BZMPOP 0",
+            "SINTERCARD",
+            "ZINTERCARD",
+            "ZDIFF",
+            "ZINTER",
+            "ZUNION",
+            "ZDIFFSTORE d",
+            "ZINTERSTORE d",
+            "ZUNIONSTORE d",
+            "EVAL s",
+            "EVALSHA s",
+            "FCALL f",
+            "FCALL_RO f",
+            "EVAL_RO s",
+        ];
+        let numkeys = [
+            "9223372036854775807",
+            "9223372036854775806",
+            "9223372036854775808",
+            "18446744073709551615",
+            "-9223372036854775808",
+        ];
+        for c in commands {
+            for n in numkeys {
+                let a = args(&format!("{c} {n} k LEFT"));
+                let name = a[0].to_ascii_uppercase();
+                let ks = super::super::keyspecs::KEY_SPECS
+                    .iter()
+                    .find(|k| k.name.as_bytes() == &name[..])
+                    .unwrap_or_else(|| panic!("{c}: no key specs"));
+                let found = find(ks, -3, &a);
+                assert!(found.invalid && found.keys.is_empty(), "{c} {n}: {found:?}");
+            }
+        }
     }
 
     #[test]

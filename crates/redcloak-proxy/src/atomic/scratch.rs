@@ -535,7 +535,13 @@ pub(crate) async fn transaction<E: Exchange>(
                 return Ok(Frame::Array(results));
             }
             Commit::Conflict if client_watching => {
-                return Ok(if resp3 { Frame::Null } else { Frame::NullArray })
+                // The protocol as the replies to this attempt's commands showed it (`resp3`
+                // was read before any of them: a RESP3 client got RESP2's `*-1`).
+                return Ok(if ex.state().resp3 {
+                    Frame::Null
+                } else {
+                    Frame::NullArray
+                });
             }
             Commit::Conflict => {}
         }

@@ -64,6 +64,9 @@ struct Busy {
     answered: AtomicU64,
     /// The client's protocol, as the reply side last saw it.
     resp3: AtomicBool,
+    /// A SUBSCRIBE, PSUBSCRIBE or SSUBSCRIBE was sent on this connection (written by the
+    /// reader only): the connection may be in pub/sub mode.
+    subscribe_sent: AtomicBool,
 }
 
 /// Why the reader stopped.
@@ -400,6 +403,11 @@ impl Reader<'_> {
         batch: &mut Batch,
     ) {
         let planned = plan::plan(request.args, st, &self.ctx);
+        if let Step::Forward(f) = &planned.step {
+            if matches!(f.spec.effect, table::Effect::Subscribe(_)) {
+                self.busy.subscribe_sent.store(true, Ordering::Relaxed);
+            }
+        }
         let metrics = &self.shared.metrics;
         match planned.step {
             Step::Answer(local) => {
@@ -479,6 +487,9 @@ impl Reader<'_> {
             busy: self.busy,
             state: LinkState::default(),
         };
+        if let Some(answer) = self.refused_in_pubsub(&mut link, &f, started).await? {
+            return Ok(answer);
+        }
         let result = if st.watching {
             match self.side(&mut link, st, false).await {
                 Ok(mut side) => {
@@ -533,6 +544,49 @@ impl Reader<'_> {
         }
     }
 
+    /// Redis's answer to a command redcloak carries out itself (emulated, script, function)
+    /// when the connection is in RESP2 pub/sub mode: Redis refuses such a command before it
+    /// reads any argument, so redcloak must not check arguments or run anything first. Known
+    /// only once Redis has answered everything before it: a PING on the client's connection,
+    /// when the connection may be subscribed (a SUBSCRIBE was sent on it).
+    async fn refused_in_pubsub<T: LinkTx>(
+        &self,
+        link: &mut SessionLink<'_, T>,
+        f: &Forward,
+        started: Instant,
+    ) -> Result<Option<Answer>, ReaderEnd> {
+        if !self.busy.subscribe_sent.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        match link.call(vec![vec![Bytes::from_static(b"PING")]]).await {
+            Ok(_) => Ok(None),
+            Err(ExchangeError::PubSub) => {
+                self.shared
+                    .metrics
+                    .command(f.name, Outcome::Error, started.elapsed());
+                let name = match f.parent {
+                    Some(p) => format!("{}|{}", p.name, f.spec.name),
+                    None => f.spec.name.to_owned(),
+                };
+                Ok(Some(Answer::Error(DataError::Refused(format!(
+                    "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                    name.to_ascii_lowercase()
+                )))))
+            }
+            Err(_) if self.tx.is_closed() => Err(ReaderEnd::WriterGone),
+            Err(_) => {
+                self.shared
+                    .metrics
+                    .command(f.name, Outcome::Lost, started.elapsed());
+                Ok(Some(Answer::Error(DataError::Lost {
+                    command: f.name,
+                    sent: true,
+                    why: "the connection to Redis was lost",
+                })))
+            }
+        }
+    }
+
     /// A connection of redcloak's own in the client's database, once Redis has answered every
     /// command the client sent before (a PING on the client's connection, only when something
     /// is still owed) — in the client's protocol, or in RESP2 when `resp2` (a script's
@@ -581,6 +635,9 @@ impl Reader<'_> {
             busy: self.busy,
             state: LinkState::default(),
         };
+        if let Some(answer) = self.refused_in_pubsub(&mut link, &f, started).await? {
+            return Ok(answer);
+        }
         let result = match self.side(&mut link, st, true).await {
             Ok(mut side) => {
                 let client_resp3 = link.state.resp3;
@@ -728,7 +785,11 @@ impl Reader<'_> {
             tx: self.tx,
             upstream,
             busy: self.busy,
-            state: LinkState::default(),
+            state: LinkState {
+                // The protocol the reply side last saw, until a reply says otherwise.
+                resp3: self.busy.resp3.load(Ordering::Relaxed),
+                ..LinkState::default()
+            },
         };
         let ctx = scratch::Ctx {
             ring: &ring,

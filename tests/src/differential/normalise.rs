@@ -1,0 +1,415 @@
+//! Normalisations: the replies that differ between *any* two Redis servers given the same
+//! commands, and how they are compared instead. Every rule here is a blind spot of the
+//! differential test, so the list is short and each entry says why it exists. Everything not
+//! listed is compared byte for byte.
+//!
+//! Two settings make further rules unnecessary; both servers run with them
+//! (`REDIS_ARGS`): `hash-max-listpack-value 8192` (ciphertext is longer than plaintext: without
+//! it Redis would keep redcloak's hashes as hash tables, whose iteration order depends on a
+//! per-process random seed, and the plain Redis's as listpacks, in insertion order) and
+//! `stream-node-max-bytes 0` (stream nodes then split by entry count only, so approximate
+//! trimming `MAXLEN ~` removes the same entries whatever the value sizes). `hz 500` only makes
+//! blocking timeouts end on time (Redis checks them in its cron, every 100 ms by default),
+//! which keeps the run fast.
+
+use super::docs::Docs;
+use super::gen::Cmd;
+use super::wire::Reply;
+
+/// Arguments both Redis servers are started with (see the module documentation).
+pub const REDIS_ARGS: &[&str] = &[
+    "--hash-max-listpack-value",
+    "8192",
+    "--stream-node-max-bytes",
+    "0",
+    "--hz",
+    "500",
+];
+
+/// How a command's reply is compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rule {
+    /// Byte for byte.
+    Exact,
+    /// Types and lengths only: the content is per-server state (clock, client ids, memory,
+    /// statistics, random output) or the size of what Redis stores, which is the ciphertext's.
+    Shape,
+    /// The type of the reply only: per-server statistics whose very length varies (which
+    /// commands ran, how many latency buckets, memory sections).
+    Kind,
+    /// Every list at every depth in any order: COMMAND's replies come from Redis's command
+    /// dictionary (and each command's subcommand dictionary), in per-process random order.
+    DeepUnordered,
+    /// The top-level elements in any order: Redis lists them from a hash table whose order
+    /// depends on a per-process random seed.
+    Unordered,
+    /// SCAN-family: `[cursor, items]`; items (HSCAN, ZSCAN: pairs) in any order; if either
+    /// server did not finish in one call (cursor not 0), only the shape (cursors are
+    /// hash-table positions).
+    Scan {
+        /// Items come in pairs.
+        pairs: bool,
+    },
+    /// Integers within a tolerance (they count time, and the two servers run the same command
+    /// a few milliseconds apart): seconds ±1, milliseconds ±2000.
+    Clock(i64),
+    /// HELLO: the connection `id` differs (each server numbers its own clients).
+    Hello,
+    /// Random samples (HRANDFIELD, SRANDMEMBER, SPOP, ZRANDMEMBER): equal as multisets when the
+    /// sample is the whole collection; otherwise same shape and length, and no value on
+    /// redcloak's side still encrypted.
+    Sample,
+    /// Streams' consumer bookkeeping: the named time fields (`idle`, `seen-time`,
+    /// `active-time`, `inactive`) and pending entries' delivery times, ±2000 ms.
+    StreamTimes,
+}
+
+fn rule(cmd: &Cmd, docs: &Docs) -> Rule {
+    let display = cmd.display(docs);
+    match display.as_str() {
+        "TIME" | "LASTSAVE" | "CLIENT ID" | "ACL GENPASS" | "RANDOMKEY" | "DUMP"
+        | "FUNCTION DUMP" | "OBJECT REFCOUNT" | "SLOWLOG LEN" => Rule::Shape,
+        "INFO" | "LOLWUT" | "CLIENT INFO" | "CLIENT LIST" | "SLOWLOG GET" => Rule::Kind,
+        d if d.starts_with("MEMORY ") || d.starts_with("LATENCY ") => Rule::Kind,
+        "KEYS"
+        | "PUBSUB CHANNELS"
+        | "PUBSUB SHARDCHANNELS"
+        | "SMEMBERS"
+        | "SINTER"
+        | "SUNION"
+        | "SDIFF"
+        | "ACL CAT" => Rule::Unordered,
+        // FUNCTION LIST: a library's functions are kept in a dictionary (two Redis servers
+        // list them in different orders).
+        "COMMAND" | "COMMAND LIST" | "COMMAND DOCS" | "COMMAND INFO" | "FUNCTION LIST" => {
+            Rule::DeepUnordered
+        }
+        "SCAN" | "SSCAN" => Rule::Scan { pairs: false },
+        "HSCAN" | "ZSCAN" => Rule::Scan { pairs: true },
+        "TTL" | "EXPIRETIME" | "OBJECT IDLETIME" => Rule::Clock(1),
+        "PTTL" | "PEXPIRETIME" => Rule::Clock(2000),
+        "HELLO" => Rule::Hello,
+        "HRANDFIELD" | "SRANDMEMBER" | "SPOP" | "ZRANDMEMBER" => Rule::Sample,
+        "XPENDING" | "XINFO CONSUMERS" | "XINFO STREAM" => Rule::StreamTimes,
+        _ => Rule::Exact,
+    }
+}
+
+/// Brings the two replies to one command to a comparable form (in place). `queued` are the
+/// commands an EXEC ran, to compare each element of its reply by its own command's rule.
+pub fn reconcile(
+    docs: &Docs,
+    cmd: &Cmd,
+    queued: Option<&[Cmd]>,
+    redcloak: &mut Reply,
+    redis: &mut Reply,
+) {
+    if let (Some(queued), Reply::Array(a), Reply::Array(b)) = (queued, &mut *redcloak, &mut *redis)
+    {
+        if a.len() == queued.len() && b.len() == queued.len() {
+            for ((q, x), y) in queued.iter().zip(a.iter_mut()).zip(b.iter_mut()) {
+                reconcile(docs, q, None, x, y);
+            }
+        }
+        return;
+    }
+    // Errors are compared as they are, whatever the command.
+    if redcloak.error_text().is_some() || redis.error_text().is_some() {
+        return;
+    }
+    let display = cmd.display(docs);
+    match rule(cmd, docs) {
+        Rule::Exact => {}
+        Rule::Shape => {
+            shape(redcloak);
+            shape(redis);
+        }
+        Rule::Kind => {
+            kind(redcloak);
+            kind(redis);
+        }
+        Rule::Unordered => {
+            sort_top(redcloak);
+            sort_top(redis);
+        }
+        Rule::DeepUnordered => {
+            sort_deep(redcloak);
+            sort_deep(redis);
+        }
+        // SCAN from a cursor other than 0 starts at a hash-table position, which holds other
+        // keys in each server.
+        Rule::Scan { .. } if cmd.args.get(1).is_some_and(|c| c != b"0") && display == "SCAN" => {
+            kind(redcloak);
+            kind(redis);
+        }
+        Rule::Scan { pairs } => scan(redcloak, redis, pairs),
+        Rule::Clock(tol) => tolerate(redcloak, redis, tol),
+        Rule::Hello => {
+            hide_field(redcloak, b"id");
+            hide_field(redis, b"id");
+        }
+        Rule::Sample => sample(redcloak, redis),
+        Rule::StreamTimes => stream_times(redcloak, redis),
+    }
+}
+
+fn unwrap_attr(r: &mut Reply) -> &mut Reply {
+    match r {
+        Reply::Attribute(_, inner) => unwrap_attr(inner),
+        other => other,
+    }
+}
+
+/// Replaces every leaf by its type, keeping aggregate lengths.
+fn shape(r: &mut Reply) {
+    let r = unwrap_attr(r);
+    match r {
+        Reply::Array(v) | Reply::Set(v) | Reply::Push(v) => v.iter_mut().for_each(shape),
+        Reply::Map(v) => {
+            // Map contents are statistics keyed by name: keep the count only.
+            let n = v.len();
+            *r = Reply::Map(vec![Reply::Normalised("entry"); n]);
+        }
+        Reply::Bulk(_) | Reply::Verbatim(_) | Reply::Simple(_) => *r = Reply::Normalised("text"),
+        Reply::Integer(_) | Reply::Double(_) | Reply::BigNumber(_) => {
+            *r = Reply::Normalised("number")
+        }
+        Reply::NullBulk | Reply::NullArray | Reply::Null => *r = Reply::Normalised("nil"),
+        _ => {}
+    }
+}
+
+fn kind(r: &mut Reply) {
+    *r = match unwrap_attr(r) {
+        Reply::Array(_) => Reply::Normalised("array"),
+        Reply::Map(_) => Reply::Normalised("map"),
+        Reply::Set(_) => Reply::Normalised("set"),
+        Reply::Bulk(_) | Reply::Verbatim(_) | Reply::Simple(_) => Reply::Normalised("text"),
+        Reply::Integer(_) => Reply::Normalised("integer"),
+        Reply::NullBulk | Reply::NullArray | Reply::Null => Reply::Normalised("nil"),
+        other => other.clone(),
+    };
+}
+
+fn sort_deep(r: &mut Reply) {
+    if let Reply::Array(v) | Reply::Set(v) | Reply::Map(v) = unwrap_attr(r) {
+        v.iter_mut().for_each(sort_deep);
+        v.sort();
+    }
+}
+
+fn sort_top(r: &mut Reply) {
+    match unwrap_attr(r) {
+        Reply::Array(v) | Reply::Set(v) => v.sort(),
+        Reply::Map(v) => {
+            let mut pairs: Vec<(Reply, Reply)> = v
+                .chunks(2)
+                .filter(|c| c.len() == 2)
+                .map(|c| (c[0].clone(), c[1].clone()))
+                .collect();
+            pairs.sort();
+            *v = pairs.into_iter().flat_map(|(a, b)| [a, b]).collect();
+        }
+        _ => {}
+    }
+}
+
+fn scan(a: &mut Reply, b: &mut Reply, pairs: bool) {
+    let done = |r: &Reply| match r {
+        Reply::Array(v) => v.first() == Some(&Reply::Bulk(b"0".to_vec())),
+        _ => false,
+    };
+    if done(a) && done(b) {
+        for r in [a, b] {
+            if let Reply::Array(v) = r {
+                if let Some(items) = v.get_mut(1) {
+                    sort_items(items, pairs);
+                }
+            }
+        }
+    } else {
+        // Not finished in one call on one side: how far each got depends on the table.
+        kind(a);
+        kind(b);
+    }
+}
+
+/// SCAN returns keys; HSCAN/ZSCAN return `[field, value, …]`: pairs stay together.
+fn sort_items(r: &mut Reply, pairs: bool) {
+    if let Reply::Array(v) = r {
+        if pairs && v.len() % 2 == 0 {
+            let mut pairs: Vec<(Reply, Reply)> =
+                v.chunks(2).map(|c| (c[0].clone(), c[1].clone())).collect();
+            pairs.sort();
+            *v = pairs.into_iter().flat_map(|(a, b)| [a, b]).collect();
+        } else {
+            v.sort();
+        }
+    }
+}
+
+fn int(r: &Reply) -> Option<i64> {
+    match r {
+        Reply::Integer(s) => std::str::from_utf8(s).ok()?.parse().ok(),
+        _ => None,
+    }
+}
+
+/// Where both are integers within `tol` of each other, makes redcloak's equal to Redis's.
+fn tolerate(a: &mut Reply, b: &Reply, tol: i64) {
+    match (a, b) {
+        (x @ Reply::Integer(_), y @ Reply::Integer(_)) => {
+            if let (Some(p), Some(q)) = (int(x), int(y)) {
+                // Negative values are states (-1 no expiry, -2 no key): exact.
+                if p >= 0 && q >= 0 && (p - q).abs() <= tol {
+                    *x = y.clone();
+                }
+            }
+        }
+        (Reply::Array(x), Reply::Array(y)) if x.len() == y.len() => {
+            for (p, q) in x.iter_mut().zip(y) {
+                tolerate(p, q, tol);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn hide_field(r: &mut Reply, name: &[u8]) {
+    if let Reply::Map(v) | Reply::Array(v) = unwrap_attr(r) {
+        let mut i = 0;
+        while i + 1 < v.len() {
+            if v[i].text() == Some(name) {
+                v[i + 1] = Reply::Normalised("id");
+            }
+            i += 2;
+        }
+    }
+}
+
+fn sample(a: &mut Reply, b: &mut Reply) {
+    let mut sa = a.clone();
+    let mut sb = b.clone();
+    sort_top(&mut sa);
+    sort_top(&mut sb);
+    if sa == sb {
+        *a = sa;
+        *b = sb;
+        return;
+    }
+    let mut encrypted = false;
+    a.for_each_bytes(&mut |bytes| encrypted |= bytes.starts_with(b"gAAAAA"));
+    shape(a);
+    shape(b);
+    if encrypted {
+        // Keep them different: a value came back still encrypted.
+        *a = Reply::Normalised("a value came back still encrypted");
+    }
+}
+
+const TIME_FIELDS: &[&[u8]] = &[b"idle", b"seen-time", b"active-time", b"inactive"];
+
+fn stream_times(a: &mut Reply, b: &Reply) {
+    match (a, b) {
+        (Reply::Map(x), Reply::Map(y)) | (Reply::Array(x), Reply::Array(y))
+            if x.len() == y.len() =>
+        {
+            // Named time fields in flat or map form.
+            let mut i = 0;
+            while i < x.len() {
+                let named = x[i].text().is_some_and(|t| TIME_FIELDS.contains(&t)) && x[i] == y[i];
+                if named && i + 1 < x.len() {
+                    tolerate(&mut x[i + 1], &y[i + 1], 2000);
+                    i += 2;
+                    continue;
+                }
+                stream_times(&mut x[i], &y[i]);
+                i += 1;
+            }
+            // Pending entries: [id, consumer, idle, count] (XPENDING), [id, time, count]
+            // (consumer PEL of XINFO STREAM FULL), [id, consumer, time, count] (group PEL).
+            let is_id = |r: &Reply| {
+                r.text()
+                    .is_some_and(|t| t.contains(&b'-') && t[0].is_ascii_digit())
+            };
+            if (x.len() == 3 || x.len() == 4) && is_id(&x[0]) {
+                let at = x.len() - 2;
+                tolerate(&mut x[at], &y[at], 2000);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A bare `UNSUBSCRIBE` (`PUNSUBSCRIBE`, `SUNSUBSCRIBE`) confirms each subscription in the
+/// order of Redis's channel dictionary (per-process random seed), with the counts going down:
+/// the confirmations are sorted by name and the counts kept in the order they came.
+pub fn bare_unsubscribe(events: &mut [super::wire::Event]) {
+    use super::wire::Event;
+    let counts: Vec<Reply> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Frame(Reply::Array(v) | Reply::Push(v)) if v.len() == 3 => Some(v[2].clone()),
+            _ => None,
+        })
+        .collect();
+    if counts.len() != events.len() {
+        return;
+    }
+    events.sort_by_key(|e| match e {
+        Event::Frame(Reply::Array(v) | Reply::Push(v)) => Some(v[1].clone()),
+        _ => None,
+    });
+    for (e, c) in events.iter_mut().zip(counts) {
+        if let Event::Frame(Reply::Array(v) | Reply::Push(v)) = e {
+            v[2] = c;
+        }
+    }
+}
+
+/// Whether an error reply is a redcloak refusal (allowed: the command cannot keep values
+/// encrypted, or would bypass the secured Redis). Other redcloak errors (a value that does not
+/// decrypt, a malformed reply, a lost connection) are not refusals: with Redis healthy and
+/// every value written through redcloak they are bugs.
+pub fn is_refusal(reply: &Reply) -> bool {
+    let Some(text) = reply.error_text() else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(text);
+    (text.starts_with("ERR redcloak:") || text.starts_with("TRYAGAIN redcloak:"))
+        && (text.contains("is not supported")
+            || text.contains("accepts only payloads that DUMP returned")
+            // A HyperLogLog's raw bytes (GET, GETRANGE, BITCOUNT… of a PFADD key) are Redis's
+            // registers, which redcloak never returns (docs/security.md, members).
+            || text.contains("whose raw bytes redcloak never returns"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn i(n: i64) -> Reply {
+        Reply::Integer(n.to_string().into_bytes())
+    }
+
+    #[test]
+    fn tolerance_keeps_states_exact() {
+        let mut a = i(99);
+        tolerate(&mut a, &i(100), 1);
+        assert_eq!(a, i(100));
+        let mut a = i(-1);
+        tolerate(&mut a, &i(0), 1);
+        assert_eq!(a, i(-1));
+    }
+
+    #[test]
+    fn refusals_are_recognised() {
+        assert!(is_refusal(&Reply::Error(
+            b"ERR redcloak: INCR is not supported: x".to_vec()
+        )));
+        assert!(!is_refusal(&Reply::Error(
+            b"ERR redcloak: GET: the value stored at key 'k' cannot be decrypted".to_vec()
+        )));
+        assert!(!is_refusal(&Reply::Error(b"ERR unknown command".to_vec())));
+    }
+}

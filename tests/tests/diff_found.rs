@@ -1,0 +1,105 @@
+//! Regression tests for the classes of divergence the differential harness
+//! (`tests/src/differential/`, `tests/tests/differential.rs`) found in redcloak, each compared
+//! byte for byte with a plain Redis: the same conversation through redcloak and straight to
+//! Redis must get the same replies.
+
+use redcloak_e2e::diff::{assert_same_replies, PlainRedis, Step};
+use redcloak_e2e::Stack;
+
+fn both() -> (Stack, PlainRedis) {
+    let stack = Stack::start();
+    let plain = PlainRedis::start(stack.dir.path(), &[]);
+    (stack, plain)
+}
+
+fn cmd(args: &[&str]) -> Vec<Vec<u8>> {
+    args.iter().map(|a| a.as_bytes().to_vec()).collect()
+}
+
+/// Emulated commands (computed by redcloak on decrypted values) read their option words as
+/// Redis does: any case, and only up to a NUL (`strcasecmp` on C strings). `LINSERT l
+/// BEFORE\0 …` inserted in Redis and was a syntax error in redcloak; so were LCS, LPOS, SORT,
+/// BITCOUNT, BITPOS, BITFIELD and BITOP words with a NUL.
+#[test]
+fn emulated_commands_read_option_words_like_redis() {
+    let (stack, plain) = both();
+    let mut steps = vec![Step::send(&[
+        "RPUSH l b a c a",
+        "SET s1 ohmytext",
+        "SET s2 mynewtext",
+        "SET bits abc",
+    ])];
+    for nul in ["", "\\0", "\\0zz"] {
+        let lines = [
+            format!("LINSERT l BEFORE{nul} a x"),
+            format!("linsert l after{nul} a y"),
+            "LRANGE l 0 -1".to_owned(),
+            format!("LPOS l a RANK{nul} 1 COUNT{nul} 0 MAXLEN{nul} 10"),
+            format!("LCS s1 s2 IDX{nul} MINMATCHLEN{nul} 2 WITHMATCHLEN{nul}"),
+            format!("LCS s1 s2 len{nul}"),
+            format!("SORT l ALPHA{nul} DESC{nul} LIMIT{nul} 0 3"),
+            format!("SORT_RO l BY{nul} nosort GET{nul} #"),
+            format!("BITCOUNT bits 0 -1 BIT{nul}"),
+            format!("BITPOS bits 1 0 -1 BYTE{nul}"),
+            format!("BITFIELD bits GET{nul} u4 0 OVERFLOW{nul} SAT{nul} INCRBY{nul} u4 0 100"),
+            format!("BITOP AND{nul} dest s1 s2"),
+            "GET dest".to_owned(),
+        ];
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        steps.push(Step::send(&lines));
+    }
+    assert_same_replies(&stack, &plain, &steps);
+}
+
+/// In RESP2 pub/sub mode Redis refuses every command but (P|S)(UN)SUBSCRIBE, PING, QUIT and
+/// RESET, before it reads any argument. redcloak carries some commands out itself (emulated
+/// read-modify-write commands, scripts, functions): it checked their arguments or ran them
+/// first, and answered "value is not an integer", "Redis sent a reply redcloak cannot parse"…
+/// Sent one at a time and pipelined right behind the SUBSCRIBE.
+#[test]
+fn commands_redcloak_carries_out_are_refused_in_pubsub_mode_like_redis() {
+    let (stack, plain) = both();
+    let commands = vec![
+        cmd(&["INCR", "n"]),
+        cmd(&["INCRBY", "n", "x"]),
+        cmd(&["APPEND", "s", "v"]),
+        cmd(&["SETRANGE", "s", "-1", "v"]),
+        cmd(&["GETBIT", "s", "-1"]),
+        cmd(&["LPOS", "l", "a", "COUNT", "-1"]),
+        cmd(&["HINCRBYFLOAT", "h", "f", "+inf"]),
+        cmd(&["SORT", "l"]),
+        cmd(&["BITFIELD", "s", "GET", "s1", "3"]),
+        cmd(&["EVAL", "return 1", "0"]),
+        cmd(&["EVALSHA", "nosha", "1.5"]),
+        cmd(&["SCRIPT", "LOAD", "return 1"]),
+        cmd(&["FUNCTION", "LIST"]),
+        cmd(&["FCALL", "f", "0"]),
+    ];
+    let mut steps = vec![Step::send(&["SET s hello", "SUBSCRIBE ch"])];
+    for c in &commands {
+        steps.push(Step::Pipeline(vec![c.clone()]));
+    }
+    steps.push(Step::send(&["UNSUBSCRIBE ch", "INCR n", "GET s"]));
+    // Pipelined behind the SUBSCRIBE: redcloak must wait for Redis's confirmation.
+    let mut pipelined = vec![cmd(&["SUBSCRIBE", "ch"])];
+    pipelined.extend(commands.iter().cloned());
+    pipelined.push(cmd(&["UNSUBSCRIBE"]));
+    pipelined.push(cmd(&["INCR", "n"]));
+    steps.push(Step::Pipeline(pipelined));
+    assert_same_replies(&stack, &plain, &steps);
+}
+
+/// A transaction redcloak runs itself (it holds an emulated command) whose WATCHed key changed
+/// answers EXEC with a null in the client's protocol: RESP3 `_`, not RESP2's `*-1`.
+#[test]
+fn an_aborted_transaction_answers_null_in_the_clients_protocol() {
+    let (stack, plain) = both();
+    for hello in ["HELLO 3", "HELLO 2"] {
+        let steps = vec![
+            Step::send(&[hello, "SET n 1", "WATCH w"]),
+            Step::side("SET w changed"),
+            Step::send(&["MULTI", "INCR n", "APPEND s x", "EXEC", "GET n"]),
+        ];
+        assert_same_replies(&stack, &plain, &steps);
+    }
+}
