@@ -13,7 +13,7 @@ secs=5
 while (($#)); do
   case "$1" in
     -s) secs=$2; shift 2 ;;
-    -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"; exit 0 ;;
     *) echo "error: unknown option $1 (see --help)" >&2; exit 64 ;;
   esac
 done

@@ -49,6 +49,7 @@ const OWN: &[(&str, &str)] = &[
     ("COUNT", "(SCAN's COUNT option, for the janitor)"),
     ("UNLINK", "the janitor deletes left-over copies"),
     ("INFO", "the janitor finds the databases with keys"),
+    ("TIME", "the janitor and scratch names use Redis's clock"),
     (
         "PUBSUB",
         "a script's PUBLISH is sent at commit; its reply counts subscribers now",
