@@ -84,6 +84,9 @@ enum ReaderEnd {
     UpstreamFailed,
 }
 
+/// The key locks a command holds in this redcloak while it runs.
+type KeyTurn = Vec<tokio::sync::OwnedMutexGuard<()>>;
+
 /// One upstream connection's worth of the session.
 pub(super) async fn serve<R, W>(
     client_r: &mut R,
@@ -479,17 +482,10 @@ impl Reader<'_> {
             ring: &ring,
             limits: &shared.reply_limits,
         };
-        let keys = f.keys.positions().map(|i| &f.args[i][..]);
-        let _turn = shared.key_locks.lock(st.db, keys).await;
-        let mut link = SessionLink {
-            tx: self.tx,
-            upstream,
-            busy: self.busy,
-            state: LinkState::default(),
+        let (_turn, mut link) = match self.turn(&f, st, upstream, started).await? {
+            Ok(taken) => taken,
+            Err(answer) => return Ok(answer),
         };
-        if let Some(answer) = self.refused_in_pubsub(&mut link, &f, started).await? {
-            return Ok(answer);
-        }
         let result = if st.watching {
             match self.side(&mut link, st, false).await {
                 Ok(mut side) => {
@@ -542,6 +538,30 @@ impl Reader<'_> {
                 }))
             }
         }
+    }
+
+    /// What a command redcloak carries out itself (emulated, script) starts with: its keys'
+    /// turn in this redcloak (clients of one redcloak take turns on a key before they WATCH
+    /// it), then the client's connection as a link — or Redis's refusal, in pub/sub mode.
+    async fn turn<'l, T: LinkTx>(
+        &'l self,
+        f: &Forward,
+        st: &ConnState,
+        upstream: &'l mut T,
+        started: Instant,
+    ) -> Result<Result<(KeyTurn, SessionLink<'l, T>), Answer>, ReaderEnd> {
+        let keys = f.keys.positions().map(|i| &f.args[i][..]);
+        let turn = self.shared.key_locks.lock(st.db, keys).await;
+        let mut link = SessionLink {
+            tx: self.tx,
+            upstream,
+            busy: self.busy,
+            state: LinkState::default(),
+        };
+        Ok(match self.refused_in_pubsub(&mut link, f, started).await? {
+            Some(answer) => Err(answer),
+            None => Ok((turn, link)),
+        })
     }
 
     /// Redis's answer to a command redcloak carries out itself (emulated, script, function)
@@ -627,17 +647,10 @@ impl Reader<'_> {
             unreachable!("only script commands are planned as scripts")
         };
         let ring = shared.key_ring();
-        let keys = f.keys.positions().map(|i| &f.args[i][..]);
-        let _turn = shared.key_locks.lock(st.db, keys).await;
-        let mut link = SessionLink {
-            tx: self.tx,
-            upstream,
-            busy: self.busy,
-            state: LinkState::default(),
+        let (_turn, mut link) = match self.turn(&f, st, upstream, started).await? {
+            Ok(taken) => taken,
+            Err(answer) => return Ok(answer),
         };
-        if let Some(answer) = self.refused_in_pubsub(&mut link, &f, started).await? {
-            return Ok(answer);
-        }
         let result = match self.side(&mut link, st, true).await {
             Ok(mut side) => {
                 let client_resp3 = link.state.resp3;
