@@ -501,15 +501,7 @@ impl Reader<'_> {
             rmw::run(&mut link, &em, &shared.metrics).await
         };
         match result {
-            Ok(frame) => {
-                let outcome = if matches!(frame, Frame::Error(_)) {
-                    Outcome::Error
-                } else {
-                    Outcome::Ok
-                };
-                shared.metrics.command(f.name, outcome, started.elapsed());
-                Ok(Answer::Frame(frame))
-            }
+            Ok(frame) => Ok(self.computed(f.name, frame, started)),
             Err(rmw::Failed::Exchange(ExchangeError::PubSub)) => {
                 shared
                     .metrics
@@ -538,6 +530,19 @@ impl Reader<'_> {
                 }))
             }
         }
+    }
+
+    /// The answer redcloak computed for a command it carried out itself, counted.
+    fn computed(&self, name: &'static str, frame: Frame, started: Instant) -> Answer {
+        let outcome = if matches!(frame, Frame::Error(_)) {
+            Outcome::Error
+        } else {
+            Outcome::Ok
+        };
+        self.shared
+            .metrics
+            .command(name, outcome, started.elapsed());
+        Answer::Frame(frame)
     }
 
     /// What a command redcloak carries out itself (emulated, script) starts with: its keys'
@@ -678,15 +683,7 @@ impl Reader<'_> {
             Err(e) => Err(e),
         };
         match result {
-            Ok(frame) => {
-                let outcome = if matches!(frame, Frame::Error(_)) {
-                    Outcome::Error
-                } else {
-                    Outcome::Ok
-                };
-                shared.metrics.command(f.name, outcome, started.elapsed());
-                Ok(Answer::Frame(frame))
-            }
+            Ok(frame) => Ok(self.computed(f.name, frame, started)),
             Err(_) if self.tx.is_closed() => Err(ReaderEnd::WriterGone),
             Err(e) => {
                 shared
