@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use redcloak_commands::resp::Frame;
-use redcloak_crypto::KeyRing;
+use redcloak_crypto::{Binding, KeyRing};
 
 use crate::Direct;
 
@@ -49,25 +49,33 @@ pub fn assert_all_values_encrypted(direct: &mut Direct, ring: &KeyRing) -> usize
             if !members.is_empty() {
                 continue;
             }
-            let values: Vec<Bytes> = match &kind[..] {
+            // Each value with the hash field it is stored under (None: the key's own).
+            let values: Vec<(Option<Bytes>, Bytes)> = match &kind[..] {
                 b"string" => match direct.get(&key) {
                     Some(v) if v.starts_with(b"HYLL") && is_hyperloglog(direct, &key) => {
                         checked += 1;
                         continue;
                     }
-                    other => other.into_iter().collect(),
+                    other => other.into_iter().map(|v| (None, v)).collect(),
                 },
-                b"hash" => pairs_values(direct.cmd(&[b"HGETALL", &key]).expect("HGETALL")),
-                b"list" => bulks(direct.cmd(&[b"LRANGE", &key, b"0", b"-1"]).expect("LRANGE")),
+                b"hash" => pairs(direct.cmd(&[b"HGETALL", &key]).expect("HGETALL"))
+                    .into_iter()
+                    .map(|(f, v)| (Some(f), v))
+                    .collect(),
+                b"list" => bulks(direct.cmd(&[b"LRANGE", &key, b"0", b"-1"]).expect("LRANGE"))
+                    .into_iter()
+                    .map(|v| (None, v))
+                    .collect(),
                 b"stream" => match direct.cmd(&[b"XRANGE", &key, b"-", b"+"]).expect("XRANGE") {
                     Frame::Array(entries) => entries
                         .into_iter()
                         .flat_map(|e| match e {
                             Frame::Array(mut parts) if parts.len() == 2 => {
-                                pairs_values(parts.pop().unwrap_or(Frame::Null))
+                                pairs(parts.pop().unwrap_or(Frame::Null))
                             }
                             _ => Vec::new(),
                         })
+                        .map(|(_, v)| (None, v))
                         .collect(),
                     other => panic!("XRANGE {other:?}"),
                 },
@@ -76,10 +84,17 @@ pub fn assert_all_values_encrypted(direct: &mut Direct, ring: &KeyRing) -> usize
                     String::from_utf8_lossy(other)
                 ),
             };
-            for value in values {
+            let db_index: u32 = db.parse().expect("database index");
+            for (field, value) in values {
+                let at = match &field {
+                    Some(f) => Binding::field(db_index, &key, f),
+                    None => Binding::key(db_index, &key),
+                };
+                // Either format; an AES-GCM envelope only where it is stored.
                 assert!(
-                    ring.decrypt(&value).is_ok(),
-                    "db{db} key {key:?} ({}) holds a value that is not redcloak ciphertext: {:?}",
+                    ring.decrypt_value(&value, &at).is_ok(),
+                    "db{db} key {key:?} ({}) holds a value that is not redcloak ciphertext \
+                     opening at its place: {:?}",
                     String::from_utf8_lossy(&kind),
                     String::from_utf8_lossy(&value[..value.len().min(40)])
                 );
@@ -112,6 +127,8 @@ fn bulks(frame: Frame) -> Vec<Bytes> {
     }
 }
 
-fn pairs_values(frame: Frame) -> Vec<Bytes> {
-    bulks(frame).into_iter().skip(1).step_by(2).collect()
+/// `[name, value, …]` as (name, value) pairs.
+fn pairs(frame: Frame) -> Vec<(Bytes, Bytes)> {
+    let mut items = bulks(frame).into_iter();
+    std::iter::from_fn(|| Some((items.next()?, items.next()?))).collect()
 }

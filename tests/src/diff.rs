@@ -503,6 +503,17 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
     })
 }
 
+/// The sum of every labelled series of the metric `name` (`name{…} value` lines).
+pub fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?.strip_prefix('{')?;
+            let (_, v) = rest.split_once("} ")?;
+            v.split_whitespace().next()?.parse::<f64>().ok()
+        })
+        .sum()
+}
+
 /// Polls `/metrics` until `series` reaches at least `at_least` (up to 10 s); returns its value.
 pub fn wait_metric(admin: &str, series: &str, at_least: f64) -> f64 {
     let deadline = Instant::now() + Duration::from_secs(10);

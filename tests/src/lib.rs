@@ -723,6 +723,18 @@ pub struct Plain {
 }
 
 impl Plain {
+    /// A plain client of the redcloak (or Redis) listening on `addr`.
+    pub fn connect(addr: SocketAddr) -> Plain {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        Plain {
+            stream,
+            buf: BytesMut::new(),
+        }
+    }
+
     /// Sends one command and returns its reply.
     pub fn cmd(&mut self, args: &[&[u8]]) -> std::io::Result<Frame> {
         round_trip(&mut self.stream, &mut self.buf, args)

@@ -177,7 +177,11 @@ fn metrics_move_with_traffic_and_name_no_key_value_or_secret() {
         1.0
     );
     assert_eq!(delta("redcloak_encrypt_total"), 1.0);
-    assert_eq!(delta("redcloak_decrypt_failures_total"), 1.0);
+    assert_eq!(
+        delta(r#"redcloak_decrypt_failures_total{reason="not_encrypted"}"#),
+        1.0,
+        "the planted plaintext is counted under its reason"
+    );
     assert_eq!(
         delta(r#"redcloak_command_duration_seconds_count{command="SET"}"#),
         1.0

@@ -201,7 +201,9 @@ fn a_value_written_around_the_proxy_is_an_error_not_plaintext() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("redcloak") && err.contains("planted") && err.contains("not a Fernet token"),
+        err.contains("redcloak")
+            && err.contains("planted")
+            && err.contains("neither a Fernet token nor a redcloak envelope"),
         "{err}"
     );
     assert!(

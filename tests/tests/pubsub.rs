@@ -196,7 +196,7 @@ fn a_message_published_around_redcloak_in_plaintext_is_dropped_not_delivered() {
 /// counted.
 #[test]
 fn dropped_messages_are_counted_in_metrics() {
-    use redcloak_e2e::diff::{metric, scrape, stack_with_admin, wait_metric};
+    use redcloak_e2e::diff::{metric, metric_sum, scrape, stack_with_admin, wait_metric};
     let (stack, admin) = stack_with_admin(&[], &[]);
     let before = scrape(&admin);
     assert_eq!(
@@ -249,8 +249,24 @@ fn dropped_messages_are_counted_in_metrics() {
     );
     let after = scrape(&admin);
     assert_eq!(
-        metric(&after, "redcloak_decrypt_failures_total"),
-        Some(6.0),
-        "{after}"
+        metric_sum(&after, "redcloak_decrypt_failures_total"),
+        6.0,
+        "every reason together: {after}"
+    );
+    assert_eq!(
+        metric(
+            &after,
+            r#"redcloak_decrypt_failures_total{reason="not_encrypted"}"#
+        ),
+        Some(4.0),
+        "the plaintext and the truncated token, once per subscriber: {after}"
+    );
+    assert_eq!(
+        metric(
+            &after,
+            r#"redcloak_decrypt_failures_total{reason="no_key"}"#
+        ),
+        Some(2.0),
+        "the other ring's token, once per subscriber: {after}"
     );
 }

@@ -333,6 +333,26 @@ fn cases(sha: &str) -> Vec<Vec<Vec<Vec<u8>>>> {
             words("FUNCTION LIST"),
             words("FUNCTION FLUSH"),
         ],
+        // A command the script's redis.pcall sends that redcloak answers itself (arguments
+        // Redis would reject, a payload it must not forward) leaves its keys as they were.
+        vec![
+            words("XADD st 1-1 f v"),
+            words("SET s keep"),
+            eval(
+                "local r = redis.pcall('XADD', KEYS[1], 'MAXLEN', 'x', '*', 'f', 'v'); \
+                 return {r.err, redis.call('XLEN', KEYS[1])}",
+                &["st"],
+                &[],
+            ),
+            eval(
+                "redis.pcall('RESTORE', KEYS[1], 0, 'not a payload', 'REPLACE'); \
+                 return redis.call('GET', KEYS[1])",
+                &["s"],
+                &[],
+            ),
+            words("XLEN st"),
+            words("GET s"),
+        ],
         // Function libraries are not keys: KEYS and SCAN do not show where redcloak keeps
         // them. (DBSIZE, RANDOMKEY and FLUSHALL still see that key: docs/scripting.md.)
         vec![

@@ -375,6 +375,9 @@ pub enum Rewrite {
     /// `ZMSCORE`) with every key's ciphertext of the member; the reduced reply's one element is
     /// the reply.
     Via(&'static str, Reduce),
+    /// Always sent as this command instead (`HVALS` as `HGETALL`: the fields that bind the
+    /// values come back with them); the reply shape makes the client's reply of it.
+    As(&'static str),
     /// `SSCAN` / `ZSCAN`: a `MATCH pattern` cannot match ciphertext, so it is taken out of the
     /// request (the pattern never reaches Redis) and applied to the decrypted members of each
     /// page, keeping Redis's cursor (a page may come back shorter, or empty, with a non-zero
@@ -396,6 +399,35 @@ pub enum Reduce {
     First,
 }
 
+/// Where a command's values live in Redis: the location (besides the database) an AES-GCM
+/// value envelope is bound to when it is written, and checked against when it is read
+/// (`redcloak_crypto::Binding`). Fernet tokens carry no location; both formats are read
+/// whatever the write format.
+///
+/// # Security
+/// A value is opened only under the location it is read from, so a ciphertext copied to
+/// another key, database or hash field does not decrypt there. Rows whose command makes Redis
+/// move values to another location are [`Bind::Moves`]: refused while the ring writes AES-GCM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bind {
+    /// The key at this argument (`GET key` → 1, `XINFO STREAM key` → 2); in a reply that names
+    /// its key (`BLPOP`, `LMPOP`, `XREAD`: [`Shape::Keyed`], [`Shape::KeyedPairs`]), that key.
+    Key(usize),
+    /// One key per value: each value argument to the key before it (`MSET k v k v`), reply
+    /// element `i` to key argument `1 + i` (`MGET`).
+    Keys,
+    /// Hash field values of the key at argument 1: each value argument to the field before it
+    /// (`HSET key f v`), reply element `i` to field argument `2 + i` (`HGET`, `HMGET`), and in
+    /// field/value replies ([`Shape::Pairs`]) to the pair's field (`HGETALL`, `HSCAN`).
+    Fields,
+    /// Like `Key(1)` for its own reply, but Redis moves the values it touches to another key
+    /// or database (`RENAME`, `COPY`, `MOVE`, `SWAPDB`, `LMOVE`…), where an AES-GCM envelope
+    /// would no longer open: refused while the ring writes `aes-gcm`.
+    Moves,
+    /// Not stored (`PUBLISH` payloads): always a Fernet token, bound to nothing.
+    Transit,
+}
+
 /// Where the values are in a reply. Shapes describe the reply tree; a node whose type does
 /// not match its shape passes unchanged (it holds no value redcloak wrote, e.g. an error or
 /// nil). RESP2 and RESP3 forms of the same reply are both covered.
@@ -410,6 +442,14 @@ pub enum Shape {
     Values,
     /// An array of values, one per key argument (`MGET`): errors name the key.
     PerKey,
+    /// `[key, x]`: `x` (this shape) holds values stored under `key` (`BLPOP`, `LMPOP`).
+    Keyed(&'static Shape),
+    /// Like [`Shape::Pairs`], but each name is the key its values are stored under (`XREAD`:
+    /// a RESP3 map or `[[key, entries], …]`).
+    KeyedPairs(&'static Shape),
+    /// The values of a field/value reply, without the fields: `HVALS`, which redcloak sends as
+    /// `HGETALL` ([`Rewrite::As`]) so that each value is read at its field.
+    PairValues,
     /// An array whose element `i` has shape `i` (missing shapes pass).
     Tuple(&'static [Shape]),
     /// Every element of an array, set or push has this shape.
@@ -548,6 +588,8 @@ pub struct CommandSpec {
     pub cache: CacheOp,
     /// Whether it removes what it returns, and how a value that does not decrypt is put back.
     pub pops: Pops,
+    /// Where its values live: what an AES-GCM envelope in its arguments or reply is bound to.
+    pub bind: Bind,
 }
 
 impl CommandSpec {
@@ -572,6 +614,12 @@ impl CommandSpec {
     /// This row's member arguments.
     pub(crate) const fn members(mut self, members: MemberArgs) -> CommandSpec {
         self.members = members;
+        self
+    }
+
+    /// Where this row's values live.
+    pub(crate) const fn bind(mut self, bind: Bind) -> CommandSpec {
+        self.bind = bind;
         self
     }
 
@@ -614,6 +662,7 @@ pub(crate) const fn forward(
         effect: Effect::None,
         cache: CacheOp::None,
         pops: Pops::None,
+        bind: Bind::Key(1),
     }
 }
 
@@ -645,6 +694,7 @@ pub(crate) const fn refuse(
         effect: Effect::None,
         cache: CacheOp::None,
         pops: Pops::None,
+        bind: Bind::Key(1),
     }
 }
 
@@ -709,6 +759,7 @@ pub(crate) const fn container(
         effect: Effect::None,
         cache: CacheOp::None,
         pops: Pops::None,
+        bind: Bind::Key(1),
     }
 }
 
@@ -1050,6 +1101,12 @@ fn row(spec: &CommandSpec, parent: Option<&CommandSpec>) -> String {
         }
         _ => "—".to_owned(),
     };
+    if spec.bind == Bind::Moves {
+        reply.push_str(
+            "; refused while `REDCLOAK_VALUE_FORMAT=aes-gcm` (Redis would move values to a \
+             location where an aes-gcm value does not open)",
+        );
+    }
     if spec.pops != Pops::None {
         reply.push_str(if spec.family == Family::Members {
             "; a member that does not decrypt is put back where it was taken from (not lost)"
@@ -1064,6 +1121,9 @@ fn row(spec: &CommandSpec, parent: Option<&CommandSpec>) -> String {
         ),
         Rewrite::Via(name, _) => reply.push_str(&format!(
             "; during a key rotation sent as `{name}` with the member under every key of the ring"
+        )),
+        Rewrite::As(name) => reply.push_str(&format!(
+            "; sent as `{name}`, so that each value is opened at its field"
         )),
         Rewrite::Match { .. } => reply.push_str(
             "; `MATCH` is applied by redcloak to the decrypted members (the pattern never \
@@ -1087,7 +1147,10 @@ fn holds_members(shape: &Shape) -> bool {
     match shape {
         Shape::Member | Shape::Members | Shape::Scored | Shape::Lead(_) => true,
         Shape::Tuple(shapes) => shapes.iter().any(holds_members),
-        Shape::Each(inner) | Shape::Pairs(inner) => holds_members(inner),
+        Shape::Each(inner)
+        | Shape::Pairs(inner)
+        | Shape::Keyed(inner)
+        | Shape::KeyedPairs(inner) => holds_members(inner),
         Shape::Fields(fields) => fields.iter().any(|(_, s)| holds_members(s)),
         _ => false,
     }
@@ -1192,13 +1255,16 @@ fn shape_doc(shape: &Shape) -> String {
     match shape {
         Shape::Pass => "as Redis sent it".to_owned(),
         Shape::Value => "the value decrypted".to_owned(),
-        Shape::Values | Shape::PerKey => "every value decrypted".to_owned(),
+        Shape::Values | Shape::PerKey | Shape::PairValues => "every value decrypted".to_owned(),
         shape if holds_members(shape) => {
             "members decrypted; cursors, keys, scores, distances and coordinates kept".to_owned()
         }
-        Shape::Tuple(_) | Shape::Each(_) | Shape::Pairs(_) | Shape::Fields(_) => {
-            "values decrypted, names kept".to_owned()
-        }
+        Shape::Tuple(_)
+        | Shape::Each(_)
+        | Shape::Pairs(_)
+        | Shape::Fields(_)
+        | Shape::Keyed(_)
+        | Shape::KeyedPairs(_) => "values decrypted, names kept".to_owned(),
         Shape::Member | Shape::Members => "every member decrypted".to_owned(),
         Shape::Scored => "members decrypted, scores kept".to_owned(),
         Shape::Lead(_) => "members decrypted, distances, hashes and coordinates kept".to_owned(),

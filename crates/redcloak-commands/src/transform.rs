@@ -7,14 +7,111 @@
 //! name appears only in the reply to the client that named it, sanitised and truncated.
 
 use bytes::{Bytes, BytesMut};
-use redcloak_crypto::{DecryptError, KeyRing};
+use std::fmt;
+
+use redcloak_crypto::{Binding, DecryptError, KeyRing, ValueFormat};
 
 use crate::resp::{self, Frame, Limits, ProtocolError};
 use crate::table::{
-    scan_options, CommandSpec, MemberArgs, Reduce, Refusal, Rewrite, Shape, ValueArgs,
+    scan_options, Bind, CommandSpec, MemberArgs, Reduce, Refusal, Rewrite, Shape, ValueArgs,
     INTERNAL_PREFIX, SCRATCH_PREFIX, SECRET_CONFIG,
 };
 use crate::words;
+
+/// The hash-field slot a sealed `DUMP` payload is bound to (with the dumped key and database)
+/// when the ring writes AES-GCM: `RESTORE` opens it only at that key and database.
+pub const DUMP_SLOT: &[u8] = b"\0redcloak:dump";
+
+/// Where the values of one request live, as its row's [`Bind`] says: the binding of the
+/// value argument at `index`, or `None` for a value that is not stored (`PUBLISH`: always
+/// Fernet).
+fn value_binding<'a>(
+    spec: &CommandSpec,
+    args: &'a [Bytes],
+    index: usize,
+    db: u32,
+) -> Option<Binding<'a>> {
+    let arg = |i: usize| args.get(i).map_or(&[][..], |a| &a[..]);
+    match spec.bind {
+        Bind::Transit => None,
+        Bind::Key(k) => Some(Binding::key(db, arg(k))),
+        Bind::Moves => Some(Binding::key(db, arg(1))),
+        Bind::Keys => Some(Binding::key(db, arg(index.saturating_sub(1)))),
+        Bind::Fields => Some(Binding::field(db, arg(1), arg(index.saturating_sub(1)))),
+    }
+}
+
+/// Encrypts one value at `binding` (the ring's write format), or as a Fernet token when it is
+/// not stored, into the tail of `out` as a RESP bulk string. Returns where the ciphertext is.
+fn write_sealed(
+    ring: &KeyRing,
+    plain: &[u8],
+    binding: Option<&Binding<'_>>,
+    out: &mut BytesMut,
+) -> std::ops::Range<usize> {
+    let len = match binding {
+        Some(_) => ring.encrypted_len(plain.len()),
+        None => ring.token_len(plain.len()),
+    };
+    resp::write_bulk_len(out, len);
+    let start = out.len();
+    out.resize(start + len, 0);
+    match binding {
+        Some(b) => ring.encrypt_value_into(plain, b, &mut out[start..]),
+        None => ring.encrypt_into(plain, &mut out[start..]),
+    }
+    out.extend_from_slice(b"\r\n");
+    start..start + len
+}
+
+/// One value argument's ciphertext, as [`write_sealed`] makes it.
+fn sealed(ring: &KeyRing, plain: &[u8], binding: Option<&Binding<'_>>) -> Bytes {
+    match binding {
+        Some(b) => Bytes::from(ring.encrypt_value(plain, b)),
+        None => Bytes::from(ring.encrypt(plain)),
+    }
+}
+
+/// redcloak's refusal of a command that makes Redis move values to another location
+/// ([`Bind::Moves`]) while the ring writes AES-GCM envelopes, which open only where they were
+/// written.
+pub fn move_refusal(spec: &CommandSpec, format: ValueFormat) -> Option<String> {
+    (spec.bind == Bind::Moves && format == ValueFormat::AesGcm).then(|| {
+        format!(
+            "ERR redcloak: {} is refused while REDCLOAK_VALUE_FORMAT=aes-gcm: Redis would move \
+             values to another key or database, and an aes-gcm value opens only at the key, \
+             database and field it was written to. Read the values and write them at the new \
+             place through redcloak, or use REDCLOAK_VALUE_FORMAT=fernet (docs/encryption.md)",
+            spec.name
+        )
+    })
+}
+
+/// Opens a sealed `DUMP` payload for `RESTORE` to `key` in `db`.
+fn unseal_payload(
+    spec: &CommandSpec,
+    ring: &KeyRing,
+    sealed: &[u8],
+    key: &[u8],
+    db: u32,
+) -> Result<Vec<u8>, String> {
+    ring.decrypt_value(sealed, &Binding::field(db, key, DUMP_SLOT))
+        .map(|opened| opened.plaintext.into_vec())
+        .map_err(|e| match e {
+            DecryptError::Binding => format!(
+                "ERR redcloak: {} of a payload that DUMP returned for another key or database: \
+                 with REDCLOAK_VALUE_FORMAT=aes-gcm the values inside are bound to the key and \
+                 database they were dumped from; RESTORE it there",
+                spec.name
+            ),
+            e => format!(
+                "ERR redcloak: {} accepts only payloads that DUMP returned through redcloak ({}); \
+                 a payload from elsewhere could store plaintext",
+                spec.name,
+                decrypt_reason(e)
+            ),
+        })
+}
 
 /// Writes `args` as a RESP array for Redis, each value argument (per the row's
 /// [`ValueArgs`]) replaced by its ciphertext. Returns how many values were encrypted, or the
@@ -22,10 +119,11 @@ use crate::words;
 pub fn encode_request(
     spec: &CommandSpec,
     args: &[Bytes],
+    db: u32,
     ring: &KeyRing,
     out: &mut BytesMut,
 ) -> Result<usize, String> {
-    encode_request_keeping(spec, args, ring, out, None)
+    encode_request_keeping(spec, args, db, ring, out, None)
 }
 
 /// Like [`encode_request`], also handing back the ciphertext of each value argument (in
@@ -33,26 +131,23 @@ pub fn encode_request(
 pub fn encode_request_keeping(
     spec: &CommandSpec,
     args: &[Bytes],
+    db: u32,
     ring: &KeyRing,
     out: &mut BytesMut,
     mut tokens: Option<&mut Vec<Bytes>>,
 ) -> Result<usize, String> {
+    if let Some(refusal) = move_refusal(spec, ring.format()) {
+        return Err(refusal);
+    }
     if spec.members.any() || spec.rewrite != Rewrite::None {
-        return encode_member_request(spec, args, ring, out);
+        return encode_member_request(spec, args, db, ring, out);
     }
     let values = spec.values.resolve(args).map_err(str::to_owned)?;
     let mut unsealed = None;
     if let ValueArgs::Unseal(i) = values {
         let sealed = args.get(i).map_or(&[][..], |a| &a[..]);
-        let payload = ring.decrypt(sealed).map_err(|e| {
-            format!(
-                "ERR redcloak: {} accepts only payloads that DUMP returned through redcloak ({}); \
-                 a payload from elsewhere could store plaintext",
-                spec.name,
-                decrypt_reason(e)
-            )
-        })?;
-        unsealed = Some((i, payload));
+        let key = args.get(1).map_or(&[][..], |a| &a[..]);
+        unsealed = Some((i, unseal_payload(spec, ring, sealed, key, db)?));
     }
     resp::write_array_len(out, args.len());
     let mut encrypted = 0;
@@ -61,15 +156,11 @@ pub fn encode_request_keeping(
             Some((i, payload)) if *i == index => resp::write_bulk(out, payload),
             _ if values.is_value(index) => {
                 // Encrypted in place, into the output buffer: no allocation per value.
-                let len = ring.token_len(arg.len());
-                resp::write_bulk_len(out, len);
-                let start = out.len();
-                out.resize(start + len, 0);
-                ring.encrypt_into(arg, &mut out[start..]);
+                let at = value_binding(spec, args, index, db);
+                let range = write_sealed(ring, arg, at.as_ref(), out);
                 if let Some(tokens) = tokens.as_deref_mut() {
-                    tokens.push(Bytes::copy_from_slice(&out[start..]));
+                    tokens.push(Bytes::copy_from_slice(&out[range]));
                 }
-                out.extend_from_slice(b"\r\n");
                 encrypted += 1;
             }
             _ => resp::write_bulk(out, arg),
@@ -83,7 +174,7 @@ pub fn encode_request_keeping(
 enum Sent {
     /// As the client sent it.
     As,
-    /// Encrypted as a value (Fernet).
+    /// Encrypted as a value (at its row's binding).
     Value,
     /// Encrypted as a member under the primary key.
     Member,
@@ -103,6 +194,19 @@ pub fn request_error(spec: &CommandSpec, args: &[Bytes]) -> Option<&'static str>
         .resolve(args)
         .err()
         .or_else(|| spec.members.resolve(args).err())
+}
+
+/// Why [`encrypt_args`] would refuse `args` (nothing is encrypted then): a command that moves
+/// values while the ring writes AES-GCM ([`move_refusal`]), arguments whose values or members
+/// cannot be found ([`request_error`]), or a payload to open (`RESTORE`). A caller that acts on
+/// the command's keys before encrypting it (scratch copies) checks this first.
+pub fn send_error(spec: &CommandSpec, args: &[Bytes], ring: &KeyRing) -> Option<String> {
+    move_refusal(spec, ring.format())
+        .or_else(|| request_error(spec, args).map(str::to_owned))
+        .or_else(|| {
+            matches!(spec.values, ValueArgs::Unseal(_))
+                .then(|| format!("ERR redcloak: {} cannot be journaled", spec.name))
+        })
 }
 
 /// Whether an error text is redcloak's own (a refusal), not one Redis would give.
@@ -147,6 +251,7 @@ fn member_layout(
         .collect();
     match spec.rewrite {
         Rewrite::Via(name, _) if rotating => sent[0] = Sent::Renamed(name),
+        Rewrite::As(name) => sent[0] = Sent::Renamed(name),
         Rewrite::Match { .. } => {
             let options = scan_options(args);
             for i in options.matches {
@@ -167,10 +272,11 @@ fn member_layout(
 fn encode_member_request(
     spec: &CommandSpec,
     args: &[Bytes],
+    db: u32,
     ring: &KeyRing,
     out: &mut BytesMut,
 ) -> Result<usize, String> {
-    let (sent, encrypted) = member_request(spec, args, ring)?;
+    let (sent, encrypted) = member_request(spec, args, db, ring)?;
     resp::write_array_len(out, sent.len());
     for arg in &sent {
         resp::write_bulk(out, arg);
@@ -184,17 +290,22 @@ fn encode_member_request(
 fn member_request(
     spec: &CommandSpec,
     args: &[Bytes],
+    db: u32,
     ring: &KeyRing,
 ) -> Result<(Vec<Bytes>, usize), String> {
     let layout = member_layout(spec, args, ring.len())?;
     let mut sent = Vec::with_capacity(args.len());
     let mut encrypted = 0;
-    for (arg, how) in args.iter().zip(&layout) {
+    for (index, (arg, how)) in args.iter().zip(&layout).enumerate() {
         match how {
             Sent::As => sent.push(arg.clone()),
             Sent::Renamed(name) => sent.push(Bytes::from_static(name.as_bytes())),
             Sent::Dropped => {}
-            Sent::Value => sent.push(Bytes::from(ring.encrypt(arg))),
+            Sent::Value => sent.push(sealed(
+                ring,
+                arg,
+                value_binding(spec, args, index, db).as_ref(),
+            )),
             Sent::Member => sent.push(Bytes::from(ring.encrypt_member(arg))),
             Sent::Candidates => {
                 sent.extend(ring.member_candidates(arg).into_iter().map(Bytes::from))
@@ -215,21 +326,44 @@ fn member_request(
 pub fn encrypt_args(
     spec: &CommandSpec,
     args: &[Bytes],
+    db: u32,
     ring: &KeyRing,
 ) -> Result<Vec<Bytes>, String> {
-    if spec.members.any() || spec.rewrite != Rewrite::None {
-        return Ok(member_request(spec, args, ring)?.0);
+    encrypt_args_at(spec, args, args, db, ring)
+}
+
+/// [`encrypt_args`] for a command sent under other key names than the ones its values belong
+/// to (a transaction or script redcloak carries out on scratch copies of the keys): `sent` is
+/// what Redis receives, `logical` the client's arguments, whose keys and fields the values are
+/// bound to. Both have the same length.
+pub fn encrypt_args_at(
+    spec: &CommandSpec,
+    sent: &[Bytes],
+    logical: &[Bytes],
+    db: u32,
+    ring: &KeyRing,
+) -> Result<Vec<Bytes>, String> {
+    if let Some(refusal) = move_refusal(spec, ring.format()) {
+        return Err(refusal);
     }
-    let values = spec.values.resolve(args).map_err(str::to_owned)?;
+    if spec.members.any() || spec.rewrite != Rewrite::None {
+        return Ok(member_request(spec, sent, db, ring)?.0);
+    }
+    let values = spec.values.resolve(sent).map_err(str::to_owned)?;
     if matches!(values, ValueArgs::Unseal(_)) {
         return Err(format!("ERR redcloak: {} cannot be journaled", spec.name));
     }
-    Ok(args
+    let logical = if logical.len() == sent.len() {
+        logical
+    } else {
+        sent
+    };
+    Ok(sent
         .iter()
         .enumerate()
         .map(|(i, arg)| {
             if values.is_value(i) {
-                Bytes::from(ring.encrypt(arg))
+                sealed(ring, arg, value_binding(spec, logical, i, db).as_ref())
             } else {
                 arg.clone()
             }
@@ -237,16 +371,21 @@ pub fn encrypt_args(
         .collect())
 }
 
-/// Encrypts one value for Redis (a value redcloak computed itself, e.g. an emulated INCR's
-/// result): the one place such values are sealed.
-pub fn seal_value(ring: &KeyRing, plain: &[u8]) -> Bytes {
-    Bytes::from(ring.encrypt(plain))
+/// Encrypts one value for Redis at `at` (a value redcloak computed itself, e.g. an emulated
+/// INCR's result): the one place such values are sealed.
+pub fn seal_value(ring: &KeyRing, plain: &[u8], at: &Binding<'_>) -> Bytes {
+    Bytes::from(ring.encrypt_value(plain, at))
 }
 
-/// Decrypts one stored value redcloak reads for its own computation (an emulated command's
-/// input): the one place such values are opened.
-pub fn open_value(ring: &KeyRing, stored: &[u8]) -> Result<Vec<u8>, DecryptError> {
-    ring.decrypt(stored)
+/// Decrypts one stored value redcloak reads at `at` for its own computation (an emulated
+/// command's input): the one place such values are opened.
+pub fn open_value(
+    ring: &KeyRing,
+    stored: &[u8],
+    at: &Binding<'_>,
+) -> Result<Vec<u8>, DecryptError> {
+    ring.decrypt_value(stored, at)
+        .map(|opened| opened.plaintext.into_vec())
 }
 
 /// Decrypts one stored member (set, sorted set, geo): deterministic encryption.
@@ -254,11 +393,189 @@ pub fn open_member(ring: &KeyRing, stored: &[u8]) -> Result<Vec<u8>, DecryptErro
     ring.decrypt_member(stored).map(|m| m.plaintext.into_vec())
 }
 
+/// Where the values of one reply are stored: the database and the arguments that name their
+/// keys and hash fields, as the row's [`Bind`] says. AES-GCM envelopes in the reply open only
+/// there; Fernet tokens ignore it.
+///
+/// # Security
+/// `Debug` shows the database and how many names, never the key or field names.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Site {
+    /// The logical database (`SELECT` index) the command ran in.
+    pub db: u32,
+    names: Names,
+    /// The command was sent as another (`HVALS` as `HGETALL`, [`Rewrite::As`]): Redis's
+    /// errors that name the sent command (`Can't execute 'hgetall'`) name the client's.
+    renamed: Option<(&'static str, &'static str)>,
+}
+
+#[derive(Clone, PartialEq, Eq, Default)]
+enum Names {
+    /// Nothing is bound (a reply redcloak made, or a plan built without its request).
+    #[default]
+    None,
+    /// Every value is the key's (`GET`, `LRANGE`, `XRANGE`), unless the reply names its key.
+    Key(Bytes),
+    /// Reply element `i` is key `i`'s (`MGET`).
+    Keys(Vec<Bytes>),
+    /// Hash field values of the key: element `i` is field `i`'s (`HGET`, `HMGET`), pairs name
+    /// their fields (`HGETALL`).
+    Fields(Bytes, Vec<Bytes>),
+    /// Not stored: Fernet, unbound (`PUBLISH`).
+    Transit,
+}
+
+impl Site {
+    /// Where the values of the reply to `args` (row `spec`, run in database `db`) live.
+    pub fn new(spec: &CommandSpec, args: &[Bytes], db: u32) -> Site {
+        let arg = |i: usize| args.get(i).cloned().unwrap_or_default();
+        let names = match spec.bind {
+            Bind::Key(k) => Names::Key(arg(k)),
+            Bind::Moves => Names::Key(arg(1)),
+            Bind::Keys => Names::Keys(args.get(1..).unwrap_or_default().to_vec()),
+            Bind::Fields => Names::Fields(arg(1), args.get(2..).unwrap_or_default().to_vec()),
+            Bind::Transit => Names::Transit,
+        };
+        let renamed = match spec.rewrite {
+            Rewrite::As(sent) => Some((sent, spec.name)),
+            _ => None,
+        };
+        Site { db, names, renamed }
+    }
+
+    /// Redis's error for the command as sent, in the words it would use for the client's.
+    fn rename_error(&self, error: Frame) -> Frame {
+        let (Some((sent, name)), Frame::Error(text)) = (self.renamed, &error) else {
+            return error;
+        };
+        let sent = format!("'{}'", sent.to_ascii_lowercase());
+        let text = String::from_utf8_lossy(text);
+        if !text.contains(&sent) {
+            return error;
+        }
+        let client = format!("'{}'", name.to_ascii_lowercase());
+        Frame::Error(Bytes::from(text.replace(&sent, &client)))
+    }
+
+    /// The place values are read from at the top of the reply.
+    fn top(&self) -> At<'_> {
+        let (key, field, fields) = match &self.names {
+            Names::Key(k) => (&k[..], None, false),
+            Names::Keys(keys) => (keys.first().map_or(&[][..], |k| &k[..]), None, false),
+            Names::Fields(k, f) => (&k[..], f.first().map(|f| &f[..]), true),
+            Names::None | Names::Transit => (&[][..], None, false),
+        };
+        At {
+            site: self,
+            key,
+            field,
+            fields,
+            top: true,
+        }
+    }
+}
+
+impl fmt::Debug for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = match &self.names {
+            Names::None => "none".to_owned(),
+            Names::Key(_) => "a key".to_owned(),
+            Names::Keys(k) => format!("{} keys", k.len()),
+            Names::Fields(_, fields) => format!("a key and {} fields", fields.len()),
+            Names::Transit => "not stored".to_owned(),
+        };
+        f.debug_struct("Site")
+            .field("db", &self.db)
+            .field("names", &names)
+            .finish()
+    }
+}
+
+/// Where the value being decoded was read from.
+#[derive(Clone, Copy)]
+struct At<'a> {
+    site: &'a Site,
+    key: &'a [u8],
+    field: Option<&'a [u8]>,
+    /// Field/value pairs name hash fields (a [`Bind::Fields`] row).
+    fields: bool,
+    /// At the top of the reply, where an array's element `i` is key or field argument `i`.
+    top: bool,
+}
+
+impl<'a> At<'a> {
+    fn binding(&self) -> Option<Binding<'a>> {
+        match self.site.names {
+            Names::Transit => None,
+            _ => Some(Binding {
+                db: self.site.db,
+                key: self.key,
+                field: self.field,
+            }),
+        }
+    }
+
+    /// Below the top: element indexes no longer name arguments.
+    fn inner(self) -> At<'a> {
+        At { top: false, ..self }
+    }
+
+    /// The value of a pair whose name is `name` (a hash field in a [`Bind::Fields`] row;
+    /// otherwise, e.g. a stream entry's field, not part of the binding).
+    fn pair(self, name: &'a Frame) -> At<'a> {
+        if !self.fields {
+            return self.inner();
+        }
+        At {
+            field: Some(frame_bytes(name)),
+            ..self.inner()
+        }
+    }
+
+    /// What is stored under the key `name` (`BLPOP`'s `[key, value]`, `XREAD`'s streams).
+    fn keyed(self, name: &'a Frame) -> At<'a> {
+        At {
+            key: frame_bytes(name),
+            field: None,
+            fields: false,
+            ..self.inner()
+        }
+    }
+
+    /// Element `i` of the top-level array: key `i` (`MGET`) or field `i` (`HMGET`).
+    fn element(self, i: usize) -> At<'a> {
+        if !self.top {
+            return self;
+        }
+        match &self.site.names {
+            Names::Keys(keys) => At {
+                key: keys.get(i).map_or(&[][..], |k| &k[..]),
+                ..self.inner()
+            },
+            Names::Fields(_, fields) => At {
+                field: Some(fields.get(i).map_or(&[][..], |f| &f[..])),
+                ..self.inner()
+            },
+            _ => self.inner(),
+        }
+    }
+}
+
+/// The bytes of a bulk or simple string (a key or field name in a reply); empty otherwise.
+fn frame_bytes(frame: &Frame) -> &[u8] {
+    match frame {
+        Frame::Bulk(b) | Frame::Simple(b) => b,
+        _ => &[],
+    }
+}
+
 /// How to decode one upstream reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Plan {
-    /// By this shape.
+    /// By this shape, with nothing bound (a shape without values, or a reply redcloak made).
     Shape(&'static Shape),
+    /// By this shape, each value opened where it is stored.
+    At(&'static Shape, Site),
     /// The reply to a member command redcloak rewrote ([`Rewrite`]): reduced, decoded, then
     /// filtered.
     Members(MemberReply),
@@ -271,6 +588,7 @@ impl Plan {
     pub fn into_queued(self) -> Queued {
         match self {
             Plan::Shape(shape) => Queued::Shape(shape),
+            Plan::At(shape, site) => Queued::At(shape, site),
             Plan::Members(m) => Queued::Members(m),
             // EXEC is never queued (Redis refuses nested MULTI/EXEC without queueing).
             Plan::Exec(_) => Queued::Shape(&Shape::Pass),
@@ -313,10 +631,10 @@ pub struct Filter {
     pub pairs: bool,
 }
 
-/// The plan for decoding the reply to `args` (a command of row `spec`) when its request is
-/// encrypted with a ring of `ring_keys` keys. The request must be encoded with a ring of the
-/// same size ([`encode_request`]), so that both agree on the rewrite.
-pub fn reply_plan(spec: &CommandSpec, args: &[Bytes], ring_keys: usize) -> Plan {
+/// The plan for decoding the reply to `args` (a command of row `spec`, run in database `db`)
+/// when its request is encrypted with a ring of `ring_keys` keys. The request must be encoded
+/// with a ring of the same size ([`encode_request`]), so that both agree on the rewrite.
+pub fn reply_plan(spec: &CommandSpec, args: &[Bytes], db: u32, ring_keys: usize) -> Plan {
     let shape = spec.reply.shape(args);
     let rotating = ring_keys > 1;
     let reduce = |reduce, single, limit| {
@@ -358,7 +676,16 @@ pub fn reply_plan(spec: &CommandSpec, args: &[Bytes], ring_keys: usize) -> Plan 
             }),
             None => Plan::Shape(shape),
         },
-        _ => Plan::Shape(shape),
+        _ => shape_plan(spec, args, db),
+    }
+}
+
+/// The plan for a reply of the row's shape, its values opened where `args` (run in `db`)
+/// says they are stored.
+pub fn shape_plan(spec: &CommandSpec, args: &[Bytes], db: u32) -> Plan {
+    match spec.reply.shape(args) {
+        shape @ (Shape::Pass | Shape::Keys | Shape::Config) => Plan::Shape(shape),
+        shape => Plan::At(shape, Site::new(spec, args, db)),
     }
 }
 
@@ -367,6 +694,8 @@ pub fn reply_plan(spec: &CommandSpec, args: &[Bytes], ring_keys: usize) -> Plan 
 pub enum Queued {
     /// Sent to Redis: its element of Redis's reply is decoded by this shape.
     Shape(&'static Shape),
+    /// Sent to Redis: decoded by this shape, values opened where they are stored.
+    At(&'static Shape, Site),
     /// A rewritten member command: its element is decoded like [`Plan::Members`].
     Members(MemberReply),
     /// Answered by redcloak (`ECHO`, `PING message` inside `MULTI`): this element is inserted
@@ -451,12 +780,13 @@ pub fn decode_reply(
             Ok(0)
         }
         // The common case, without building a frame.
-        Plan::Shape(Shape::Value) if frame.first() == Some(&b'$') && !frame.starts_with(b"$-1") => {
+        Plan::At(Shape::Value, site)
+            if frame.first() == Some(&b'$') && !frame.starts_with(b"$-1") =>
+        {
             let Frame::Bulk(data) = parse_whole(&frame, limits)? else {
                 return Err(ProtocolError::Malformed("expected a bulk string").into());
             };
-            let plain = ring
-                .decrypt(&data)
+            let plain = open_at(ring, &data, &site.top())
                 .map_err(|error| undecryptable_value(&data, None, error))?;
             resp::write_bulk(out, &plain);
             Ok(1)
@@ -472,16 +802,8 @@ pub fn decode_reply(
             decoded.encode(out);
             Ok(count)
         }
-        Plan::Shape(shape) => {
-            if !may_hold_values(&frame) {
-                out.extend_from_slice(&frame);
-                return Ok(0);
-            }
-            let mut count = 0;
-            let decoded = apply(shape, parse_whole(&frame, limits)?, ring, &mut count)?;
-            decoded.encode(out);
-            Ok(count)
-        }
+        Plan::Shape(shape) => decode_at(shape, &Site::default(), frame, ring, limits, out),
+        Plan::At(shape, site) => decode_at(shape, site, frame, ring, limits, out),
         Plan::Exec(queued) => {
             let items = match parse_whole(&frame, limits)? {
                 Frame::Array(items) => items,
@@ -509,13 +831,17 @@ pub fn decode_reply(
                         decoded.push(frame.clone());
                         continue;
                     }
-                    Queued::Shape(_) | Queued::Members(_) => {
+                    Queued::Shape(_) | Queued::At(..) | Queued::Members(_) => {
                         items.next().unwrap_or(Frame::NullBulk)
                     }
                 };
+                let none = Site::default();
                 let result = match q {
                     Queued::Members(m) => decode_members(m, item, ring, &mut count),
-                    Queued::Shape(shape) => apply(shape, item, ring, &mut count),
+                    Queued::Shape(shape) => apply(shape, item, ring, none.top(), &mut count),
+                    Queued::At(shape, site) => {
+                        apply(shape, site.rename_error(item), ring, site.top(), &mut count)
+                    }
                     Queued::Local(_) => unreachable!("handled above"),
                 };
                 decoded.push(result.unwrap_or_else(|e| {
@@ -538,6 +864,35 @@ pub fn decode_reply(
             Ok(count)
         }
     }
+}
+
+/// [`decode_reply`] by a shape, values read at `site`.
+fn decode_at(
+    shape: &Shape,
+    site: &Site,
+    frame: Bytes,
+    ring: &KeyRing,
+    limits: &Limits,
+    out: &mut BytesMut,
+) -> Result<usize, ReplyError> {
+    if site.renamed.is_some() && frame.first() == Some(&b'-') {
+        site.rename_error(parse_whole(&frame, limits)?).encode(out);
+        return Ok(0);
+    }
+    if !may_hold_values(&frame) {
+        out.extend_from_slice(&frame);
+        return Ok(0);
+    }
+    let mut count = 0;
+    let decoded = apply(
+        shape,
+        parse_whole(&frame, limits)?,
+        ring,
+        site.top(),
+        &mut count,
+    )?;
+    decoded.encode(out);
+    Ok(count)
 }
 
 /// Whether a reply could hold a value at all (errors, integers, statuses and nils cannot).
@@ -572,13 +927,24 @@ fn open(
     ring: &KeyRing,
     data: Bytes,
     index: Option<usize>,
+    at: &At<'_>,
     count: &mut usize,
 ) -> Result<Frame, ReplyError> {
-    let plain = ring
-        .decrypt(&data)
-        .map_err(|error| undecryptable_value(&data, index, error))?;
+    let plain =
+        open_at(ring, &data, at).map_err(|error| undecryptable_value(&data, index, error))?;
     *count += 1;
     Ok(Frame::Bulk(Bytes::from(plain)))
+}
+
+/// Opens one stored value where `at` says it is stored (a Fernet token anywhere; an AES-GCM
+/// envelope only there).
+fn open_at(ring: &KeyRing, data: &[u8], at: &At<'_>) -> Result<Vec<u8>, DecryptError> {
+    match at.binding() {
+        Some(b) => ring
+            .decrypt_value(data, &b)
+            .map(|opened| opened.plaintext.into_vec()),
+        None => ring.decrypt(data),
+    }
 }
 
 /// Decrypts one member. A member that does not decrypt is an error, never returned raw.
@@ -602,7 +968,8 @@ fn decode_members(
         Some(r) => reduce(r, frame)?,
         None => frame,
     };
-    let frame = apply(m.shape, frame, ring, count)?;
+    let none = Site::default();
+    let frame = apply(m.shape, frame, ring, none.top(), count)?;
     Ok(match &m.filter {
         Some(f) => filter_page(f, frame),
         None => frame,
@@ -693,12 +1060,14 @@ fn filter_page(f: &Filter, frame: Frame) -> Frame {
     Frame::Array(parts)
 }
 
-/// Decrypts the parts of `frame` that `shape` names. Nodes whose type does not fit the shape
-/// pass unchanged.
+/// Decrypts the parts of `frame` that `shape` names, each value where `at` (and the reply's
+/// own key and field names) says it is stored. Nodes whose type does not fit the shape pass
+/// unchanged.
 fn apply(
     shape: &Shape,
     frame: Frame,
     ring: &KeyRing,
+    at: At<'_>,
     count: &mut usize,
 ) -> Result<Frame, ReplyError> {
     // Attributes annotate the reply that follows them: decode that reply.
@@ -706,25 +1075,26 @@ fn apply(
         Frame::Attribute { attributes, frame } => {
             return Ok(Frame::Attribute {
                 attributes,
-                frame: Box::new(apply(shape, *frame, ring, count)?),
+                frame: Box::new(apply(shape, *frame, ring, at, count)?),
             });
         }
         other => other,
     };
     Ok(match (shape, frame) {
         (Shape::Pass, f) => f,
-        (Shape::Value, Frame::Bulk(data)) => open(ring, data, None, count)?,
-        (Shape::Values, Frame::Bulk(data)) => open(ring, data, None, count)?,
+        (Shape::Value | Shape::Values, Frame::Bulk(data)) => open(ring, data, None, &at, count)?,
         (Shape::Values, Frame::Array(items)) => {
-            Frame::Array(each(&Shape::Values, items, ring, count)?)
+            Frame::Array(elements(&Shape::Values, items, ring, at, count)?)
         }
-        (Shape::Values, Frame::Set(items)) => Frame::Set(each(&Shape::Values, items, ring, count)?),
+        (Shape::Values, Frame::Set(items)) => {
+            Frame::Set(elements(&Shape::Values, items, ring, at, count)?)
+        }
         (Shape::PerKey, Frame::Array(items)) => Frame::Array(
             items
                 .into_iter()
                 .enumerate()
                 .map(|(i, item)| match item {
-                    Frame::Bulk(data) => open(ring, data, Some(i), count),
+                    Frame::Bulk(data) => open(ring, data, Some(i), &at.element(i), count),
                     other => Ok(other),
                 })
                 .collect::<Result<_, _>>()?,
@@ -733,59 +1103,45 @@ fn apply(
             items
                 .into_iter()
                 .enumerate()
-                .map(|(i, item)| apply(shapes.get(i).unwrap_or(&Shape::Pass), item, ring, count))
+                .map(|(i, item)| {
+                    apply(
+                        shapes.get(i).unwrap_or(&Shape::Pass),
+                        item,
+                        ring,
+                        at.inner(),
+                        count,
+                    )
+                })
                 .collect::<Result<_, _>>()?,
         ),
-        (Shape::Each(inner), Frame::Array(items)) => Frame::Array(each(inner, items, ring, count)?),
-        (Shape::Each(inner), Frame::Set(items)) => Frame::Set(each(inner, items, ring, count)?),
-        (Shape::Each(inner), Frame::Push(items)) => Frame::Push(each(inner, items, ring, count)?),
-        (Shape::Pairs(inner), Frame::Map(pairs)) => Frame::Map(
-            pairs
-                .into_iter()
-                .map(|(k, v)| Ok((k, apply(inner, v, ring, count)?)))
-                .collect::<Result<_, ReplyError>>()?,
-        ),
-        (Shape::Pairs(inner), Frame::Array(items)) => {
-            let nested = matches!(items.first(), Some(Frame::Array(pair)) if pair.len() == 2);
-            if nested {
-                // [[field, value], …] (RESP3 HRANDFIELD, RESP2 XREAD)
-                Frame::Array(
-                    items
-                        .into_iter()
-                        .map(|item| match item {
-                            Frame::Array(mut kv) if kv.len() == 2 => {
-                                let v =
-                                    kv.pop().map(|v| apply(inner, v, ring, count)).transpose()?;
-                                kv.extend(v);
-                                Ok(Frame::Array(kv))
-                            }
-                            other => Ok(other),
-                        })
-                        .collect::<Result<_, ReplyError>>()?,
-                )
-            } else {
-                // [field, value, field, value, …]
-                Frame::Array(
-                    items
-                        .into_iter()
-                        .enumerate()
-                        .map(|(i, item)| {
-                            if i % 2 == 1 {
-                                apply(inner, item, ring, count)
-                            } else {
-                                Ok(item)
-                            }
-                        })
-                        .collect::<Result<_, _>>()?,
-                )
-            }
+        (Shape::Each(inner), Frame::Array(items)) => {
+            Frame::Array(each(inner, items, ring, at.inner(), count)?)
         }
+        (Shape::Each(inner), Frame::Set(items)) => {
+            Frame::Set(each(inner, items, ring, at.inner(), count)?)
+        }
+        (Shape::Each(inner), Frame::Push(items)) => {
+            Frame::Push(each(inner, items, ring, at.inner(), count)?)
+        }
+        (Shape::Pairs(inner), frame) => pairs(inner, frame, ring, at, false, count)?,
+        (Shape::KeyedPairs(inner), frame) => pairs(inner, frame, ring, at, true, count)?,
+        (Shape::Keyed(inner), Frame::Array(mut items)) if items.len() == 2 => {
+            let value = items.pop().unwrap_or(Frame::Null);
+            let value = apply(inner, value, ring, at.keyed(&items[0]), count)?;
+            items.push(value);
+            Frame::Array(items)
+        }
+        (Shape::PairValues, frame) => match pairs(&Shape::Value, frame, ring, at, false, count)? {
+            Frame::Map(pairs) => Frame::Array(pairs.into_iter().map(|(_, v)| v).collect()),
+            Frame::Array(items) => Frame::Array(items.into_iter().skip(1).step_by(2).collect()),
+            other => other,
+        },
         (Shape::Fields(fields), Frame::Map(pairs)) => Frame::Map(
             pairs
                 .into_iter()
                 .map(|(k, v)| {
                     let v = match field_shape(fields, &k) {
-                        Some(s) => apply(s, v, ring, count)?,
+                        Some(s) => apply(s, v, ring, at.inner(), count)?,
                         None => v,
                     };
                     Ok((k, v))
@@ -801,7 +1157,7 @@ fn apply(
                     out.push(item);
                 } else {
                     out.push(match shape_for_next.take() {
-                        Some(s) => apply(s, item, ring, count)?,
+                        Some(s) => apply(s, item, ring, at.inner(), count)?,
                         None => item,
                     });
                 }
@@ -812,23 +1168,25 @@ fn apply(
             open_member_frame(ring, &data, count)?
         }
         (Shape::Members, Frame::Array(items)) => {
-            Frame::Array(each(&Shape::Members, items, ring, count)?)
+            Frame::Array(each(&Shape::Members, items, ring, at, count)?)
         }
         (Shape::Members, Frame::Set(items)) => {
-            Frame::Set(each(&Shape::Members, items, ring, count)?)
+            Frame::Set(each(&Shape::Members, items, ring, at, count)?)
         }
         (Shape::Scored, Frame::Array(items)) => Frame::Array(scored(items, ring, count)?),
-        (Shape::Lead(inner), Frame::Bulk(data)) => apply(inner, Frame::Bulk(data), ring, count)?,
+        (Shape::Lead(inner), Frame::Bulk(data)) => {
+            apply(inner, Frame::Bulk(data), ring, at, count)?
+        }
         (Shape::Lead(inner), Frame::Array(items)) => {
             let mut items = items.into_iter();
             let mut out = Vec::with_capacity(items.len());
             if let Some(first) = items.next() {
-                out.push(apply(inner, first, ring, count)?);
+                out.push(apply(inner, first, ring, at, count)?);
             }
             out.extend(items);
             Frame::Array(out)
         }
-        (Shape::Seal, Frame::Bulk(data)) => Frame::Bulk(Bytes::from(ring.encrypt(&data))),
+        (Shape::Seal, Frame::Bulk(data)) => Frame::Bulk(seal_payload(ring, &data, &at)),
         (Shape::Keys, Frame::Array(keys)) => Frame::Array(
             keys.into_iter()
                 .filter(|k| {
@@ -859,8 +1217,84 @@ fn apply(
     })
 }
 
+/// Seals a `DUMP` payload for the client: bound to the dumped key and database
+/// ([`DUMP_SLOT`]) when the ring writes AES-GCM, so that `RESTORE` puts it back only there
+/// (the values inside are bound to that key); a Fernet token otherwise.
+fn seal_payload(ring: &KeyRing, payload: &[u8], at: &At<'_>) -> Bytes {
+    match ring.format() {
+        ValueFormat::AesGcm => {
+            Bytes::from(ring.encrypt_value(payload, &Binding::field(at.site.db, at.key, DUMP_SLOT)))
+        }
+        _ => Bytes::from(ring.encrypt(payload)),
+    }
+}
+
+/// Name/value pairs: a RESP3 map, an array of 2-element arrays, or a flat `[name, value, …]`
+/// array; each value (this shape) is read at its pair's name: a key (`keyed`: `XREAD`), a
+/// hash field ([`Bind::Fields`] rows), or nothing (a stream entry's field).
+fn pairs(
+    inner: &Shape,
+    frame: Frame,
+    ring: &KeyRing,
+    at: At<'_>,
+    keyed: bool,
+    count: &mut usize,
+) -> Result<Frame, ReplyError> {
+    let value_at = |name: &Frame, value: Frame, count: &mut usize| {
+        let at = if keyed { at.keyed(name) } else { at.pair(name) };
+        apply(inner, value, ring, at, count)
+    };
+    Ok(match frame {
+        Frame::Map(pairs) => Frame::Map(
+            pairs
+                .into_iter()
+                .map(|(k, v)| {
+                    let v = value_at(&k, v, count)?;
+                    Ok((k, v))
+                })
+                .collect::<Result<_, ReplyError>>()?,
+        ),
+        Frame::Array(items) => {
+            let nested = matches!(items.first(), Some(Frame::Array(pair)) if pair.len() == 2);
+            if nested {
+                // [[name, value], …] (RESP3 HRANDFIELD, RESP2 XREAD)
+                Frame::Array(
+                    items
+                        .into_iter()
+                        .map(|item| match item {
+                            Frame::Array(mut kv) if kv.len() == 2 => {
+                                let v = kv.pop().unwrap_or(Frame::Null);
+                                let v = value_at(&kv[0], v, count)?;
+                                kv.push(v);
+                                Ok(Frame::Array(kv))
+                            }
+                            other => Ok(other),
+                        })
+                        .collect::<Result<_, ReplyError>>()?,
+                )
+            } else {
+                // [name, value, name, value, …]
+                let mut out = Vec::with_capacity(items.len());
+                let mut items = items.into_iter();
+                while let Some(name) = items.next() {
+                    let value = items
+                        .next()
+                        .map(|v| value_at(&name, v, count))
+                        .transpose()?;
+                    out.push(name);
+                    out.extend(value);
+                }
+                Frame::Array(out)
+            }
+        }
+        other => other,
+    })
+}
+
 /// Member/score pairs: nested `[[member, score], …]` (RESP3) or flat `[member, score, …]`.
 fn scored(items: Vec<Frame>, ring: &KeyRing, count: &mut usize) -> Result<Vec<Frame>, ReplyError> {
+    let none = Site::default();
+    let at = none.top();
     let nested = matches!(items.first(), Some(Frame::Array(_)));
     items
         .into_iter()
@@ -869,11 +1303,11 @@ fn scored(items: Vec<Frame>, ring: &KeyRing, count: &mut usize) -> Result<Vec<Fr
             Frame::Array(mut pair) if nested => {
                 if let Some(member) = pair.first_mut() {
                     let m = std::mem::replace(member, Frame::Null);
-                    *member = apply(&Shape::Member, m, ring, count)?;
+                    *member = apply(&Shape::Member, m, ring, at, count)?;
                 }
                 Ok(Frame::Array(pair))
             }
-            item if !nested && i % 2 == 0 => apply(&Shape::Member, item, ring, count),
+            item if !nested && i % 2 == 0 => apply(&Shape::Member, item, ring, at, count),
             item => Ok(item),
         })
         .collect()
@@ -883,11 +1317,28 @@ fn each(
     shape: &Shape,
     items: Vec<Frame>,
     ring: &KeyRing,
+    at: At<'_>,
     count: &mut usize,
 ) -> Result<Vec<Frame>, ReplyError> {
     items
         .into_iter()
-        .map(|item| apply(shape, item, ring, count))
+        .map(|item| apply(shape, item, ring, at, count))
+        .collect()
+}
+
+/// Like [`each`], element `i` of the top-level array read at key or field argument `i`
+/// (`HMGET`), or all at the same place (`LRANGE`).
+fn elements(
+    shape: &Shape,
+    items: Vec<Frame>,
+    ring: &KeyRing,
+    at: At<'_>,
+    count: &mut usize,
+) -> Result<Vec<Frame>, ReplyError> {
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| apply(shape, item, ring, at.element(i), count))
         .collect()
 }
 
@@ -1057,12 +1508,19 @@ pub fn arity_message(spec: &CommandSpec, parent: Option<&CommandSpec>) -> String
 pub fn decrypt_reason(error: DecryptError) -> &'static str {
     match error {
         DecryptError::NotAToken => {
-            "it is not a Fernet token (it was written around redcloak, in plaintext or in another format)"
+            "it is neither a Fernet token nor a redcloak envelope (it was written around redcloak, in plaintext or in another format)"
         }
         DecryptError::NoMatchingKey => {
             "no key in REDIS_ENCRYPTION_KEY opens it (written with another key, or tampered with)"
         }
         DecryptError::FromTheFuture => "its timestamp is more than 60 s ahead of this host's clock (check clock sync)",
+        DecryptError::Binding => {
+            "it was encrypted for another key, database or hash field (an aes-gcm value opens \
+             only where it was written: it was copied or moved inside Redis, or swapped)"
+        }
+        DecryptError::Tampered => {
+            "it was modified in Redis (it names a configured key but does not authenticate)"
+        }
         _ => "it is not a value redcloak can read",
     }
 }
@@ -1196,6 +1654,7 @@ mod tests {
         let n = encode_request(
             lookup(b"SET").unwrap(),
             &args(&[b"SET", b"k", b"secret", b"EX", b"10"]),
+            0,
             &ring,
             &mut out,
         )
@@ -1238,7 +1697,8 @@ mod tests {
             ("PUBLISH", args(&[b"PUBLISH", b"ch", b"hello"]), vec![2]),
         ] {
             let mut out = BytesMut::new();
-            let n = encode_request(lookup(cmd.as_bytes()).unwrap(), &a, &ring, &mut out).unwrap();
+            let n =
+                encode_request(lookup(cmd.as_bytes()).unwrap(), &a, 0, &ring, &mut out).unwrap();
             assert_eq!(n, values.len(), "{cmd}");
             let sent = parse_request(&out);
             for (i, (orig, sent)) in a.iter().zip(&sent).enumerate() {
@@ -1275,6 +1735,7 @@ mod tests {
                 Bytes::from_static(b"0"),
                 sealed,
             ],
+            0,
             &ring,
             &mut out,
         )
@@ -1283,6 +1744,7 @@ mod tests {
         let err = encode_request(
             restore,
             &args(&[b"RESTORE", b"k", b"0", b"\x00foreign"]),
+            0,
             &ring,
             &mut BytesMut::new(),
         )

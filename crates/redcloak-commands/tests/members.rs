@@ -32,7 +32,7 @@ fn spec_of(a: &[Bytes]) -> &'static table::CommandSpec {
 /// What Redis receives for `a`.
 fn sent(a: &[Bytes], ring: &KeyRing) -> Vec<Bytes> {
     let mut out = BytesMut::new();
-    encode_request(spec_of(a), a, ring, &mut out).unwrap();
+    encode_request(spec_of(a), a, 0, ring, &mut out).unwrap();
     let mut parser = RequestParser::new(Limits::default());
     parser.parse(&mut out).unwrap().unwrap().args
 }
@@ -58,7 +58,7 @@ fn decode(plan: &Plan, reply: Frame, ring: &KeyRing) -> Result<Frame, ReplyError
 
 fn plan(s: &str, ring: &KeyRing) -> Plan {
     let a = args(s);
-    reply_plan(spec_of(&a), &a, ring.len())
+    reply_plan(spec_of(&a), &a, 0, ring.len())
 }
 
 #[test]
@@ -126,7 +126,7 @@ fn encrypt_args_is_the_same_request() {
         ] {
             let a = args(cmd);
             assert_eq!(
-                redcloak_commands::transform::encrypt_args(spec_of(&a), &a, r).unwrap(),
+                redcloak_commands::transform::encrypt_args(spec_of(&a), &a, 0, r).unwrap(),
                 sent(&a, r),
                 "{cmd}"
             );
@@ -150,7 +150,7 @@ fn what_redis_would_reject_before_finding_the_members_is_answered_here() {
     ] {
         let a = args(cmd);
         let mut out = BytesMut::new();
-        let err = encode_request(spec_of(&a), &a, &ring, &mut out).unwrap_err();
+        let err = encode_request(spec_of(&a), &a, 0, &ring, &mut out).unwrap_err();
         assert!(err.contains(error), "{cmd}: {err}");
         assert!(out.is_empty(), "{cmd}: nothing is sent");
     }

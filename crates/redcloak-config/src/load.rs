@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
+use redcloak_crypto::ValueFormat;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -55,6 +56,7 @@ struct TlsSettings {
 #[serde(default, deny_unknown_fields)]
 struct EncryptionSettings {
     key_file: Option<PathBuf>,
+    value_format: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -106,6 +108,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("REDIS_TLS_CERT", "tls.cert"),
     ("REDIS_TLS_KEY", "tls.key"),
     ("REDIS_ENCRYPTION_KEY_FILE", "encryption.key_file"),
+    ("REDCLOAK_VALUE_FORMAT", "encryption.value_format"),
     ("REDCLOAK_MAX_CONNECTIONS", "limits.max_connections"),
     ("REDCLOAK_MAX_PIPELINE", "limits.max_pipeline"),
     ("REDCLOAK_MAX_BULK_BYTES", "limits.max_bulk_bytes"),
@@ -229,7 +232,12 @@ pub fn evaluate(overrides: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> 
         env,
         &mut checks,
     );
-    let keys = check_keys(s.encryption.key_file.as_deref(), env, &mut checks);
+    let keys = check_keys(s.encryption.key_file.as_deref(), env, &mut checks).and_then(
+        |(ring, source)| {
+            let format = check_value_format(s.encryption.value_format.as_deref(), &mut checks)?;
+            Some((ring.with_format(format), source))
+        },
+    );
 
     let (config, partial_tls) = match (listen, upstream, password, tls, keys) {
         (
@@ -621,6 +629,37 @@ fn check_keys(
             ));
             None
         }
+    }
+}
+
+/// `REDCLOAK_VALUE_FORMAT` / `encryption.value_format`: the format new values are written in.
+/// Reads accept both formats whatever this says, so switching is a `rewrap`, not a flag day.
+fn check_value_format(value: Option<&str>, checks: &mut Vec<Check>) -> Option<ValueFormat> {
+    let rule = Rule::EncryptionKeys;
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Some(ValueFormat::Fernet),
+        Some(text) => match text.parse::<ValueFormat>() {
+            Ok(format) => {
+                checks.push(Check::pass(
+                    rule,
+                    format!("new values are written as {format} (REDCLOAK_VALUE_FORMAT)"),
+                ));
+                Some(format)
+            }
+            Err(_) => {
+                checks.push(Check::fail(
+                    rule,
+                    Problem::new(
+                        format!("REDCLOAK_VALUE_FORMAT = {:?} is not a value format", text.chars().take(40).collect::<String>()),
+                        "`fernet` (the default, readable by Python's cryptography.fernet) or `aes-gcm` \
+                         (bound to database, key and hash field: a value copied elsewhere does not decrypt)",
+                        "set REDCLOAK_VALUE_FORMAT=fernet or REDCLOAK_VALUE_FORMAT=aes-gcm (or unset it for fernet)",
+                        "docs/encryption.md#aes-256-gcm-value-envelope-opt-in-valueformataesgcm-aes-gcm",
+                    ),
+                ));
+                None
+            }
+        },
     }
 }
 

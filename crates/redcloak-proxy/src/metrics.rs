@@ -23,6 +23,8 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
+use redcloak_crypto::DecryptError;
+
 use crate::health::Mode;
 
 /// How a command ended, for `redcloak_commands_total{outcome}`.
@@ -160,7 +162,7 @@ pub struct Metrics {
     commands: Family<Labels2, Counter>,
     command_duration: HistogramFamily,
     encrypted: Counter,
-    decrypt_failures: Counter,
+    decrypt_failures: Family<Labels1, Counter>,
     pubsub_dropped: Counter,
     connect_failures: Family<Labels1, Counter>,
     errors: Family<Labels1, Counter>,
@@ -271,7 +273,7 @@ impl Metrics {
         );
         let encrypted = Counter::default();
         registry.register("encrypt", "Values encrypted", encrypted.clone());
-        let decrypt_failures = register(&mut registry, "decrypt_failures", "Stored values that could not be decrypted (not redcloak's, or a key no longer in the ring)", Counter::default());
+        let decrypt_failures = register(&mut registry, "decrypt_failures", "Stored values that could not be decrypted, by reason: not_encrypted (written around redcloak), no_key (a key no longer in the ring), binding (an aes-gcm value moved or copied to another key, database or field), tampered", Family::<Labels1, Counter>::default());
         let pubsub_dropped = register(&mut registry, "pubsub_messages_dropped", "Pub/sub messages not delivered because their payload could not be decrypted (also counted in decrypt_failures)", Counter::default());
         let fallback_mode = register(
             &mut registry,
@@ -358,10 +360,18 @@ impl Metrics {
         self.encrypted.inc_by(n);
     }
 
-    /// A stored value that did not decrypt (`redcloak_decrypt_failures_total`); for a pub/sub
-    /// message, which is then dropped, also `redcloak_pubsub_messages_dropped_total`.
-    pub fn decrypt_failure(&self, pubsub: bool) {
-        self.decrypt_failures.inc();
+    /// A stored value that did not decrypt (`redcloak_decrypt_failures_total{reason}`); for a
+    /// pub/sub message, which is then dropped, also `redcloak_pubsub_messages_dropped_total`.
+    pub fn decrypt_failure(&self, error: DecryptError, pubsub: bool) {
+        let reason = match error {
+            DecryptError::NotAToken => "not_encrypted",
+            DecryptError::Binding => "binding",
+            DecryptError::Tampered => "tampered",
+            _ => "no_key",
+        };
+        self.decrypt_failures
+            .get_or_create(&[("reason", reason)])
+            .inc();
         if pubsub {
             self.pubsub_dropped.inc();
         }
@@ -479,7 +489,7 @@ mod tests {
         m.command("PING", Outcome::Ok, Duration::ZERO);
         m.command("unknown", Outcome::Refused, Duration::ZERO);
         m.encrypted(3);
-        m.decrypt_failure(false);
+        m.decrypt_failure(DecryptError::Binding, false);
         m.connect_failure(ConnectFailure::Timeout);
         m.tls_handshake(Duration::from_millis(1));
         let t = m.encode(&healthy(), Format::Prometheus);
@@ -503,7 +513,7 @@ mod tests {
                 2.0,
             ),
             ("redcloak_encrypt_total", 3.0),
-            ("redcloak_decrypt_failures_total", 1.0),
+            (r#"redcloak_decrypt_failures_total{reason="binding"}"#, 1.0),
             (
                 r#"redcloak_upstream_connect_failures_total{reason="timeout"}"#,
                 1.0,

@@ -859,12 +859,8 @@ fn bulks(f: Frame) -> Vec<Bytes> {
 fn plan(ring: &KeyRing, db: u32, key: &Bytes, ty: Type, mut got: Vec<Frame>) -> KeyPlan {
     let mut p = KeyPlan::default();
     let s = &mut p.stats;
-    // Function libraries are read by redcloak's script engine, which opens Fernet tokens.
-    let target = if key[..] == *FUNCTIONS_KEY {
-        ValueFormat::Fernet
-    } else {
-        ring.format()
-    };
+    // Function libraries are hash fields like any other (bound to their library's name).
+    let target = ring.format();
     let word = |w: &'static [u8]| Bytes::from_static(w);
     match ty {
         Type::String => {

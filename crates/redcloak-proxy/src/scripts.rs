@@ -30,7 +30,7 @@ use bytes::Bytes;
 use redcloak_commands::resp::Frame;
 use redcloak_commands::table::{self, Resolved, ScriptOp};
 use redcloak_commands::transform;
-use redcloak_crypto::KeyRing;
+use redcloak_crypto::{Binding, KeyRing};
 use redcloak_script::{Backend, CallContext, CommandInfo, Engine, LogLevel, RunOptions};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
@@ -328,6 +328,7 @@ async fn atomically<E: Exchange>(
             scratch::Ctx {
                 ring: ctx.ring,
                 limits: ctx.limits,
+                db: ctx.db,
             },
         );
         let reply = engine_run(scripts, call.clone(), &keys, &argv, opts, &mut view).await?;
@@ -660,7 +661,8 @@ async fn persist<E: Exchange>(
         ];
         for (name, body) in &code {
             hset.push(Bytes::from(name.clone()));
-            hset.push(transform::seal_value(ctx.ring, body));
+            let at = Binding::field(ctx.functions_db, FUNCTIONS_KEY, name.as_bytes());
+            hset.push(transform::seal_value(ctx.ring, body, &at));
         }
         commands.push(hset);
     }
@@ -706,7 +708,8 @@ async fn refresh<E: Exchange>(
         let (Frame::Bulk(name), Frame::Bulk(sealed)) = (name, sealed) else {
             continue;
         };
-        match transform::open_value(ctx.ring, &sealed) {
+        let at = Binding::field(ctx.functions_db, FUNCTIONS_KEY, &name);
+        match transform::open_value(ctx.ring, &sealed, &at) {
             Ok(body) => code.push((String::from_utf8_lossy(&name).into_owned(), body)),
             Err(e) => {
                 warn!(error = %e, "a function library in Redis cannot be decrypted; it is ignored")

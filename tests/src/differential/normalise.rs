@@ -379,6 +379,9 @@ pub fn is_refusal(reply: &Reply) -> bool {
     (text.starts_with("ERR redcloak:") || text.starts_with("TRYAGAIN redcloak:"))
         && (text.contains("is not supported")
             || text.contains("accepts only payloads that DUMP returned")
+            // REDCLOAK_VALUE_FORMAT=aes-gcm: moves to where a bound value would not open.
+            || text.contains("is refused while REDCLOAK_VALUE_FORMAT=aes-gcm")
+            || text.contains("of a payload that DUMP returned for another key or database")
             // A HyperLogLog's raw bytes (GET, GETRANGE, BITCOUNT… of a PFADD key) are Redis's
             // registers, which redcloak never returns (docs/security.md, members).
             || text.contains("whose raw bytes redcloak never returns"))

@@ -19,17 +19,22 @@ fn sibling_bin() -> Option<PathBuf> {
     (!dir.ends_with("deps") && sibling.is_file()).then_some(sibling)
 }
 
-/// A [`Stack`] whose Redis runs with [`REDIS_ARGS`].
+/// A [`Stack`] whose Redis runs with [`REDIS_ARGS`]; redcloak writes values in the format
+/// `REDCLOAK_DIFF_VALUE_FORMAT` names (`fernet` when unset; `aes-gcm` runs the whole
+/// comparison with key-bound values, where a value opened at the wrong place would show as a
+/// "cannot be decrypted" divergence).
 pub fn start_stack() -> Stack {
+    let format = std::env::var("REDCLOAK_DIFF_VALUE_FORMAT").unwrap_or_else(|_| "fernet".into());
     let Some(bin) = sibling_bin() else {
-        return Stack::start_with(REDIS_ARGS, &[]);
+        return Stack::start_with(REDIS_ARGS, &[("REDCLOAK_VALUE_FORMAT", &format)]);
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = Pki::generate(&dir.path().join("certs"));
     let password = crate::random_secret(40);
     let keys = redcloak_crypto::generate_key().to_string();
     let redis = RedisServer::start(dir.path(), &pki, &password, REDIS_ARGS);
-    let env = crate::stack_env(&pki, redis.port, &password, &keys);
+    let mut env = crate::stack_env(&pki, redis.port, &password, &keys);
+    env.push(("REDCLOAK_VALUE_FORMAT".into(), format));
     let proxy = spawn_proxy(&bin, dir.path(), &env);
     Stack {
         proxy,

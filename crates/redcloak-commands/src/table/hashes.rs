@@ -2,7 +2,8 @@
 use bytes::Bytes;
 
 use super::{
-    emulated, forward, pass, CommandSpec, Family::Hashes, ReplyRule, Shape, Shape::*, ValueArgs::*,
+    emulated, forward, pass, Bind, CommandSpec, Family::Hashes, ReplyRule, Rewrite, Shape,
+    Shape::*, ValueArgs::*,
 };
 
 /// `HRANDFIELD key [count [WITHVALUES]]`: values only with WITHVALUES.
@@ -18,19 +19,22 @@ fn hrandfield(args: &[Bytes]) -> &'static Shape {
 }
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
-    forward("HSET", -4, EveryOther(3), &Pass, Hashes),
-    forward("HMSET", -4, EveryOther(3), &Pass, Hashes),
-    forward("HSETNX", 4, At(3), &Pass, Hashes),
-    forward("HGET", 3, None, &Value, Hashes),
-    forward("HMGET", -3, None, &Values, Hashes),
-    forward("HGETALL", 2, None, &Pairs(&Value), Hashes),
-    forward("HVALS", 2, None, &Values, Hashes),
+    forward("HSET", -4, EveryOther(3), &Pass, Hashes).bind(Bind::Fields),
+    forward("HMSET", -4, EveryOther(3), &Pass, Hashes).bind(Bind::Fields),
+    forward("HSETNX", 4, At(3), &Pass, Hashes).bind(Bind::Fields),
+    forward("HGET", 3, None, &Value, Hashes).bind(Bind::Fields),
+    forward("HMGET", -3, None, &Values, Hashes).bind(Bind::Fields),
+    forward("HGETALL", 2, None, &Pairs(&Value), Hashes).bind(Bind::Fields),
+    // Sent as HGETALL: each value is opened at its field, which HVALS would not name.
+    forward("HVALS", 2, None, &PairValues, Hashes)
+        .bind(Bind::Fields)
+        .rewrite(Rewrite::As("HGETALL")),
     CommandSpec {
         reply: ReplyRule::Custom(hrandfield),
-        ..pass("HRANDFIELD", -2, Hashes)
+        ..pass("HRANDFIELD", -2, Hashes).bind(Bind::Fields)
     },
     // HSCAN key cursor …: [cursor, [field, value, …]]
-    forward("HSCAN", -3, None, &Tuple(&[Pass, Pairs(&Value)]), Hashes),
+    forward("HSCAN", -3, None, &Tuple(&[Pass, Pairs(&Value)]), Hashes).bind(Bind::Fields),
     pass("HDEL", -3, Hashes),
     pass("HEXISTS", 3, Hashes),
     pass("HKEYS", 2, Hashes),

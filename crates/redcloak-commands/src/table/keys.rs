@@ -1,8 +1,9 @@
-//! Key space and expiry commands: they name keys, never values. Ciphertext moves with its
-//! key (RENAME, COPY, MOVE, SWAPDB), so values stay readable.
+//! Key space and expiry commands: they name keys, never values. Fernet ciphertext moves with
+//! its key (RENAME, COPY, MOVE, SWAPDB) and stays readable; an AES-GCM envelope is bound to
+//! its key and database, so these are refused while the ring writes `aes-gcm` ([`Bind::Moves`]).
 use super::reasons::{OPERATOR, OPERATOR_ALT};
 use super::{
-    container, emulated, forward, pass, refuse, CacheOp, CommandSpec, Family::Keys, Shape,
+    container, emulated, forward, pass, refuse, Bind, CacheOp, CommandSpec, Family::Keys, Shape,
     ValueArgs,
 };
 
@@ -46,12 +47,16 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
         Keys,
     ),
     pass("RANDOMKEY", 1, Keys),
-    pass("RENAME", 3, Keys),
-    pass("RENAMENX", 3, Keys),
+    pass("RENAME", 3, Keys).bind(Bind::Moves),
+    pass("RENAMENX", 3, Keys).bind(Bind::Moves),
     // They write keys in other databases (COPY … DB n, MOVE): the cache forgets everything.
-    pass("COPY", -3, Keys).cache(CacheOp::ForgetAll),
-    pass("MOVE", 3, Keys).cache(CacheOp::ForgetAll),
-    pass("SWAPDB", 3, Keys),
+    pass("COPY", -3, Keys)
+        .cache(CacheOp::ForgetAll)
+        .bind(Bind::Moves),
+    pass("MOVE", 3, Keys)
+        .cache(CacheOp::ForgetAll)
+        .bind(Bind::Moves),
+    pass("SWAPDB", 3, Keys).bind(Bind::Moves),
     pass("DBSIZE", 1, Keys),
     pass("FLUSHDB", -1, Keys),
     pass("FLUSHALL", -1, Keys),

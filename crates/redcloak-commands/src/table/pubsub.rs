@@ -1,6 +1,6 @@
 //! Pub/sub: message payloads are values; channel names and patterns stay as they are.
 use super::{
-    container, forward, pass, session, Channels::*, CommandSpec, Effect::*, Family::PubSub,
+    container, forward, pass, session, Bind, Channels::*, CommandSpec, Effect::*, Family::PubSub,
     Shape::Pass, ValueArgs::At,
 };
 
@@ -14,8 +14,12 @@ const PUBSUB: &[CommandSpec] = &[
 ];
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
-    forward("PUBLISH", 3, At(2), &Pass, PubSub).effect(Publish),
-    forward("SPUBLISH", 3, At(2), &Pass, PubSub).effect(Publish),
+    forward("PUBLISH", 3, At(2), &Pass, PubSub)
+        .effect(Publish)
+        .bind(Bind::Transit),
+    forward("SPUBLISH", 3, At(2), &Pass, PubSub)
+        .effect(Publish)
+        .bind(Bind::Transit),
     session("SUBSCRIBE", -2, Subscribe(Plain), PubSub),
     session("PSUBSCRIBE", -2, Subscribe(Pattern), PubSub),
     session("SSUBSCRIBE", -2, Subscribe(Shard), PubSub),

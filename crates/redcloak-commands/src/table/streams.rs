@@ -2,7 +2,9 @@
 //! and consumer names stay as they are.
 use bytes::Bytes;
 
-use super::{container, forward, pass, CommandSpec, Family::Streams, Shape, Shape::*, ValueArgs};
+use super::{
+    container, forward, pass, Bind, CommandSpec, Family::Streams, Shape, Shape::*, ValueArgs,
+};
 use crate::words;
 
 /// One entry: `[id, [field, value, …]]` (the field list is nil for a deleted entry).
@@ -84,7 +86,8 @@ const XINFO: &[CommandSpec] = &[
             ("entries", ENTRIES),
         ]),
         Streams,
-    ),
+    )
+    .bind(Bind::Key(2)),
     pass("GROUPS", 3, Streams),
     pass("CONSUMERS", 4, Streams),
     pass("HELP", 2, Streams),
@@ -104,8 +107,14 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
     forward("XRANGE", -4, ValueArgs::None, &ENTRIES, Streams),
     forward("XREVRANGE", -4, ValueArgs::None, &ENTRIES, Streams),
     // [[stream, entries], …] (RESP2) or {stream: entries} (RESP3); nil on timeout.
-    forward("XREAD", -4, ValueArgs::None, &Pairs(&ENTRIES), Streams),
-    forward("XREADGROUP", -7, ValueArgs::None, &Pairs(&ENTRIES), Streams),
+    forward("XREAD", -4, ValueArgs::None, &KeyedPairs(&ENTRIES), Streams),
+    forward(
+        "XREADGROUP",
+        -7,
+        ValueArgs::None,
+        &KeyedPairs(&ENTRIES),
+        Streams,
+    ),
     // Entries, or IDs only with JUSTID (which pass: an ID is not an array).
     forward("XCLAIM", -6, ValueArgs::None, &ENTRIES, Streams),
     // [next-cursor, entries, deleted-ids]

@@ -2,7 +2,7 @@
 //! emulated: redcloak reads, decrypts, computes exactly what Redis would, and writes back
 //! encrypted under WATCH/MULTI/EXEC (see `emulate/`).
 use super::{
-    emulated, forward, CacheOp, CommandSpec, Family::Strings, Pops, Shape::*, ValueArgs::*,
+    emulated, forward, Bind, CacheOp, CommandSpec, Family::Strings, Pops, Shape::*, ValueArgs::*,
 };
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
@@ -18,9 +18,15 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
         .cache(CacheOp::GetDel)
         .pops(Pops::String),
     forward("GETEX", -2, None, &Value, Strings),
-    forward("MSET", -3, EveryOther(2), &Pass, Strings).cache(CacheOp::MSet),
-    forward("MSETNX", -3, EveryOther(2), &Pass, Strings).cache(CacheOp::MSetNx),
-    forward("MGET", -2, None, &PerKey, Strings).cache(CacheOp::MGet),
+    forward("MSET", -3, EveryOther(2), &Pass, Strings)
+        .cache(CacheOp::MSet)
+        .bind(Bind::Keys),
+    forward("MSETNX", -3, EveryOther(2), &Pass, Strings)
+        .cache(CacheOp::MSetNx)
+        .bind(Bind::Keys),
+    forward("MGET", -2, None, &PerKey, Strings)
+        .cache(CacheOp::MGet)
+        .bind(Bind::Keys),
     emulated("APPEND", 3, Strings),
     emulated("SETRANGE", 4, Strings),
     emulated("GETRANGE", 4, Strings),

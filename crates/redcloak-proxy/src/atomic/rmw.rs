@@ -11,7 +11,7 @@ use bytes::Bytes;
 use redcloak_commands::emulate::{self, Found, ListItem, Read, Step, Ttl, Write};
 use redcloak_commands::resp::{self, Frame};
 use redcloak_commands::transform;
-use redcloak_crypto::KeyRing;
+use redcloak_crypto::{Binding, KeyRing};
 
 use super::{command, Exchange, ExchangeError};
 use crate::metrics::Metrics;
@@ -32,6 +32,8 @@ pub(crate) struct Emulation<'a> {
     pub ring: &'a KeyRing,
     /// Reply parser limits.
     pub limits: &'a resp::Limits,
+    /// The database it runs in: with the key (and field), where its values are bound.
+    pub db: u32,
 }
 
 /// How an emulation ended, when it did not produce a reply.
@@ -91,7 +93,7 @@ async fn once<E: Exchange>(
             }
             Step::Done { reply, writes } => {
                 let mut commands = vec![command(&[b"MULTI"])];
-                snapshot.write_commands(&writes, em.ring, &mut commands);
+                snapshot.write_commands(&writes, em.ring, em.db, &mut commands);
                 commands.push(command(&[b"EXEC"]));
                 let replies = ex.call(commands).await.map_err(Failed::Exchange)?;
                 let exec = parse(
@@ -191,7 +193,7 @@ impl Snapshot {
                 .take(n)
                 .map(|raw| parse(em.limits, raw))
                 .collect::<Result<_, _>>()?;
-            match self.found_in(read, frames, em.ring) {
+            match self.found_in(read, frames, em.ring, em.db) {
                 Ok(found) => self.found.push(found),
                 Err(problem) => {
                     return Ok(Err(Frame::Error(Bytes::from(
@@ -209,9 +211,14 @@ impl Snapshot {
         read: &Read,
         frames: Vec<Frame>,
         ring: &KeyRing,
+        db: u32,
     ) -> Result<Found, transform::Undecryptable> {
+        let at = match read {
+            Read::HashField { key, field } => Binding::field(db, key, field),
+            _ => Binding::key(db, key_of(read)),
+        };
         let open = |stored: &Bytes| {
-            transform::open_value(ring, stored)
+            transform::open_value(ring, stored, &at)
                 .map_err(|error| transform::Undecryptable::value(stored, error))
         };
         let mut frames = frames.into_iter();
@@ -277,6 +284,7 @@ impl Snapshot {
         &self,
         writes: &[Write],
         ring: &KeyRing,
+        db: u32,
         out: &mut Vec<Vec<Bytes>>,
     ) {
         for w in writes {
@@ -285,7 +293,7 @@ impl Snapshot {
                     let mut set = vec![
                         Bytes::from_static(b"SET"),
                         key.clone(),
-                        transform::seal_value(ring, value),
+                        transform::seal_value(ring, value, &Binding::key(db, key)),
                     ];
                     if *ttl == Ttl::Keep {
                         set.push(Bytes::from_static(b"KEEPTTL"));
@@ -296,7 +304,7 @@ impl Snapshot {
                     Bytes::from_static(b"HSET"),
                     key.clone(),
                     field.clone(),
-                    transform::seal_value(ring, value),
+                    transform::seal_value(ring, value, &Binding::field(db, key, field)),
                 ]),
                 Write::ReplaceList { key, items, ttl } => {
                     out.push(vec![Bytes::from_static(b"DEL"), key.clone()]);
@@ -307,7 +315,7 @@ impl Snapshot {
                     let mut push = vec![Bytes::from_static(b"RPUSH"), key.clone()];
                     push.extend(items.iter().map(|item| match item {
                         ListItem::Existing(i) => existing.get(*i).cloned().unwrap_or_default(),
-                        ListItem::New(v) => transform::seal_value(ring, v),
+                        ListItem::New(v) => transform::seal_value(ring, v, &Binding::key(db, key)),
                     }));
                     if push.len() > 2 {
                         out.push(push);

@@ -103,6 +103,8 @@ pub(crate) struct Ctx<'a> {
     pub ring: &'a KeyRing,
     /// Reply parser limits.
     pub limits: &'a resp::Limits,
+    /// The database the commands run in (the client's): where their values are bound.
+    pub db: u32,
 }
 
 /// The private view.
@@ -224,10 +226,11 @@ impl<'a, E: Exchange> Scratch<'a, E> {
         match spec.effect {
             Effect::None => {}
             Effect::Publish => {
-                let encrypted = match transform::encrypt_args(spec, args, self.ctx.ring) {
-                    Ok(e) => e,
-                    Err(text) => return Ok(error(text)),
-                };
+                let encrypted =
+                    match transform::encrypt_args(spec, args, self.ctx.db, self.ctx.ring) {
+                        Ok(e) => e,
+                        Err(text) => return Ok(error(text)),
+                    };
                 self.deferred.push(encrypted);
                 return Ok(Ran::Deferred(self.deferred.len() - 1));
             }
@@ -241,6 +244,11 @@ impl<'a, E: Exchange> Scratch<'a, E> {
         {
             return Ok(Ran::Reply(not_here(name)));
         }
+        // Checked before the keys are touched: a command refused after its keys were copied
+        // would leave copies that were never made to be committed over the keys.
+        if let Some(text) = transform::send_error(spec, args, self.ctx.ring) {
+            return Ok(error(text));
+        }
         let mut commands = Vec::new();
         let mut renamed = args.to_vec();
         for &(i, flags) in &keys.keys {
@@ -250,15 +258,18 @@ impl<'a, E: Exchange> Scratch<'a, E> {
                 renamed[i] = copy.clone();
             }
         }
-        let encrypted = match transform::encrypt_args(spec, &renamed, self.ctx.ring) {
-            Ok(e) => e,
-            Err(text) => return Ok(error(text)),
-        };
+        // Sent under the scratch names, bound to the keys the client named: the copies
+        // replace those keys when the transaction commits.
+        let encrypted =
+            match transform::encrypt_args_at(spec, &renamed, args, self.ctx.db, self.ctx.ring) {
+                Ok(e) => e,
+                Err(text) => return Ok(error(text)),
+            };
         commands.push(encrypted);
         let replies = self.ex.call(commands).await?;
         let raw = replies.last().ok_or(ExchangeError::Malformed)?;
         // Encrypted with this ring just above: the same rewrite (rotation, MATCH) decodes it.
-        let plan = transform::reply_plan(spec, args, self.ctx.ring.len());
+        let plan = transform::reply_plan(spec, args, self.ctx.db, self.ctx.ring.len());
         Ok(Ran::Reply(self.decode(&plan, raw, name, args)?))
     }
 
@@ -351,6 +362,7 @@ impl<'a, E: Exchange> Scratch<'a, E> {
             args,
             ring: self.ctx.ring,
             limits: self.ctx.limits,
+            db: self.ctx.db,
         };
         let mut snapshot = Snapshot::default();
         loop {
@@ -380,7 +392,7 @@ impl<'a, E: Exchange> Scratch<'a, E> {
                         return Ok(reply);
                     }
                     let mut out = Vec::new();
-                    snapshot.write_commands(&writes, self.ctx.ring, &mut out);
+                    snapshot.write_commands(&writes, self.ctx.ring, self.ctx.db, &mut out);
                     let mut commands = Vec::new();
                     for mut c in out {
                         let key = c[1].clone();
@@ -505,6 +517,7 @@ pub(crate) async fn transaction<E: Exchange>(
             Ctx {
                 ring: ctx.ring,
                 limits: ctx.limits,
+                db: ctx.db,
             },
         );
         let mut results = Vec::with_capacity(items.len());

@@ -20,7 +20,7 @@ use bytes::{Bytes, BytesMut};
 use redcloak_commands::resp::{self, Frame, Request};
 use redcloak_commands::table::{self, Pops};
 use redcloak_commands::transform;
-use redcloak_crypto::KeyRing;
+use redcloak_crypto::{DecryptError, KeyRing};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tracing::{debug, warn, Instrument};
@@ -135,6 +135,7 @@ where
                 default_db,
                 up: true,
                 ring_keys: 1,
+                format: redcloak_crypto::ValueFormat::Fernet,
             },
         };
         reader
@@ -248,6 +249,10 @@ struct Batch {
     /// What redcloak carries out itself (an emulated command, a transaction containing
     /// one), after everything before it is sent.
     atomic: Option<Atomic>,
+    /// A SELECT was sent: the requests after it wait for Redis's answer, since the database
+    /// it names is where their values are bound (a refused SELECT leaves the connection
+    /// where it was).
+    confirm_db: bool,
 }
 
 /// Work redcloak carries out itself, atomically.
@@ -292,6 +297,10 @@ impl Reader<'_> {
             if batch.secret {
                 batch.secret = false;
                 continue; // requests after the RESET may already be buffered
+            }
+            if std::mem::take(&mut batch.confirm_db) {
+                self.confirm_db(st, upstream).await?;
+                continue; // requests after it may already be buffered
             }
             if let Some(work) = batch.atomic.take() {
                 let answer = match work {
@@ -343,7 +352,8 @@ impl Reader<'_> {
         let ring = self.shared.key_ring();
         // Plans and encryptions of this batch agree on the ring (rotation rewrites).
         self.ctx.ring_keys = ring.len();
-        while !batch.closing && !batch.secret && batch.atomic.is_none() {
+        self.ctx.format = ring.format();
+        while !batch.closing && !batch.secret && batch.atomic.is_none() && !batch.confirm_db {
             match input.next() {
                 Ok(Some(request)) => self.carry_out(request, st, &ring, batch),
                 Ok(None) => break,
@@ -410,6 +420,9 @@ impl Reader<'_> {
             if matches!(f.spec.effect, table::Effect::Subscribe(_)) {
                 self.busy.subscribe_sent.store(true, Ordering::Relaxed);
             }
+            if matches!(f.on_reply, plan::OnReply::Select(_)) {
+                batch.confirm_db = true;
+            }
         }
         let metrics = &self.shared.metrics;
         match planned.step {
@@ -446,7 +459,7 @@ impl Reader<'_> {
                 batch.atomic = Some(Atomic::Script(f));
             }
             Step::Exec(exec) => {
-                self.exec(*exec, ring, batch);
+                self.exec(*exec, st.db, ring, batch);
                 st.apply(planned.then);
             }
             Step::Forward(f) => match self.encode(*f, st, ring, batch) {
@@ -481,6 +494,7 @@ impl Reader<'_> {
             args: &f.args,
             ring: &ring,
             limits: &shared.reply_limits,
+            db: st.db,
         };
         let (_turn, mut link) = match self.turn(&f, st, upstream, started).await? {
             Ok(taken) => taken,
@@ -543,6 +557,29 @@ impl Reader<'_> {
             .metrics
             .command(name, outcome, started.elapsed());
         Answer::Frame(frame)
+    }
+
+    /// After a SELECT: waits until Redis has answered everything sent (a PING through the
+    /// client's connection), then takes the database Redis confirmed.
+    async fn confirm_db<T: LinkTx>(
+        &mut self,
+        st: &mut ConnState,
+        upstream: &mut T,
+    ) -> Result<(), ReaderEnd> {
+        let mut link = SessionLink {
+            tx: self.tx,
+            upstream,
+            busy: self.busy,
+            state: LinkState::default(),
+        };
+        match link.call(vec![vec![Bytes::from_static(b"PING")]]).await {
+            // In RESP2 pub/sub mode the PING is answered too (as a pub/sub frame).
+            Ok(_) | Err(ExchangeError::PubSub) => {}
+            Err(_) if self.tx.is_closed() => return Err(ReaderEnd::WriterGone),
+            Err(_) => return Err(ReaderEnd::UpstreamFailed),
+        }
+        st.db = self.busy.db.load(Ordering::Relaxed);
+        Ok(())
     }
 
     /// What a command redcloak carries out itself (emulated, script) starts with: its keys'
@@ -704,7 +741,7 @@ impl Reader<'_> {
     /// A queued transaction for Redis: MULTI, the commands (values encrypted) and EXEC in one
     /// write; redcloak already answered +QUEUED, so MULTI's and the commands' own replies are
     /// consumed, and EXEC's is decoded by the queued commands' rules.
-    fn exec(&mut self, exec: ExecBatch, ring: &KeyRing, batch: &mut Batch) {
+    fn exec(&mut self, exec: ExecBatch, db: u32, ring: &KeyRing, batch: &mut Batch) {
         let started = Instant::now();
         let mut out = BytesMut::new();
         write_args(&[Bytes::from_static(b"MULTI")], &mut out);
@@ -723,7 +760,7 @@ impl Reader<'_> {
                 let keys = table::keys_of(spec, parent, args);
                 pops.push((index, put_back(spec.pops, args, &keys)));
             }
-            match transform::encode_request(spec, args, ring, &mut out) {
+            match transform::encode_request(spec, args, db, ring, &mut out) {
                 Ok(n) if n > 0 => self.shared.metrics.encrypted(n as u64),
                 Ok(_) => {}
                 Err(_) => {
@@ -804,6 +841,7 @@ impl Reader<'_> {
         let ctx = scratch::Ctx {
             ring: &ring,
             limits: &shared.reply_limits,
+            db: st.db,
         };
         // The transaction's replies (a script's, EXEC's nil) are in the client's protocol,
         // which must be known before redcloak's first command on the connection.
@@ -855,6 +893,7 @@ impl Reader<'_> {
             let n = transform::encode_request_keeping(
                 f.spec,
                 &f.args,
+                st.db,
                 ring,
                 &mut batch.out,
                 keep.then_some(&mut tokens),
@@ -1062,8 +1101,8 @@ impl Env for WriterEnv {
         self.shared.metrics.error(e.source().as_str());
     }
 
-    fn undecryptable(&self, name: &'static str, pubsub: bool) {
-        self.shared.metrics.decrypt_failure(pubsub);
+    fn undecryptable(&self, name: &'static str, error: DecryptError, pubsub: bool) {
+        self.shared.metrics.decrypt_failure(error, pubsub);
         if pubsub {
             warn!("dropped a pub/sub message whose payload could not be decrypted");
         } else {

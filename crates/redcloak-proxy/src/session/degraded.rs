@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use redcloak_commands::resp::Frame;
 use redcloak_commands::table::{self, Resolved};
-use redcloak_commands::transform::{self, Plan, ReplyError};
+use redcloak_commands::transform::{self, ReplyError};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::plan::{self, Answer, Ctx, Forward, Local2, Step};
@@ -42,6 +42,7 @@ where
         default_db: shared.connector().default_db(),
         up: false,
         ring_keys: shared.key_ring().len(),
+        format: shared.key_ring().format(),
     };
     loop {
         loop {
@@ -177,7 +178,7 @@ fn journal(
     let Resolved::Known { spec, .. } = table::resolve(&command) else {
         unreachable!("the fallback journals only commands of the table")
     };
-    let encrypted = transform::encrypt_args(spec, &command, &shared.key_ring())
+    let encrypted = transform::encrypt_args(spec, &command, db, &shared.key_ring())
         .map_err(|text| (DataError::Refused(text), Outcome::Refused))?;
     fallback.journal(db, encrypted.clone()).map_err(|e| {
         let e = match e {
@@ -239,11 +240,11 @@ fn from_fallback(f: &Forward, st: &ConnState, shared: &Shared, out: &mut BytesMu
     // What Redis would have replied, decoded like any reply.
     let mut encoded = BytesMut::new();
     reply.encode(&mut encoded);
-    let plan = Plan::Shape(f.spec.reply.shape(&f.args));
+    let plan = transform::shape_plan(f.spec, &f.args, db);
     match transform::decode_reply(&plan, encoded.freeze(), &ring, &shared.reply_limits, out) {
         Ok(_) => {}
         Err(ReplyError::Undecryptable(problem)) => {
-            shared.metrics.decrypt_failure(false);
+            shared.metrics.decrypt_failure(problem.error, false);
             let keys = table::keys_of(f.spec, f.parent, &f.args);
             let keys: Vec<&[u8]> = keys.positions().map(|i| &f.args[i][..]).collect();
             DataError::Undecryptable(transform::undecryptable_message(f.name, &keys, problem))

@@ -13,6 +13,7 @@ use redcloak_commands::table::{
 };
 use redcloak_commands::transform::{self, Plan, Queued};
 use redcloak_commands::words;
+use redcloak_crypto::ValueFormat;
 
 use super::state::{ConnState, Transition, TxItem};
 use crate::error::DataError;
@@ -29,6 +30,9 @@ pub(crate) struct Ctx {
     /// one), member lookups carry one candidate per key and their replies are folded
     /// (`transform::reply_plan`).
     pub ring_keys: usize,
+    /// The format the ring writes new values in: while it is AES-GCM, commands that make
+    /// Redis move values elsewhere are refused (`transform::move_refusal`).
+    pub format: ValueFormat,
 }
 
 /// The plan for one request.
@@ -428,6 +432,9 @@ fn plan_forward(
         // Arguments whose values or members cannot be found are never forwarded.
         return refuse(text.to_owned(), label);
     }
+    if let Some(text) = transform::move_refusal(spec, ctx.format) {
+        return refuse(text, label);
+    }
     let mut f = Forward::new(spec, parent, label, args);
     let then = match spec.effect {
         Effect::None | Effect::Publish => plain(&mut f, st, ctx),
@@ -491,6 +498,9 @@ fn plan_queued(
         }
         _ => false,
     };
+    if let Some(text) = transform::move_refusal(spec, ctx.format) {
+        return refuse(text, label);
+    }
     if !by_redcloak {
         if let Some(text) = transform::request_error(spec, &args) {
             // Redis rejects such arguments when it executes the command: queued, with its
@@ -544,7 +554,7 @@ fn plan_exec(
     } else {
         Step::Exec(Box::new(ExecBatch {
             items: st.tx.commands.clone(),
-            plan: Plan::Exec(exec_plans(&st.tx.commands, ctx)),
+            plan: Plan::Exec(exec_plans(&st.tx.commands, st.db, ctx)),
         }))
     };
     Planned {
@@ -556,14 +566,14 @@ fn plan_exec(
 
 /// How each element of EXEC's reply is decoded: by the plan of the command queued there, made
 /// now, with the ring the transaction is encrypted with as it is sent (rotation rewrites).
-fn exec_plans(items: &[TxItem], ctx: &Ctx) -> Vec<Queued> {
+fn exec_plans(items: &[TxItem], db: u32, ctx: &Ctx) -> Vec<Queued> {
     items
         .iter()
         .map(|item| match item {
             TxItem::Local(frame) => Queued::Local(frame.clone()),
             TxItem::Command(args) => match table::resolve(args) {
                 Resolved::Known { spec, .. } => {
-                    transform::reply_plan(spec, args, ctx.ring_keys).into_queued()
+                    transform::reply_plan(spec, args, db, ctx.ring_keys).into_queued()
                 }
                 _ => Queued::Shape(&Shape::Pass),
             },
@@ -625,7 +635,7 @@ fn refused_in_multi(spec: &CommandSpec, label: &'static str) -> Option<Planned> 
 /// A command without session effect: its values encrypted, its reply decoded by its row (or
 /// queued, inside MULTI).
 fn plain(f: &mut Forward, st: &ConnState, ctx: &Ctx) -> Transition {
-    let plan = transform::reply_plan(f.spec, &f.args, ctx.ring_keys);
+    let plan = transform::reply_plan(f.spec, &f.args, st.db, ctx.ring_keys);
     f.keys = table::keys_of(f.spec, f.parent, &f.args);
     f.encrypt = true;
     debug_assert!(
@@ -727,11 +737,13 @@ mod tests {
         default_db: 0,
         up: true,
         ring_keys: 1,
+        format: ValueFormat::Fernet,
     };
     const DOWN: Ctx = Ctx {
         default_db: 0,
         up: false,
         ring_keys: 1,
+        format: ValueFormat::Fernet,
     };
 
     fn run(s: &str, st: &ConnState, ctx: &Ctx) -> Planned {
@@ -762,7 +774,12 @@ mod tests {
         let get = run("GET k", &st, &UP);
         let f = forward(&get);
         assert!(f.encrypt && f.learn && f.expect == Expect::One);
-        assert_eq!(f.plan, Plan::Shape(&Shape::Value));
+        assert_eq!(
+            f.plan,
+            transform::shape_plan(table::lookup(b"GET").unwrap(), &args("GET k"), 0),
+            "values are opened where they are stored: database 0, key k"
+        );
+        assert!(matches!(f.plan, Plan::At(Shape::Value, _)));
         assert_eq!(f.keys.positions().collect::<Vec<_>>(), vec![1]);
         let sub = run("SUBSCRIBE a b c", &st, &UP);
         assert_eq!(
@@ -865,7 +882,7 @@ mod tests {
             panic!("{:?}", exec.step)
         };
         assert!(
-            matches!(&batch.plan, Plan::Exec(q) if matches!(q[..], [Queued::Members(_), Queued::Shape(_)])),
+            matches!(&batch.plan, Plan::Exec(q) if matches!(q[..], [Queued::Members(_), Queued::At(..)])),
             "{:?}",
             batch.plan
         );
@@ -959,12 +976,13 @@ mod tests {
         let Step::Exec(batch) = &exec.step else {
             panic!("{:?}", exec.step)
         };
-        assert_eq!(
-            batch.plan,
-            Plan::Exec(vec![
-                Queued::Shape(&Shape::Value),
-                Queued::Local(Frame::Bulk(Bytes::from_static(b"hi")))
-            ])
+        assert!(
+            matches!(&batch.plan, Plan::Exec(q) if matches!(
+                &q[..],
+                [Queued::At(Shape::Value, _), Queued::Local(Frame::Bulk(hi))] if &hi[..] == b"hi"
+            )),
+            "{:?}",
+            batch.plan
         );
         assert_eq!(batch.items.len(), 2);
         // An emulated command makes redcloak carry the whole transaction out.

@@ -20,7 +20,7 @@ use bytes::{Bytes, BytesMut};
 use redcloak_commands::resp::{self, Frame};
 use redcloak_commands::table::Channels;
 use redcloak_commands::transform::{self, Plan, ReplyError};
-use redcloak_crypto::KeyRing;
+use redcloak_crypto::{DecryptError, KeyRing};
 
 use super::plan::{Answer, Expect, Local2, OnReply};
 use crate::error::DataError;
@@ -161,7 +161,7 @@ pub(crate) trait Env {
     /// redcloak answered this error of its own.
     fn error(&self, e: &DataError);
     /// A value did not decrypt (`pubsub`: a message, which is dropped).
-    fn undecryptable(&self, name: &'static str, pubsub: bool);
+    fn undecryptable(&self, name: &'static str, error: DecryptError, pubsub: bool);
     /// Put back values a destructive read removed but could not decrypt (raw ciphertext).
     fn put_back(&self, db: u32, command: Vec<Bytes>);
 }
@@ -355,8 +355,8 @@ impl Replies {
         }
         match transform::decode_pubsub(&frame, &env.ring(), env.limits(), out) {
             Ok(_) => Ok(()),
-            Err(ReplyError::Undecryptable(_)) => {
-                env.undecryptable("message", true);
+            Err(ReplyError::Undecryptable(problem)) => {
+                env.undecryptable("message", problem.error, true);
                 Ok(())
             }
             Err(_) => Err(DataError::Desync("Redis sent a malformed pub/sub message")),
@@ -421,7 +421,7 @@ impl Replies {
             }
             Ok(_) => Outcome::Ok,
             Err(ReplyError::Undecryptable(problem)) => {
-                env.undecryptable(owed.name, false);
+                env.undecryptable(owed.name, problem.error, false);
                 if let Some(command) = put_back_command(&owed.put_back, &frame, env.limits()) {
                     env.put_back(self.state.db, command);
                 }
@@ -598,26 +598,28 @@ fn put_back_exec(
     };
     for (index, put_back) in pops {
         // Redis's reply holds the commands it queued; the ones answered here are not in it.
-        let Some(transform::Queued::Shape(shape)) = queued.get(*index) else {
-            continue;
+        let plan = match queued.get(*index) {
+            Some(transform::Queued::Shape(shape)) => Plan::Shape(shape),
+            Some(transform::Queued::At(shape, site)) => Plan::At(shape, site.clone()),
+            _ => continue,
         };
         let at = queued[..*index]
             .iter()
-            .filter(|q| matches!(q, transform::Queued::Shape(_)))
+            .filter(|q| !matches!(q, transform::Queued::Local(_)))
             .count();
         let Some(item) = items.get(at) else { continue };
         let mut raw = BytesMut::new();
         item.encode(&mut raw);
         let raw = raw.freeze();
         let decoded = transform::decode_reply(
-            &Plan::Shape(shape),
+            &plan,
             raw.clone(),
             &env.ring(),
             env.limits(),
             &mut BytesMut::new(),
         );
-        if let Err(ReplyError::Undecryptable(_)) = decoded {
-            env.undecryptable(name, false);
+        if let Err(ReplyError::Undecryptable(problem)) = decoded {
+            env.undecryptable(name, problem.error, false);
             if let Some(command) = put_back_command(put_back, &raw, env.limits()) {
                 env.put_back(db, command);
             }
@@ -766,7 +768,7 @@ mod tests {
         fn done(&self, name: &'static str, outcome: Outcome, _: Instant) {
             self.done.lock().unwrap().push((name, outcome));
         }
-        fn undecryptable(&self, name: &'static str, pubsub: bool) {
+        fn undecryptable(&self, name: &'static str, _: DecryptError, pubsub: bool) {
             self.undecryptable.lock().unwrap().push((name, pubsub));
         }
         fn put_back(&self, _: u32, command: Vec<Bytes>) {

@@ -1,0 +1,441 @@
+//! `REDCLOAK_VALUE_FORMAT=aes-gcm`: values written as AES-256-GCM envelopes bound to where
+//! they are stored (database, key, hash field). Every value command answers as a plain Redis
+//! does; what Redis stores opens only at its place; a ciphertext copied elsewhere is an error
+//! (counted as `reason="binding"`), never another key's value; commands that would make Redis
+//! move values elsewhere are refused and change nothing; both formats are read whatever the
+//! write format.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use redcloak_commands::resp::Frame;
+use redcloak_crypto::{Binding, ValueFormat};
+use redcloak_e2e::diff::{metric, scrape, stack_with_admin};
+use redcloak_e2e::plain::{side_by_side, PlainRedis};
+use redcloak_e2e::{wait_for, with_var, Redcloak, Stack};
+
+const AES_GCM: (&str, &str) = ("REDCLOAK_VALUE_FORMAT", "aes-gcm");
+
+fn bulk(s: &[u8]) -> Frame {
+    Frame::Bulk(Bytes::copy_from_slice(s))
+}
+
+fn words(line: &str) -> Vec<&[u8]> {
+    line.split(' ').map(str::as_bytes).collect()
+}
+
+fn is_error_containing(f: &Frame, text: &str) -> bool {
+    matches!(f, Frame::Error(e) if String::from_utf8_lossy(e).contains(text))
+}
+
+/// What Redis stores at `key` in database 0 (a string), read around redcloak.
+fn stored(stack: &Stack, key: &[u8]) -> Bytes {
+    stack.direct().get(key).expect("a stored value")
+}
+
+/// Every command that writes or reads values, answered exactly as a plain Redis answers it
+/// (RESP2 and RESP3), while what Redis stores is an envelope that opens only where it is.
+#[test]
+fn every_value_command_answers_as_redis_and_stores_bound_envelopes() {
+    let stack = Stack::start_with(&[], &[AES_GCM]);
+    let plain = PlainRedis::start(stack.dir.path(), &[]);
+    let seq = |lines: &[&'static str]| -> Vec<Vec<&'static [u8]>> {
+        lines.iter().map(|l| words(l)).collect()
+    };
+    let sequences = vec![
+        seq(&[
+            "SET s one",
+            "GET s",
+            "SET s two GET",
+            "GETSET s three",
+            "SETNX s2 x",
+            "SETEX s3 100 y",
+            "PSETEX s4 100000 z",
+            "MSET m1 a m2 b m3 c",
+            "MSETNX m4 d m5 e",
+            "MGET m1 nope m2 m3 m5 s",
+            "GETEX s PERSIST",
+            "GETDEL s",
+            "GET s",
+            "APPEND m1 -tail",
+            "GET m1",
+            "GETRANGE m1 1 3",
+            "SET n 10",
+            "INCR n",
+            "INCRBY n 5",
+            "GET n",
+            "SETRANGE m2 3 xyz",
+            "GET m2",
+            "STRLEN m2",
+        ]),
+        seq(&[
+            "HSET h f1 v1 f2 v2 f3 v3",
+            "HSETNX h f4 v4",
+            "HGET h f2",
+            "HMGET h f3 nope f1",
+            "HGETALL h",
+            "HVALS h",
+            "HVALS missing",
+            "HSCAN h 0",
+            "HINCRBY h n 7",
+            "HGET h n",
+            "HSTRLEN h f1",
+        ]),
+        seq(&[
+            "RPUSH l a b c d e",
+            "LPUSH l z",
+            "LSET l 1 A",
+            "LRANGE l 0 -1",
+            "LINDEX l 2",
+            "LPOP l",
+            "RPOP l 2",
+            "LPOS l c",
+            "LINSERT l BEFORE c ins",
+            "LREM l 1 ins",
+            "RPUSH l2 x y",
+            "BLPOP l 1",
+            "BRPOP l2 l 1",
+            "LMPOP 2 nope l LEFT COUNT 2",
+            "BLMPOP 1 2 l2 l RIGHT",
+            "LRANGE l 0 -1",
+        ]),
+        seq(&[
+            "XADD st 1-1 f a g b",
+            "XADD st 2-1 f c",
+            "XADD st2 1-1 h d",
+            "XRANGE st - +",
+            "XREVRANGE st + - COUNT 1",
+            "XREAD COUNT 5 STREAMS st st2 0 0",
+            "XGROUP CREATE st grp 0",
+            "XREADGROUP GROUP grp alice COUNT 1 STREAMS st >",
+            "XCLAIM st grp bob 0 1-1",
+            "XAUTOCLAIM st grp carol 0 0",
+        ]),
+        seq(&[
+            "MULTI",
+            "SET t1 v1",
+            "HSET th f v",
+            "GET t1",
+            "HGET th f",
+            "MGET t1 th",
+            "EXEC",
+            "SELECT 3",
+            "SET in3 three",
+            "HSET h3 f three-field",
+            "GET in3",
+            "HGETALL h3",
+            "SELECT 0",
+            "GET in3",
+        ]),
+        seq(&[
+            "EVAL return{redis.call('SET',KEYS[1],ARGV[1]),redis.call('GET',KEYS[1])} 1 sk sv",
+            "EVAL redis.call('HSET',KEYS[1],'f',ARGV[1]);return{redis.call('HGET',KEYS[1],'f'),redis.call('HVALS',KEYS[1])} 1 sh hv",
+            "GET sk",
+            "HGETALL sh",
+        ]),
+    ];
+    let compared = side_by_side(&stack, &plain, &sequences);
+    assert!(compared > 100, "{compared}");
+
+    // The last sequence's data is still there: every value opens at its place (the audit
+    // opens each one with its database, key and field), and is an envelope.
+    assert_eq!(stack.assert_all_values_encrypted(), 2, "sk and sh's field");
+    assert_eq!(stored(&stack, b"sk")[0], 0xC1, "an AES-GCM envelope");
+    let Frame::Array(pairs) = stack.direct().cmd(&[b"HGETALL", b"sh"]).unwrap() else {
+        panic!()
+    };
+    let Frame::Bulk(v) = &pairs[1] else { panic!() };
+    let ring = stack.key_ring();
+    assert_eq!(
+        ring.decrypt_value(v, &Binding::field(0, b"sh", b"f"))
+            .unwrap()
+            .plaintext
+            .into_vec(),
+        b"hv"
+    );
+    assert!(
+        ring.decrypt_value(v, &Binding::key(0, b"sh")).is_err(),
+        "a hash field's value does not open as the key's"
+    );
+}
+
+/// A ciphertext copied around redcloak to another key, field, database or type reads as an
+/// error naming the cause, counted as `reason="binding"`; the original still reads.
+#[test]
+fn a_copied_ciphertext_does_not_open_elsewhere() {
+    let (stack, admin) = stack_with_admin(&[], &[AES_GCM]);
+    let mut c = stack.plain();
+    for line in [
+        "SET alice alice-session",
+        "HSET user:1 role admin name alice",
+        "RPUSH queue job-1",
+        "XADD events 1-1 payload p1",
+    ] {
+        assert!(!matches!(c.cmd(&words(line)).unwrap(), Frame::Error(_)));
+    }
+    let mut d = stack.direct();
+    let alice = d.get(b"alice").unwrap();
+    let Frame::Bulk(admin_role) = d.cmd(&[b"HGET", b"user:1", b"role"]).unwrap() else {
+        panic!()
+    };
+    let Frame::Bulk(job) = d.cmd(&[b"LINDEX", b"queue", b"0"]).unwrap() else {
+        panic!()
+    };
+    // The copies an attacker with write access to Redis would make.
+    d.set(b"mallory", &alice);
+    d.cmd(&[b"HSET", b"user:2", b"role", &admin_role]).unwrap();
+    d.cmd(&[b"HSET", b"user:1", b"name", &admin_role]).unwrap();
+    d.cmd(&[b"HSET", b"as-hash", b"f", &alice]).unwrap();
+    d.set(b"as-string", &admin_role);
+    d.cmd(&[b"RPUSH", b"other-queue", &job]).unwrap();
+    d.cmd(&[b"XADD", b"other-events", b"1-1", b"payload", &job])
+        .unwrap();
+    d.cmd(&[b"SELECT", b"1"]).unwrap();
+    d.set(b"alice", &alice);
+    d.cmd(&[b"SELECT", b"0"]).unwrap();
+
+    let before = metric(
+        &scrape(&admin),
+        r#"redcloak_decrypt_failures_total{reason="binding"}"#,
+    )
+    .unwrap_or(0.0);
+    let cause = "encrypted for another key, database or hash field";
+    let reads: &[&str] = &[
+        "GET mallory",
+        "HGET user:2 role",
+        "HGET user:1 name",
+        "HGET as-hash f",
+        "GET as-string",
+        "LRANGE other-queue 0 -1",
+        "XRANGE other-events - +",
+        "MGET alice mallory",
+        "HGETALL user:2",
+        "HVALS user:2",
+    ];
+    for line in reads {
+        let reply = c.cmd(&words(line)).unwrap();
+        assert!(is_error_containing(&reply, cause), "{line}: {reply:?}");
+    }
+    let mut in1 = stack.plain();
+    in1.cmd(&[b"SELECT", b"1"]).unwrap();
+    let reply = in1.cmd(&[b"GET", b"alice"]).unwrap();
+    assert!(is_error_containing(&reply, cause), "db 1: {reply:?}");
+
+    // The originals are intact.
+    assert_eq!(c.cmd(&[b"GET", b"alice"]).unwrap(), bulk(b"alice-session"));
+    assert_eq!(
+        c.cmd(&[b"HGET", b"user:1", b"role"]).unwrap(),
+        bulk(b"admin")
+    );
+    assert_eq!(
+        c.cmd(&[b"LRANGE", b"queue", b"0", b"-1"]).unwrap(),
+        Frame::Array(vec![bulk(b"job-1")])
+    );
+    let after = scrape(&admin);
+    let counted = metric(
+        &after,
+        r#"redcloak_decrypt_failures_total{reason="binding"}"#,
+    )
+    .unwrap_or(0.0);
+    assert_eq!(
+        counted - before,
+        (reads.len() + 1) as f64,
+        "each refused read is counted as a binding failure: {after}"
+    );
+    assert!(!stack.proxy.log_text().contains("alice-session"));
+}
+
+/// Commands that would make Redis move values to another key or database are refused with
+/// the reason and the way out, directly, queued in MULTI and from a script; nothing moves.
+/// Moves that keep values where they are bound (SMOVE of members, SORT … STORE which
+/// redcloak computes, RESTORE at the dumped key) work.
+#[test]
+fn moves_are_refused_and_nothing_moves() {
+    let stack = Stack::start_with(&[], &[AES_GCM]);
+    let mut c = stack.plain();
+    for line in [
+        "SET a va",
+        "RPUSH la x y z",
+        "SADD sa m1 m2",
+        "RPUSH nums 3 1 2",
+    ] {
+        c.cmd(&words(line)).unwrap();
+    }
+    let refused = "is refused while REDCLOAK_VALUE_FORMAT=aes-gcm";
+    for line in [
+        "RENAME a b",
+        "RENAMENX a b",
+        "COPY a b",
+        "COPY a b DB 1",
+        "MOVE a 1",
+        "SWAPDB 0 1",
+        "LMOVE la lb LEFT RIGHT",
+        "BLMOVE la lb LEFT RIGHT 1",
+        "RPOPLPUSH la lb",
+        "BRPOPLPUSH la lb 1",
+    ] {
+        let reply = c.cmd(&words(line)).unwrap();
+        assert!(is_error_containing(&reply, refused), "{line}: {reply:?}");
+        assert!(is_error_containing(&reply, "REDCLOAK_VALUE_FORMAT=fernet"));
+    }
+    // Queued in a transaction: refused when queued, and the transaction is discarded.
+    assert!(matches!(c.cmd(&[b"MULTI"]).unwrap(), Frame::Simple(_)));
+    let queued = c.cmd(&words("RENAME a b")).unwrap();
+    assert!(is_error_containing(&queued, refused), "{queued:?}");
+    let exec = c.cmd(&[b"EXEC"]).unwrap();
+    assert!(is_error_containing(&exec, "EXECABORT"), "{exec:?}");
+    // From a script.
+    let script = c
+        .cmd(&words(
+            "EVAL return(redis.pcall('RENAME',KEYS[1],KEYS[2])) 2 a b",
+        ))
+        .unwrap();
+    assert!(is_error_containing(&script, refused), "{script:?}");
+
+    // Nothing moved, everything still reads.
+    assert_eq!(c.cmd(&[b"GET", b"a"]).unwrap(), bulk(b"va"));
+    assert_eq!(c.cmd(&[b"EXISTS", b"b", b"lb"]).unwrap(), Frame::Integer(0));
+    assert_eq!(
+        c.cmd(&words("LRANGE la 0 -1")).unwrap(),
+        Frame::Array(vec![bulk(b"x"), bulk(b"y"), bulk(b"z")])
+    );
+
+    // What keeps values at their place works.
+    assert_eq!(c.cmd(&words("SMOVE sa sb m1")).unwrap(), Frame::Integer(1));
+    assert_eq!(
+        c.cmd(&words("SORT nums STORE sorted")).unwrap(),
+        Frame::Integer(3)
+    );
+    assert_eq!(
+        c.cmd(&words("LRANGE sorted 0 -1")).unwrap(),
+        Frame::Array(vec![bulk(b"1"), bulk(b"2"), bulk(b"3")])
+    );
+    let Frame::Bulk(payload) = c.cmd(&[b"DUMP", b"a"]).unwrap() else {
+        panic!()
+    };
+    let elsewhere = c.cmd(&[b"RESTORE", b"a-copy", b"0", &payload]).unwrap();
+    assert!(
+        is_error_containing(&elsewhere, "another key or database"),
+        "{elsewhere:?}"
+    );
+    assert_eq!(c.cmd(&[b"EXISTS", b"a-copy"]).unwrap(), Frame::Integer(0));
+    c.cmd(&[b"DEL", b"a"]).unwrap();
+    assert!(matches!(
+        c.cmd(&[b"RESTORE", b"a", b"0", &payload]).unwrap(),
+        Frame::Simple(_)
+    ));
+    assert_eq!(c.cmd(&[b"GET", b"a"]).unwrap(), bulk(b"va"));
+    stack.assert_all_values_encrypted();
+}
+
+/// One Redis, a Fernet writer and an AES-GCM writer side by side: each reads what the other
+/// wrote (reads accept both formats), and `rewrap` under the aes-gcm configuration turns every
+/// value into a bound envelope that both still read.
+#[test]
+fn both_formats_are_read_whatever_the_write_format() {
+    let stack = Stack::start();
+    let gcm = Redcloak::start(
+        stack.dir.path(),
+        &with_var(&stack.env, "REDCLOAK_VALUE_FORMAT", "aes-gcm"),
+    );
+    let mut fernet = stack.plain();
+    let mut bound = redcloak_e2e::Plain::connect(gcm.addr);
+    fernet.cmd(&words("SET from-fernet f1")).unwrap();
+    fernet.cmd(&words("HSET hf f v-fernet")).unwrap();
+    bound.cmd(&words("SET from-gcm g1")).unwrap();
+    bound.cmd(&words("RPUSH lg a b")).unwrap();
+    assert_eq!(stored(&stack, b"from-fernet")[0], b'g', "a Fernet token");
+    assert_eq!(stored(&stack, b"from-gcm")[0], 0xC1, "an envelope");
+    for c in [&mut fernet, &mut bound] {
+        assert_eq!(c.cmd(&words("GET from-fernet")).unwrap(), bulk(b"f1"));
+        assert_eq!(c.cmd(&words("GET from-gcm")).unwrap(), bulk(b"g1"));
+        assert_eq!(c.cmd(&words("HGET hf f")).unwrap(), bulk(b"v-fernet"));
+        assert_eq!(
+            c.cmd(&words("LRANGE lg 0 -1")).unwrap(),
+            Frame::Array(vec![bulk(b"a"), bulk(b"b")])
+        );
+    }
+    // The aes-gcm writer refuses a rename; the Fernet one forwards it (Fernet values move
+    // freely), and the moved Fernet value still reads.
+    assert!(matches!(
+        bound.cmd(&words("RENAME from-fernet moved")).unwrap(),
+        Frame::Error(_)
+    ));
+    assert!(matches!(
+        fernet.cmd(&words("RENAME from-fernet moved")).unwrap(),
+        Frame::Simple(_)
+    ));
+    assert_eq!(bound.cmd(&words("GET moved")).unwrap(), bulk(b"f1"));
+
+    let env = with_var(&stack.env, "REDCLOAK_VALUE_FORMAT", "aes-gcm");
+    let out = redcloak_e2e::run_redcloak(&env, &["rewrap"]);
+    assert!(out.status.success(), "{}", redcloak_e2e::output_text(&out));
+    for key in [&b"moved"[..], b"from-gcm"] {
+        assert_eq!(stored(&stack, key)[0], 0xC1, "{key:?} rewrapped");
+    }
+    let ring = stack.key_ring();
+    let Frame::Array(pair) = stack.direct().cmd(&[b"HGETALL", b"hf"]).unwrap() else {
+        panic!()
+    };
+    let Frame::Bulk(v) = &pair[1] else { panic!() };
+    let opened = ring
+        .decrypt_value(v, &Binding::field(0, b"hf", b"f"))
+        .unwrap();
+    assert_eq!(opened.format, ValueFormat::AesGcm);
+    for c in [&mut fernet, &mut bound] {
+        assert_eq!(c.cmd(&words("GET moved")).unwrap(), bulk(b"f1"));
+        assert_eq!(c.cmd(&words("HGET hf f")).unwrap(), bulk(b"v-fernet"));
+    }
+    stack.assert_all_values_encrypted();
+}
+
+/// While Redis is down, the fallback serves and journals aes-gcm values at their place; the
+/// journal's writes reach Redis bound to their keys.
+#[test]
+fn the_fallback_serves_and_replays_bound_values() {
+    let mut stack = Stack::start_with(
+        &["--appendonly", "yes", "--appendfsync", "always"],
+        &[AES_GCM],
+    );
+    let mut c = stack.plain();
+    c.cmd(&words("SET known before-outage")).unwrap();
+    assert_eq!(c.cmd(&words("GET known")).unwrap(), bulk(b"before-outage"));
+    stack.redis.kill9();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(c.cmd(&words("GET known")).unwrap(), bulk(b"before-outage"));
+    assert!(matches!(
+        c.cmd(&words("MSET w1 one w2 two")).unwrap(),
+        Frame::Simple(_)
+    ));
+    assert_eq!(
+        c.cmd(&words("MGET w1 w2 known")).unwrap(),
+        Frame::Array(vec![bulk(b"one"), bulk(b"two"), bulk(b"before-outage")])
+    );
+    stack.redis.restart();
+    assert!(
+        wait_for(Duration::from_secs(30), || stack
+            .direct()
+            .get(b"w2")
+            .is_some()),
+        "the journal was replayed"
+    );
+    let ring = stack.key_ring();
+    for (key, value) in [(&b"w1"[..], &b"one"[..]), (b"w2", b"two")] {
+        let v = stored(&stack, key);
+        assert_eq!(v[0], 0xC1);
+        let opened = ring.decrypt_value(&v, &Binding::key(0, key)).unwrap();
+        assert_eq!(opened.plaintext.into_vec(), value);
+    }
+}
+
+/// An unknown format stops redcloak at startup with what is wrong and how to fix it.
+#[test]
+fn an_unknown_format_is_a_startup_error() {
+    let stack = Stack::start();
+    let env = with_var(&stack.env, "REDCLOAK_VALUE_FORMAT", "aes-cbc");
+    let out = redcloak_e2e::run_redcloak(&env, &["check"]);
+    let text = redcloak_e2e::output_text(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("REDCLOAK_VALUE_FORMAT"), "{text}");
+    assert!(text.contains("aes-gcm"), "{text}");
+}
