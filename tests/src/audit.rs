@@ -49,7 +49,7 @@ pub fn assert_all_values_encrypted(direct: &mut Direct, ring: &KeyRing) -> usize
             if !members.is_empty() {
                 continue;
             }
-            // Each value with the hash field it is stored under (None: the key's own).
+            // Each value with the hash or stream field it is stored under (None: the key's own).
             let values: Vec<(Option<Bytes>, Bytes)> = match &kind[..] {
                 b"string" => match direct.get(&key) {
                     Some(v) if v.starts_with(b"HYLL") && is_hyperloglog(direct, &key) => {
@@ -75,7 +75,7 @@ pub fn assert_all_values_encrypted(direct: &mut Direct, ring: &KeyRing) -> usize
                             }
                             _ => Vec::new(),
                         })
-                        .map(|(_, v)| (None, v))
+                        .map(|(f, v)| (Some(f), v))
                         .collect(),
                     other => panic!("XRANGE {other:?}"),
                 },

@@ -190,6 +190,20 @@ fn a_copied_ciphertext_does_not_open_elsewhere() {
     d.cmd(&[b"RPUSH", b"other-queue", &job]).unwrap();
     d.cmd(&[b"XADD", b"other-events", b"1-1", b"payload", &job])
         .unwrap();
+    // Within one stream, an entry's value copied under another field.
+    let Frame::Array(entries) = d.cmd(&[b"XRANGE", b"events", b"-", b"+"]).unwrap() else {
+        panic!()
+    };
+    let Frame::Array(entry) = &entries[0] else {
+        panic!()
+    };
+    let Frame::Array(fields) = &entry[1] else {
+        panic!()
+    };
+    let Frame::Bulk(p1) = &fields[1] else {
+        panic!()
+    };
+    d.cmd(&[b"XADD", b"events", b"2-1", b"note", p1]).unwrap();
     d.cmd(&[b"SELECT", b"1"]).unwrap();
     d.set(b"alice", &alice);
     d.cmd(&[b"SELECT", b"0"]).unwrap();
@@ -208,6 +222,7 @@ fn a_copied_ciphertext_does_not_open_elsewhere() {
         "GET as-string",
         "LRANGE other-queue 0 -1",
         "XRANGE other-events - +",
+        "XREVRANGE events + - COUNT 1",
         "MGET alice mallory",
         "HGETALL user:2",
         "HVALS user:2",
@@ -438,4 +453,50 @@ fn an_unknown_format_is_a_startup_error() {
     assert!(!out.status.success(), "{text}");
     assert!(text.contains("REDCLOAK_VALUE_FORMAT"), "{text}");
     assert!(text.contains("aes-gcm"), "{text}");
+}
+
+/// A SELECT that Redis refuses leaves the connection in its database: the commands pipelined
+/// after it are bound to (and cached for) the database Redis really used, not the one named.
+#[test]
+fn commands_after_a_refused_select_stay_in_the_right_database() {
+    use std::io::Write;
+    let stack = Stack::start_with(&[], &[AES_GCM]);
+    let mut raw = stack.raw();
+    raw.write_all(
+        b"*2\r\n$6\r\nSELECT\r\n$2\r\n99\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n\
+          *2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\nv2\r\n\
+          *2\r\n$6\r\nSELECT\r\n$1\r\nx\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n",
+    )
+    .unwrap();
+    let mut buf = bytes::BytesMut::new();
+    let replies: Vec<Frame> = (0..6)
+        .map(|_| redcloak_e2e::read_frame(&mut raw, &mut buf).unwrap())
+        .collect();
+    assert!(is_error_containing(&replies[0], "DB index is out of range"));
+    assert!(matches!(replies[1], Frame::Simple(_)));
+    assert!(matches!(replies[2], Frame::Simple(_)));
+    assert!(matches!(replies[3], Frame::Simple(_)));
+    assert!(is_error_containing(&replies[4], "not an integer"));
+    assert_eq!(replies[5], bulk(b"v2"), "still in database 2");
+    // Where Redis stored them, each opens at its own database.
+    let ring = stack.key_ring();
+    let mut d = stack.direct();
+    let v0 = d.get(b"k").unwrap();
+    assert_eq!(
+        ring.decrypt_value(&v0, &Binding::key(0, b"k"))
+            .unwrap()
+            .plaintext
+            .into_vec(),
+        b"v"
+    );
+    d.cmd(&[b"SELECT", b"2"]).unwrap();
+    let v2 = d.get(b"k").unwrap();
+    assert_eq!(
+        ring.decrypt_value(&v2, &Binding::key(2, b"k"))
+            .unwrap()
+            .plaintext
+            .into_vec(),
+        b"v2"
+    );
+    assert_eq!(stack.plain().cmd(&[b"GET", b"k"]).unwrap(), bulk(b"v"));
 }

@@ -416,9 +416,10 @@ pub enum Bind {
     /// One key per value: each value argument to the key before it (`MSET k v k v`), reply
     /// element `i` to key argument `1 + i` (`MGET`).
     Keys,
-    /// Hash field values of the key at argument 1: each value argument to the field before it
-    /// (`HSET key f v`), reply element `i` to field argument `2 + i` (`HGET`, `HMGET`), and in
-    /// field/value replies ([`Shape::Pairs`]) to the pair's field (`HGETALL`, `HSCAN`).
+    /// Field values of the key at argument 1: each value argument to the field before it
+    /// (`HSET key f v`, `XADD key id f v`), reply element `i` to field argument `2 + i`
+    /// (`HGET`, `HMGET`). In field/value replies ([`Shape::Pairs`]: `HGETALL`, `HSCAN`, a
+    /// stream entry's fields) every row binds each value to its pair's field.
     Fields,
     /// Like `Key(1)` for its own reply, but Redis moves the values it touches to another key
     /// or database (`RENAME`, `COPY`, `MOVE`, `SWAPDB`, `LMOVE`…), where an AES-GCM envelope

@@ -459,17 +459,16 @@ impl Site {
 
     /// The place values are read from at the top of the reply.
     fn top(&self) -> At<'_> {
-        let (key, field, fields) = match &self.names {
-            Names::Key(k) => (&k[..], None, false),
-            Names::Keys(keys) => (keys.first().map_or(&[][..], |k| &k[..]), None, false),
-            Names::Fields(k, f) => (&k[..], f.first().map(|f| &f[..]), true),
-            Names::None | Names::Transit => (&[][..], None, false),
+        let (key, field) = match &self.names {
+            Names::Key(k) => (&k[..], None),
+            Names::Keys(keys) => (keys.first().map_or(&[][..], |k| &k[..]), None),
+            Names::Fields(k, f) => (&k[..], f.first().map(|f| &f[..])),
+            Names::None | Names::Transit => (&[][..], None),
         };
         At {
             site: self,
             key,
             field,
-            fields,
             top: true,
         }
     }
@@ -497,8 +496,6 @@ struct At<'a> {
     site: &'a Site,
     key: &'a [u8],
     field: Option<&'a [u8]>,
-    /// Field/value pairs name hash fields (a [`Bind::Fields`] row).
-    fields: bool,
     /// At the top of the reply, where an array's element `i` is key or field argument `i`.
     top: bool,
 }
@@ -520,12 +517,8 @@ impl<'a> At<'a> {
         At { top: false, ..self }
     }
 
-    /// The value of a pair whose name is `name` (a hash field in a [`Bind::Fields`] row;
-    /// otherwise, e.g. a stream entry's field, not part of the binding).
+    /// The value of a pair whose name is `name`: a hash field's or a stream entry field's.
     fn pair(self, name: &'a Frame) -> At<'a> {
-        if !self.fields {
-            return self.inner();
-        }
         At {
             field: Some(frame_bytes(name)),
             ..self.inner()
@@ -537,7 +530,6 @@ impl<'a> At<'a> {
         At {
             key: frame_bytes(name),
             field: None,
-            fields: false,
             ..self.inner()
         }
     }
@@ -1230,8 +1222,8 @@ fn seal_payload(ring: &KeyRing, payload: &[u8], at: &At<'_>) -> Bytes {
 }
 
 /// Name/value pairs: a RESP3 map, an array of 2-element arrays, or a flat `[name, value, …]`
-/// array; each value (this shape) is read at its pair's name: a key (`keyed`: `XREAD`), a
-/// hash field ([`Bind::Fields`] rows), or nothing (a stream entry's field).
+/// array; each value (this shape) is read at its pair's name: a key (`keyed`: `XREAD`), or a
+/// hash field or stream entry field.
 fn pairs(
     inner: &Shape,
     frame: Frame,

@@ -18,8 +18,8 @@
 //! 0xC1 ‖ key id (4)                        the envelope header
 //! db (u32 BE)
 //! len(key) (u64 BE) ‖ key
-//! 0x00                                     no field (a string, list element, …)
-//!   or 0x01 ‖ len(field) (u64 BE) ‖ field  a hash field's value
+//! 0x00                                     no field (a string, a list element)
+//!   or 0x01 ‖ len(field) (u64 BE) ‖ field  a hash field's or stream entry field's value
 //! ```
 //!
 //! Every part is fixed-size or length-prefixed and the field is tagged, so
@@ -72,8 +72,8 @@ const AAD_STACK: usize = 256;
 /// under another key name, another database, another hash field, nor as a
 /// string when it was a hash field (or the reverse). Fernet tokens ignore it.
 ///
-/// For values that are not hash fields (strings, list elements, stream entry
-/// values…), `field` is `None`.
+/// For values that are not in a field (strings, list elements), `field` is
+/// `None`; a hash field's or a stream entry field's value has its field.
 ///
 /// # Security
 ///
@@ -85,7 +85,7 @@ pub struct Binding<'a> {
     pub db: u32,
     /// The Redis key name.
     pub key: &'a [u8],
-    /// The hash field name, for a hash field's value.
+    /// The field name, for a hash field's or stream entry field's value.
     pub field: Option<&'a [u8]>,
 }
 

@@ -22,7 +22,7 @@ pub(crate) struct Place {
     /// aes-gcm format, ignored by Fernet.
     #[arg(long, value_name = "KEY")]
     key_name: Option<String>,
-    /// The hash field (or stream field) whose value it is.
+    /// The hash field whose value it is (a stream entry's value is bound to its key only).
     #[arg(long, value_name = "FIELD", requires = "key_name")]
     field: Option<String>,
     /// The database it is stored in.
@@ -35,7 +35,7 @@ pub(crate) struct Place {
     /// Decrypt accepts hex or raw bytes either way.
     #[arg(long)]
     hex: bool,
-    /// Format to write (encrypt only) [default: fernet].
+    /// Format to write (encrypt only) [default: REDCLOAK_VALUE_FORMAT, else fernet].
     #[arg(long, value_name = "fernet|aes-gcm")]
     format: Option<String>,
 }
@@ -125,7 +125,16 @@ pub(crate) fn encrypt(place: &Place) -> ExitCode {
             return ExitCode::from(EX_CONFIG);
         }
     };
-    let format = match place.format.as_deref().map(str::parse::<ValueFormat>) {
+    // As `redcloak run` would write it: --format, else REDCLOAK_VALUE_FORMAT, else Fernet.
+    let configured = std::env::var("REDCLOAK_VALUE_FORMAT")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let format = match place
+        .format
+        .as_deref()
+        .or(configured.as_deref())
+        .map(str::parse::<ValueFormat>)
+    {
         None => ValueFormat::Fernet,
         Some(Ok(f)) => f,
         Some(Err(e)) => {
@@ -133,7 +142,7 @@ pub(crate) fn encrypt(place: &Place) -> ExitCode {
             return ExitCode::from(EX_CONFIG);
         }
     };
-    if format == ValueFormat::AesGcm && place.key_name.is_none() {
+    if format == ValueFormat::AesGcm && place.key_name.is_none() && !place.member {
         eprintln!(
             "error: the aes-gcm format binds a value to where it is stored\n  required: --key-name KEY (and --field FIELD for a hash or stream field, --db N)"
         );

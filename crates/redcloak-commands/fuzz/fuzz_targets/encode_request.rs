@@ -54,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
 
     let mut out = BytesMut::new();
     let member_row = spec.members.any() || spec.rewrite != Rewrite::None;
-    match encode_request(spec, &args, ring(), &mut out) {
+    match encode_request(spec, &args, 0, ring(), &mut out) {
         Ok(_) if member_row => {
             let mut parser = RequestParser::new(Limits::default());
             let sent = parser

@@ -1,5 +1,5 @@
-//! Stream commands: field values of entries are values; stream keys, IDs, field names, group
-//! and consumer names stay as they are.
+//! Stream commands: field values of entries are values (bound, in `aes-gcm`, to the stream
+//! and the field); stream keys, IDs, field names, group and consumer names stay as they are.
 use bytes::Bytes;
 
 use super::{
@@ -103,7 +103,8 @@ const XGROUP: &[CommandSpec] = &[
 ];
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
-    forward("XADD", -5, ValueArgs::Custom(xadd_values), &Pass, Streams),
+    // Each value bound to the stream and its field.
+    forward("XADD", -5, ValueArgs::Custom(xadd_values), &Pass, Streams).bind(Bind::Fields),
     forward("XRANGE", -4, ValueArgs::None, &ENTRIES, Streams),
     forward("XREVRANGE", -4, ValueArgs::None, &ENTRIES, Streams),
     // [[stream, entries], …] (RESP2) or {stream: entries} (RESP3); nil on timeout.
