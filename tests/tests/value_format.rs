@@ -500,3 +500,86 @@ fn commands_after_a_refused_select_stay_in_the_right_database() {
     );
     assert_eq!(stack.plain().cmd(&[b"GET", b"k"]).unwrap(), bulk(b"v"));
 }
+
+/// Stored values modified or cut short in Redis, in both formats, read as errors that say so
+/// (never as a value), each counted under its reason.
+#[test]
+fn tampered_and_truncated_values_are_errors_in_both_formats() {
+    let (stack, admin) = stack_with_admin(&[], &[AES_GCM]);
+    let fernet = Redcloak::start(
+        stack.dir.path(),
+        &redcloak_e2e::without_var(&stack.env, "REDCLOAK_VALUE_FORMAT"),
+    );
+    let mut c = stack.plain();
+    let mut f = redcloak_e2e::Plain::connect(fernet.addr);
+    f.cmd(&words("SET fernet-v the-fernet-value")).unwrap();
+    c.cmd(&words("SET gcm-v the-gcm-value")).unwrap();
+    let mut d = stack.direct();
+    let token = d.get(b"fernet-v").unwrap();
+    let envelope = d.get(b"gcm-v").unwrap();
+    assert_eq!(token[0], b'g');
+    assert_eq!(envelope[0], 0xC1);
+    let flip = |v: &Bytes, at: usize| {
+        let mut v = v.to_vec();
+        v[at] ^= 0x01;
+        v
+    };
+    let n = envelope.len();
+    let cases: Vec<(&[u8], Vec<u8>)> = vec![
+        (b"token-flipped", {
+            // A base64 character in the HMAC changed to another valid one.
+            let mut t = token.to_vec();
+            let at = t.len() - 10;
+            t[at] = if t[at] == b'A' { b'B' } else { b'A' };
+            t
+        }),
+        (b"token-cut", token[..token.len() - 7].to_vec()),
+        (b"envelope-body", flip(&envelope, 20)),
+        (b"envelope-tag", flip(&envelope, n - 10)),
+        (b"envelope-check", flip(&envelope, n - 1)),
+        (b"envelope-key-id", flip(&envelope, 2)),
+        (b"envelope-cut", envelope[..n - 5].to_vec()),
+        (b"envelope-header-only", envelope[..20].to_vec()),
+    ];
+    for (key, bad) in &cases {
+        d.set(key, bad);
+    }
+    let before = scrape(&admin);
+    for (key, _) in &cases {
+        for client in [&mut c, &mut f] {
+            let reply = client.cmd(&[b"GET", key]).unwrap();
+            assert!(
+                is_error_containing(&reply, "cannot be decrypted"),
+                "{}: {reply:?}",
+                String::from_utf8_lossy(key)
+            );
+        }
+    }
+    let after = scrape(&admin);
+    let delta = |reason: &str| {
+        let series = format!("redcloak_decrypt_failures_total{{reason=\"{reason}\"}}");
+        metric(&after, &series).unwrap_or(0.0) - metric(&before, &series).unwrap_or(0.0)
+    };
+    let total: f64 = ["not_encrypted", "no_key", "binding", "tampered"]
+        .iter()
+        .map(|r| delta(r))
+        .sum();
+    assert_eq!(
+        total,
+        cases.len() as f64,
+        "every refused read counted once: {after}"
+    );
+    assert!(
+        delta("tampered") >= 1.0,
+        "a changed tag or check is tampering: {after}"
+    );
+    // The originals still read, and nothing of them leaked into the logs.
+    assert_eq!(c.cmd(&words("GET gcm-v")).unwrap(), bulk(b"the-gcm-value"));
+    assert_eq!(
+        f.cmd(&words("GET fernet-v")).unwrap(),
+        bulk(b"the-fernet-value")
+    );
+    for log in [stack.proxy.log_text(), fernet.log_text()] {
+        assert!(!log.contains("the-gcm-value") && !log.contains("the-fernet-value"));
+    }
+}
