@@ -52,7 +52,21 @@ pub fn bullmq_app(port: u16, args: &[&str]) -> (bool, String) {
 
 #[test]
 fn bullmq_adds_processes_delays_retries_and_reports_events() {
-    let stack = Stack::start();
+    run_bullmq(Stack::start());
+}
+
+/// The same with `REDCLOAK_VALUE_FORMAT=aes-gcm`: BullMQ's scripts move job ids between lists
+/// (`RPOPLPUSH` in moveToActive), which redcloak carries out encrypting each id again for its
+/// new list; the audit opens every value at its place.
+#[test]
+fn bullmq_runs_with_key_bound_values() {
+    run_bullmq(Stack::start_with(
+        &[],
+        &[("REDCLOAK_VALUE_FORMAT", "aes-gcm")],
+    ));
+}
+
+fn run_bullmq(stack: Stack) {
     let mut monitor = Monitor::start(&stack);
     let marker = "bullmqSecretMarker";
     let (ok, out) = bullmq_app(stack.proxy.addr.port(), &["check", marker]);

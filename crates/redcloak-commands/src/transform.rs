@@ -13,8 +13,8 @@ use redcloak_crypto::{Binding, DecryptError, KeyRing, ValueFormat};
 
 use crate::resp::{self, Frame, Limits, ProtocolError};
 use crate::table::{
-    scan_options, Bind, CommandSpec, MemberArgs, Reduce, Refusal, Rewrite, Shape, ValueArgs,
-    INTERNAL_PREFIX, SCRATCH_PREFIX, SECRET_CONFIG,
+    scan_options, Action, Bind, CommandSpec, MemberArgs, Reduce, Refusal, Rewrite, Shape,
+    ValueArgs, INTERNAL_PREFIX, SCRATCH_PREFIX, SECRET_CONFIG,
 };
 use crate::words;
 
@@ -72,11 +72,28 @@ fn sealed(ring: &KeyRing, plain: &[u8], binding: Option<&Binding<'_>>) -> Bytes 
     }
 }
 
+/// Whether redcloak carries a [`Bind::Moves`] command out itself while the ring writes
+/// AES-GCM, encrypting what moves again for its new place (`LMOVE`, `RPOPLPUSH`: an emulation
+/// exists), rather than refusing it.
+pub fn rebinds(spec: &CommandSpec) -> bool {
+    spec.bind == Bind::Moves && crate::emulate::is_emulated(spec.name.as_bytes())
+}
+
+/// What redcloak does with a command when the ring writes values in `format`: the row's
+/// action, except that a command [`rebinds`] is emulated while the format is AES-GCM.
+pub fn action(spec: &CommandSpec, format: ValueFormat) -> Action {
+    if format == ValueFormat::AesGcm && rebinds(spec) {
+        Action::Emulate
+    } else {
+        spec.action
+    }
+}
+
 /// redcloak's refusal of a command that makes Redis move values to another location
 /// ([`Bind::Moves`]) while the ring writes AES-GCM envelopes, which open only where they were
-/// written.
+/// written (unless redcloak [`rebinds`] it).
 pub fn move_refusal(spec: &CommandSpec, format: ValueFormat) -> Option<String> {
-    (spec.bind == Bind::Moves && format == ValueFormat::AesGcm).then(|| {
+    (spec.bind == Bind::Moves && format == ValueFormat::AesGcm && !rebinds(spec)).then(|| {
         format!(
             "ERR redcloak: {} is refused while REDCLOAK_VALUE_FORMAT=aes-gcm: Redis would move \
              values to another key or database, and an aes-gcm value opens only at the key, \

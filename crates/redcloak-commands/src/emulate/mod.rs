@@ -88,6 +88,20 @@ pub enum Read {
         /// The key.
         key: Bytes,
     },
+    /// The element at the head (or tail) of the list at `key` (`LINDEX key 0|-1`): a missing
+    /// key is [`Found::Missing`], a list gives [`Found::Element`].
+    ListEnd {
+        /// The key.
+        key: Bytes,
+        /// The tail rather than the head.
+        tail: bool,
+    },
+    /// Whether `key` holds a list (`TYPE`): [`Found::Missing`], [`Found::WrongType`], or an
+    /// empty [`Found::List`] (no element is read).
+    IsList {
+        /// The key.
+        key: Bytes,
+    },
     /// The list, set or sorted set at `key` (SORT's input): `TYPE`, then `LRANGE 0 -1`,
     /// `SMEMBERS` or `ZRANGE 0 -1 WITHSCORES`. Strings, hashes and streams are
     /// [`Found::WrongType`].
@@ -110,6 +124,12 @@ impl fmt::Debug for Read {
                 .field("field", &n(field))
                 .finish(),
             Read::List { key } => f.debug_struct("List").field("key", &n(key)).finish(),
+            Read::ListEnd { key, tail } => f
+                .debug_struct("ListEnd")
+                .field("key", &n(key))
+                .field("tail", tail)
+                .finish(),
+            Read::IsList { key } => f.debug_struct("IsList").field("key", &n(key)).finish(),
             Read::Collection { key } => f.debug_struct("Collection").field("key", &n(key)).finish(),
         }
     }
@@ -126,8 +146,11 @@ pub enum Found {
     String(Vec<u8>),
     /// A hash field's value ([`Read::HashField`]).
     Field(Vec<u8>),
-    /// A list, head to tail ([`Read::List`], [`Read::Collection`]).
+    /// A list, head to tail ([`Read::List`], [`Read::Collection`]; empty for
+    /// [`Read::IsList`]).
     List(Vec<Vec<u8>>),
+    /// A list element ([`Read::ListEnd`]).
+    Element(Vec<u8>),
     /// A set's members, in the order the executor read them ([`Read::Collection`]).
     Set(Vec<Vec<u8>>),
     /// A sorted set's members and scores, in any order ([`Read::Collection`]).
@@ -141,6 +164,7 @@ impl fmt::Debug for Found {
             Found::WrongType => f.write_str("WrongType"),
             Found::String(v) => f.debug_tuple("String").field(&Redacted(v.len())).finish(),
             Found::Field(v) => f.debug_tuple("Field").field(&Redacted(v.len())).finish(),
+            Found::Element(v) => f.debug_tuple("Element").field(&Redacted(v.len())).finish(),
             Found::List(v) => write!(f, "List(<{} items>)", v.len()),
             Found::Set(v) => write!(f, "Set(<{} members>)", v.len()),
             Found::ZSet(v) => write!(f, "ZSet(<{} members>)", v.len()),
@@ -218,6 +242,25 @@ pub enum Write {
         /// The key.
         key: Bytes,
     },
+    /// The list's head (or tail) element is removed (`LPOP`/`RPOP`: the one a
+    /// [`Read::ListEnd`] under the same WATCH found); the list keeps its TTL, and goes when
+    /// it is left empty.
+    Pop {
+        /// The key.
+        key: Bytes,
+        /// The tail rather than the head.
+        tail: bool,
+    },
+    /// An element is pushed at the head (or tail) of the list at `key` (`LPUSH`/`RPUSH`),
+    /// which is created if missing and keeps its TTL otherwise.
+    Push {
+        /// The key.
+        key: Bytes,
+        /// The head rather than the tail.
+        head: bool,
+        /// The element (plaintext).
+        value: Vec<u8>,
+    },
 }
 
 impl fmt::Debug for Write {
@@ -244,6 +287,17 @@ impl fmt::Debug for Write {
             Write::Delete { key } => f
                 .debug_struct("Delete")
                 .field("key", &Redacted(key.len()))
+                .finish(),
+            Write::Pop { key, tail } => f
+                .debug_struct("Pop")
+                .field("key", &Redacted(key.len()))
+                .field("tail", tail)
+                .finish(),
+            Write::Push { key, head, value } => f
+                .debug_struct("Push")
+                .field("key", &Redacted(key.len()))
+                .field("head", head)
+                .field("value", &Redacted(value.len()))
                 .finish(),
         }
     }
@@ -415,6 +469,16 @@ pub static COMMANDS: &[Emulated] = &[
     row("LPOS", -3, ReadOnly, lists::plan_lpos, lists::lpos),
     row("LREM", 4, ReadWrite, lists::plan_lrem, lists::lrem),
     row("LINSERT", 5, ReadWrite, lists::plan_linsert, lists::linsert),
+    // Only while values are written as aes-gcm (`transform::rebinds`): the element moves
+    // to another list, where it must be encrypted for its new key.
+    row("LMOVE", 5, ReadWrite, lists::plan_lmove, lists::lmove),
+    row(
+        "RPOPLPUSH",
+        3,
+        ReadWrite,
+        lists::plan_rpoplpush,
+        lists::rpoplpush,
+    ),
     // sort
     row("SORT", -2, ReadWrite, sort::plan_sort, sort::sort),
     row("SORT_RO", -2, ReadOnly, sort::plan_sort_ro, sort::sort),

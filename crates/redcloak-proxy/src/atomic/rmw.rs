@@ -235,6 +235,15 @@ impl Snapshot {
                 Frame::Bulk(v) => Found::Field(open(&v)?),
                 _ => Found::Missing,
             },
+            Read::ListEnd { .. } => match first {
+                Frame::Bulk(v) => Found::Element(open(&v)?),
+                _ => Found::Missing,
+            },
+            Read::IsList { .. } => match &first {
+                Frame::Simple(t) | Frame::Bulk(t) if &t[..] == b"list" => Found::List(Vec::new()),
+                Frame::Simple(t) | Frame::Bulk(t) if &t[..] == b"none" => Found::Missing,
+                _ => Found::WrongType,
+            },
             Read::List { key } => {
                 let items = elements(first);
                 let expire_at = match frames.next() {
@@ -329,6 +338,15 @@ impl Snapshot {
                     }
                 }
                 Write::Delete { key } => out.push(vec![Bytes::from_static(b"DEL"), key.clone()]),
+                Write::Pop { key, tail } => out.push(vec![
+                    Bytes::from_static(if *tail { b"RPOP" } else { b"LPOP" }),
+                    key.clone(),
+                ]),
+                Write::Push { key, head, value } => out.push(vec![
+                    Bytes::from_static(if *head { b"LPUSH" } else { b"RPUSH" }),
+                    key.clone(),
+                    transform::seal_value(ring, value, &Binding::key(db, key)),
+                ]),
             }
         }
     }
@@ -339,6 +357,8 @@ pub(crate) fn key_of(read: &Read) -> &Bytes {
         Read::String { key }
         | Read::HashField { key, .. }
         | Read::List { key }
+        | Read::ListEnd { key, .. }
+        | Read::IsList { key }
         | Read::Collection { key } => key,
     }
 }
@@ -353,6 +373,12 @@ pub(crate) fn read_commands(read: &Read) -> Vec<Vec<Bytes>> {
             vec![b(b"LRANGE"), key.clone(), b(b"0"), b(b"-1")],
             vec![b(b"PEXPIRETIME"), key.clone()],
         ],
+        Read::ListEnd { key, tail } => vec![vec![
+            b(b"LINDEX"),
+            key.clone(),
+            b(if *tail { b"-1" } else { b"0" }),
+        ]],
+        Read::IsList { key } => vec![vec![b(b"TYPE"), key.clone()]],
         // TYPE says which of the three readings is the right one (the others are WRONGTYPE).
         Read::Collection { key } => vec![
             vec![b(b"TYPE"), key.clone()],

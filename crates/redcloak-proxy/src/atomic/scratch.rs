@@ -183,7 +183,7 @@ impl<'a, E: Exchange> Scratch<'a, E> {
             return Ok(error(transform::arity_message(spec, parent)));
         }
         let name = table::display_name(spec, parent);
-        match spec.action {
+        match transform::action(spec, self.ctx.ring.format()) {
             Action::Refuse(refusal) => Ok(error(transform::refusal_message(&name, &refusal))),
             Action::Local(local) => Ok(Ran::Reply(self.local(local, spec, parent, args))),
             Action::Emulate => self.emulate(spec, args).await.map(Ran::Reply),

@@ -195,7 +195,7 @@ pub(crate) fn plan(args: Vec<Bytes>, st: &ConnState, ctx: &Ctx) -> Planned {
     if !spec.arity_ok(args.len()) {
         return refuse(transform::arity_message(spec, parent), label);
     }
-    match spec.action {
+    match transform::action(spec, ctx.format) {
         Action::Refuse(refusal) => refuse(
             transform::refusal_message(&table::display_name(spec, parent), &refusal),
             label,
@@ -485,7 +485,7 @@ fn plan_queued(
     if let Some(refused) = refused_in_multi(spec, label) {
         return refused;
     }
-    let by_redcloak = match spec.action {
+    let by_redcloak = match transform::action(spec, ctx.format) {
         Action::Emulate | Action::Script(ScriptOp::Eval { .. } | ScriptOp::Fcall { .. }) => true,
         Action::Script(_) => {
             return refuse(
