@@ -479,6 +479,12 @@ fn an_unknown_format_is_a_startup_error() {
     assert!(!out.status.success(), "{text}");
     assert!(text.contains("REDCLOAK_VALUE_FORMAT"), "{text}");
     assert!(text.contains("aes-gcm"), "{text}");
+    // A known one is shown with the encrypting key.
+    let env = with_var(&stack.env, "REDCLOAK_VALUE_FORMAT", "AES-GCM");
+    let out = redcloak_e2e::run_redcloak(&env, &["check"]);
+    let text = redcloak_e2e::output_text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("(encrypts, aes-gcm)"), "{text}");
 }
 
 /// A SELECT that Redis refuses leaves the connection in its database: the commands pipelined

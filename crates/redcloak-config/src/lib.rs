@@ -205,7 +205,7 @@ impl Config {
             .enumerate()
             .map(|(i, id)| {
                 if i == 0 {
-                    format!("{id} (encrypts)")
+                    format!("{id} (encrypts, {})", self.key_ring.format())
                 } else {
                     id.to_string()
                 }

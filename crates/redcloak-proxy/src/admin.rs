@@ -263,6 +263,7 @@ fn status(shared: &Shared) -> serde_json::Value {
         "key_ring": {
             "ids": keys,
             "encrypts_with": keys.first(),
+            "value_format": material.key_ring.format().as_str(),
         },
         "certificates": certificates,
         "journal_entries": shared.journal_len(),
