@@ -203,6 +203,19 @@ fn perform(c: &mut Conn, read: &Read) -> Found {
             b"list" => Found::List(items_of(&c.cmd(&[b"LRANGE", key, b"0", b"-1"]))),
             _ => Found::WrongType,
         },
+        Read::ListEnd { key, tail } => match &kind(c, key)[..] {
+            b"none" => Found::Missing,
+            b"list" => {
+                let at: &[u8] = if *tail { b"-1" } else { b"0" };
+                Found::Element(bytes_of(&c.cmd(&[b"LINDEX", key, at])))
+            }
+            _ => Found::WrongType,
+        },
+        Read::IsList { key } => match &kind(c, key)[..] {
+            b"none" => Found::Missing,
+            b"list" => Found::List(Vec::new()),
+            _ => Found::WrongType,
+        },
         Read::Collection { key } => match &kind(c, key)[..] {
             b"none" => Found::Missing,
             b"list" => Found::List(items_of(&c.cmd(&[b"LRANGE", key, b"0", b"-1"]))),
@@ -260,6 +273,29 @@ fn apply(mut state: State, writes: &[Write], found: &[Found], reads: &[Read]) ->
             }
             Write::Delete { key } => {
                 state.remove(&key[..]);
+            }
+            Write::Pop { key, tail } => {
+                let Some((Val::List(items), _)) = state.get_mut(&key[..]) else {
+                    panic!("Pop of a key that is not a list")
+                };
+                if *tail {
+                    items.pop();
+                } else {
+                    items.remove(0);
+                }
+                if items.is_empty() {
+                    state.remove(&key[..]);
+                }
+            }
+            Write::Push { key, head, value } => {
+                let entry = state
+                    .entry(key.to_vec())
+                    .or_insert((Val::List(Vec::new()), false));
+                match &mut entry.0 {
+                    Val::List(items) if *head => items.insert(0, value.clone()),
+                    Val::List(items) => items.push(value.clone()),
+                    other => panic!("Push on {other:?}"),
+                }
             }
         }
     }
@@ -1065,7 +1101,22 @@ fn random_lists() {
                 rng.range(-4, 4).to_string().into_bytes()
             }
         };
-        let command = match rng.below(3) {
+        if rng.chance(40) {
+            setup.push(s(rng.pick(&["RPUSH m q", "SET m x", "RPUSH m q r"])));
+        }
+        let side = |rng: &mut Rng| {
+            rng.pick(&[&b"LEFT"[..], b"RIGHT", b"left", b"Right", b"UP"])
+                .to_vec()
+        };
+        let command = match rng.below(5) {
+            3 => {
+                let dst = rng.pick(&[&b"m"[..], b"l", b"n"]).to_vec();
+                v(&[b"LMOVE", b"l", &dst, &side(&mut rng), &side(&mut rng)])
+            }
+            4 => {
+                let dst = rng.pick(&[&b"m"[..], b"l", b"n"]).to_vec();
+                v(&[b"RPOPLPUSH", b"l", &dst])
+            }
             0 => {
                 let mut c = v(&[b"LPOS", b"l", &elem(&mut rng)]);
                 for _ in 0..rng.below(4) {

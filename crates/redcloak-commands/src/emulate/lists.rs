@@ -249,6 +249,84 @@ pub(super) fn linsert(call: &Call<'_>) -> Step {
     )
 }
 
+// === LMOVE, RPOPLPUSH ===
+
+/// `getListPositionFromObjectOrReply`: `LEFT` is the head, `RIGHT` the tail.
+fn position(arg: &[u8]) -> Result<bool, Frame> {
+    if is(arg, "LEFT") {
+        Ok(false)
+    } else if is(arg, "RIGHT") {
+        Ok(true)
+    } else {
+        Err(error(SYNTAX))
+    }
+}
+
+fn plan_move(args: &[Bytes], from_tail: bool) -> Vec<Read> {
+    vec![
+        Read::ListEnd {
+            key: args[1].clone(),
+            tail: from_tail,
+        },
+        Read::IsList {
+            key: args[2].clone(),
+        },
+    ]
+}
+
+pub(super) fn plan_lmove(args: &[Bytes]) -> Result<Vec<Read>, Frame> {
+    let from_tail = position(&args[3])?;
+    position(&args[4])?;
+    Ok(plan_move(args, from_tail))
+}
+
+pub(super) fn plan_rpoplpush(args: &[Bytes]) -> Result<Vec<Read>, Frame> {
+    Ok(plan_move(args, true))
+}
+
+/// `lmoveGenericCommand`: the source missing is a null reply before the destination's type
+/// is looked at; a source or destination of another type is WRONGTYPE.
+fn move_element(call: &Call<'_>, from_tail: bool, to_head: bool) -> Step {
+    let element = match call.found(0) {
+        Some(Found::Missing) => return done(call.null()),
+        Some(Found::WrongType) => return done(error(WRONGTYPE)),
+        Some(Found::Element(v)) => v.clone(),
+        _ => return executor_bug(),
+    };
+    match call.found(1) {
+        Some(Found::WrongType) => return done(error(WRONGTYPE)),
+        Some(Found::Missing | Found::List(_)) => {}
+        _ => return executor_bug(),
+    }
+    done_with(
+        Frame::Bulk(Bytes::from(element.clone())),
+        // Pushed before the pop: when source and destination are one key, the list is never
+        // left empty in between (which would delete it, and its TTL).
+        vec![
+            Write::Push {
+                key: call.arg(2).clone(),
+                head: to_head,
+                value: element,
+            },
+            Write::Pop {
+                key: call.arg(1).clone(),
+                tail: from_tail,
+            },
+        ],
+    )
+}
+
+pub(super) fn lmove(call: &Call<'_>) -> Step {
+    let (Ok(from_tail), Ok(to_tail)) = (position(call.arg(3)), position(call.arg(4))) else {
+        return executor_bug();
+    };
+    move_element(call, from_tail, !to_tail)
+}
+
+pub(super) fn rpoplpush(call: &Call<'_>) -> Step {
+    move_element(call, true, true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::tests::args;
@@ -357,80 +435,4 @@ mod tests {
             Frame::Integer(0)
         );
     }
-}
-
-// === LMOVE, RPOPLPUSH ===
-
-/// `getListPositionFromObjectOrReply`: `LEFT` is the head, `RIGHT` the tail.
-fn position(arg: &[u8]) -> Result<bool, Frame> {
-    if is(arg, "LEFT") {
-        Ok(false)
-    } else if is(arg, "RIGHT") {
-        Ok(true)
-    } else {
-        Err(error(SYNTAX))
-    }
-}
-
-fn plan_move(args: &[Bytes], from_tail: bool) -> Vec<Read> {
-    vec![
-        Read::ListEnd {
-            key: args[1].clone(),
-            tail: from_tail,
-        },
-        Read::IsList {
-            key: args[2].clone(),
-        },
-    ]
-}
-
-pub(super) fn plan_lmove(args: &[Bytes]) -> Result<Vec<Read>, Frame> {
-    let from_tail = position(&args[3])?;
-    position(&args[4])?;
-    Ok(plan_move(args, from_tail))
-}
-
-pub(super) fn plan_rpoplpush(args: &[Bytes]) -> Result<Vec<Read>, Frame> {
-    Ok(plan_move(args, true))
-}
-
-/// `lmoveGenericCommand`: the source missing is a null reply before the destination's type
-/// is looked at; a source or destination of another type is WRONGTYPE.
-fn move_element(call: &Call<'_>, from_tail: bool, to_head: bool) -> Step {
-    let element = match call.found(0) {
-        Some(Found::Missing) => return done(call.null()),
-        Some(Found::WrongType) => return done(error(WRONGTYPE)),
-        Some(Found::Element(v)) => v.clone(),
-        _ => return executor_bug(),
-    };
-    match call.found(1) {
-        Some(Found::WrongType) => return done(error(WRONGTYPE)),
-        Some(Found::Missing | Found::List(_)) => {}
-        _ => return executor_bug(),
-    }
-    done_with(
-        Frame::Bulk(Bytes::from(element.clone())),
-        vec![
-            Write::Pop {
-                key: call.arg(1).clone(),
-                tail: from_tail,
-            },
-            Write::Push {
-                key: call.arg(2).clone(),
-                head: to_head,
-                value: element,
-            },
-        ],
-    )
-}
-
-pub(super) fn lmove(call: &Call<'_>) -> Step {
-    let (Ok(from_tail), Ok(to_tail)) = (position(call.arg(3)), position(call.arg(4))) else {
-        return executor_bug();
-    };
-    move_element(call, from_tail, !to_tail)
-}
-
-pub(super) fn rpoplpush(call: &Call<'_>) -> Step {
-    move_element(call, true, true)
 }
