@@ -73,7 +73,21 @@ fn rq_enqueues_schedules_and_keeps_registries_encrypted() {
 /// emulates those commands inside the transaction, on scratch copies (DESIGN.md §4a).
 #[test]
 fn rq_worker_runs_jobs_through_redcloak() {
-    let stack = Stack::start();
+    run_worker(Stack::start());
+}
+
+/// The same with `REDCLOAK_VALUE_FORMAT=aes-gcm`: the burst worker takes each job with
+/// `LMOVE` to its intermediate queue, which redcloak carries out, encrypting the job id again
+/// for that list; the audit opens every value at its place.
+#[test]
+fn rq_worker_runs_with_key_bound_values() {
+    run_worker(Stack::start_with(
+        &[],
+        &[("REDCLOAK_VALUE_FORMAT", "aes-gcm")],
+    ));
+}
+
+fn run_worker(stack: Stack) {
     let (ok, out) = rq_app(&stack, "full");
     for needs in ["LREM", "HINCRBY", "HINCRBYFLOAT"] {
         for missing in [

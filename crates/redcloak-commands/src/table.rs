@@ -1102,7 +1102,12 @@ fn row(spec: &CommandSpec, parent: Option<&CommandSpec>) -> String {
         }
         _ => "—".to_owned(),
     };
-    if spec.bind == Bind::Moves {
+    if spec.bind == Bind::Moves && crate::emulate::is_emulated(spec.name.as_bytes()) {
+        reply.push_str(
+            "; while `REDCLOAK_VALUE_FORMAT=aes-gcm`, carried out by redcloak, the element \
+             encrypted again for the destination list",
+        );
+    } else if spec.bind == Bind::Moves {
         reply.push_str(
             "; refused while `REDCLOAK_VALUE_FORMAT=aes-gcm` (Redis would move values to a \
              location where an aes-gcm value does not open)",
