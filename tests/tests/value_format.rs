@@ -28,6 +28,14 @@ fn is_error_containing(f: &Frame, text: &str) -> bool {
     matches!(f, Frame::Error(e) if String::from_utf8_lossy(e).contains(text))
 }
 
+/// The plaintext of a stored value opened at `at` (panics if it does not open there).
+fn opened(ring: &redcloak_crypto::KeyRing, stored: &[u8], at: &Binding<'_>) -> Vec<u8> {
+    ring.decrypt_value(stored, at)
+        .expect("opens at its place")
+        .plaintext
+        .into_vec()
+}
+
 /// What Redis stores at `key` in database 0 (a string), read around redcloak.
 fn stored(stack: &Stack, key: &[u8]) -> Bytes {
     stack.direct().get(key).expect("a stored value")
@@ -174,13 +182,7 @@ fn every_value_command_answers_as_redis_and_stores_bound_envelopes() {
     };
     let Frame::Bulk(v) = &pairs[1] else { panic!() };
     let ring = stack.key_ring();
-    assert_eq!(
-        ring.decrypt_value(v, &Binding::field(0, b"sh", b"f"))
-            .unwrap()
-            .plaintext
-            .into_vec(),
-        b"hv"
-    );
+    assert_eq!(opened(&ring, v, &Binding::field(0, b"sh", b"f")), b"hv");
     assert!(
         ring.decrypt_value(v, &Binding::key(0, b"sh")).is_err(),
         "a hash field's value does not open as the key's"
@@ -464,8 +466,7 @@ fn the_fallback_serves_and_replays_bound_values() {
     for (key, value) in [(&b"w1"[..], &b"one"[..]), (b"w2", b"two")] {
         let v = stored(&stack, key);
         assert_eq!(v[0], 0xC1);
-        let opened = ring.decrypt_value(&v, &Binding::key(0, key)).unwrap();
-        assert_eq!(opened.plaintext.into_vec(), value);
+        assert_eq!(opened(&ring, &v, &Binding::key(0, key)), value);
     }
 }
 
@@ -514,22 +515,10 @@ fn commands_after_a_refused_select_stay_in_the_right_database() {
     let ring = stack.key_ring();
     let mut d = stack.direct();
     let v0 = d.get(b"k").unwrap();
-    assert_eq!(
-        ring.decrypt_value(&v0, &Binding::key(0, b"k"))
-            .unwrap()
-            .plaintext
-            .into_vec(),
-        b"v"
-    );
+    assert_eq!(opened(&ring, &v0, &Binding::key(0, b"k")), b"v");
     d.cmd(&[b"SELECT", b"2"]).unwrap();
     let v2 = d.get(b"k").unwrap();
-    assert_eq!(
-        ring.decrypt_value(&v2, &Binding::key(2, b"k"))
-            .unwrap()
-            .plaintext
-            .into_vec(),
-        b"v2"
-    );
+    assert_eq!(opened(&ring, &v2, &Binding::key(2, b"k")), b"v2");
     assert_eq!(stack.plain().cmd(&[b"GET", b"k"]).unwrap(), bulk(b"v"));
 }
 

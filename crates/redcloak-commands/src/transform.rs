@@ -1124,13 +1124,13 @@ fn apply(
                 .collect::<Result<_, _>>()?,
         ),
         (Shape::Each(inner), Frame::Array(items)) => {
-            Frame::Array(each(inner, items, ring, at.inner(), count)?)
+            Frame::Array(elements(inner, items, ring, at.inner(), count)?)
         }
         (Shape::Each(inner), Frame::Set(items)) => {
-            Frame::Set(each(inner, items, ring, at.inner(), count)?)
+            Frame::Set(elements(inner, items, ring, at.inner(), count)?)
         }
         (Shape::Each(inner), Frame::Push(items)) => {
-            Frame::Push(each(inner, items, ring, at.inner(), count)?)
+            Frame::Push(elements(inner, items, ring, at.inner(), count)?)
         }
         (Shape::Pairs(inner), frame) => pairs(inner, frame, ring, at, false, count)?,
         (Shape::KeyedPairs(inner), frame) => pairs(inner, frame, ring, at, true, count)?,
@@ -1177,10 +1177,10 @@ fn apply(
             open_member_frame(ring, &data, count)?
         }
         (Shape::Members, Frame::Array(items)) => {
-            Frame::Array(each(&Shape::Members, items, ring, at, count)?)
+            Frame::Array(elements(&Shape::Members, items, ring, at, count)?)
         }
         (Shape::Members, Frame::Set(items)) => {
-            Frame::Set(each(&Shape::Members, items, ring, at, count)?)
+            Frame::Set(elements(&Shape::Members, items, ring, at, count)?)
         }
         (Shape::Scored, Frame::Array(items)) => Frame::Array(scored(items, ring, count)?),
         (Shape::Lead(inner), Frame::Bulk(data)) => {
@@ -1322,21 +1322,8 @@ fn scored(items: Vec<Frame>, ring: &KeyRing, count: &mut usize) -> Result<Vec<Fr
         .collect()
 }
 
-fn each(
-    shape: &Shape,
-    items: Vec<Frame>,
-    ring: &KeyRing,
-    at: At<'_>,
-    count: &mut usize,
-) -> Result<Vec<Frame>, ReplyError> {
-    items
-        .into_iter()
-        .map(|item| apply(shape, item, ring, at, count))
-        .collect()
-}
-
-/// Like [`each`], element `i` of the top-level array read at key or field argument `i`
-/// (`HMGET`), or all at the same place (`LRANGE`).
+/// Decodes each element by `shape`: element `i` of the top-level array read at key or field
+/// argument `i` (`HMGET`), or all at the same place (`LRANGE`, and below the top).
 fn elements(
     shape: &Shape,
     items: Vec<Frame>,
