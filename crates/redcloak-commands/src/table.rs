@@ -423,7 +423,9 @@ pub enum Bind {
     Fields,
     /// Like `Key(1)` for its own reply, but Redis moves the values it touches to another key
     /// or database (`RENAME`, `COPY`, `MOVE`, `SWAPDB`, `LMOVE`…), where an AES-GCM envelope
-    /// would no longer open: refused while the ring writes `aes-gcm`.
+    /// would no longer open: while the ring writes `aes-gcm`, carried out by redcloak when an
+    /// emulation exists (`RENAME`, `RENAMENX`, `LMOVE`, `RPOPLPUSH`: `transform::rebinds`),
+    /// refused otherwise.
     Moves,
     /// Not stored (`PUBLISH` payloads): always a Fernet token, bound to nothing.
     Transit,
@@ -1104,8 +1106,8 @@ fn row(spec: &CommandSpec, parent: Option<&CommandSpec>) -> String {
     };
     if spec.bind == Bind::Moves && crate::emulate::is_emulated(spec.name.as_bytes()) {
         reply.push_str(
-            "; while `REDCLOAK_VALUE_FORMAT=aes-gcm`, carried out by redcloak, the element \
-             encrypted again for the destination list",
+            "; while `REDCLOAK_VALUE_FORMAT=aes-gcm`, carried out by redcloak, what moves \
+             encrypted again for its new key",
         );
     } else if spec.bind == Bind::Moves {
         reply.push_str(

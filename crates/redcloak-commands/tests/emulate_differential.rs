@@ -17,7 +17,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use redcloak_commands::emulate::{compute, start, Found, ListItem, Read, Step, Ttl, Write};
+use redcloak_commands::emulate::{
+    compute, start, Found, Held, ListItem, Read, Step, Ttl, Whole, Write,
+};
 use redcloak_commands::resp::{write_array_len, write_bulk, Frame, Limits};
 
 // === a Redis server and a minimal client ===
@@ -211,6 +213,26 @@ fn perform(c: &mut Conn, read: &Read) -> Found {
             }
             _ => Found::WrongType,
         },
+        Read::Whole { key } => {
+            let held = match &kind(c, key)[..] {
+                b"none" => return Found::Missing,
+                b"string" => Held::String(bytes_of(&c.cmd(&[b"GET", key]))),
+                b"list" => Held::List(items_of(&c.cmd(&[b"LRANGE", key, b"0", b"-1"]))),
+                b"hash" => Held::Hash(
+                    items_of(&c.cmd(&[b"HGETALL", key]))
+                        .chunks(2)
+                        .map(|p| (Bytes::from(p[0].clone()), p[1].clone()))
+                        .collect(),
+                ),
+                b"stream" => Held::Stream,
+                _ => Held::Unbound,
+            };
+            let expire_at = match c.cmd(&[b"PEXPIRETIME", key]) {
+                Frame::Integer(t) => t,
+                _ => -1,
+            };
+            Found::Whole(Whole { held, expire_at })
+        }
         Read::IsList { key } => match &kind(c, key)[..] {
             b"none" => Found::Missing,
             b"list" => Found::List(Vec::new()),
@@ -273,6 +295,13 @@ fn apply(mut state: State, writes: &[Write], found: &[Found], reads: &[Read]) ->
             }
             Write::Delete { key } => {
                 state.remove(&key[..]);
+            }
+            Write::ExpireAt { key, .. } => {
+                state.get_mut(&key[..]).expect("expiry of a missing key").1 = true;
+            }
+            Write::Rename { from, to } => {
+                let moved = state.remove(&from[..]).expect("rename of a missing key");
+                state.insert(to.to_vec(), moved);
             }
             Write::Pop { key, tail } => {
                 let Some((Val::List(items), _)) = state.get_mut(&key[..]) else {
@@ -1061,6 +1090,43 @@ fn random_lcs() {
         h.check_one(&setup, &c, resp3);
     }
     h.report("lcs");
+}
+
+/// RENAME / RENAMENX (emulated while values are written as aes-gcm) of every type but
+/// streams (refused by design), to a missing or existing key or to itself, with or without
+/// an expiry on either side.
+#[test]
+fn random_renames() {
+    let mut h = Harness::new();
+    let mut rng = Rng(0x0bad_cafe_1234_5678);
+    let fill = |rng: &mut Rng, key: &str| -> Option<Vec<u8>> {
+        let line = match rng.below(7) {
+            0 => return None,
+            1 => format!("SET {key} v{}", rng.below(9)),
+            2 => format!("RPUSH {key} a b {}", rng.below(9)),
+            3 => format!("HSET {key} f1 x f2 {}", rng.below(9)),
+            4 => format!("SADD {key} m1 m{}", rng.below(9)),
+            5 => format!("ZADD {key} 1 m1 2.5 m{}", rng.below(9)),
+            _ => format!("PFADD {key} a b c"),
+        };
+        Some(line.into_bytes())
+    };
+    for i in 0..600 {
+        let resp3 = i % 2 == 1;
+        let mut setup = Vec::new();
+        for key in ["a", "b"] {
+            if let Some(line) = fill(&mut rng, key) {
+                setup.push(line.split(|&b| b == b' ').map(<[u8]>::to_vec).collect());
+                if rng.chance(40) {
+                    setup.push(s(&format!("PEXPIRE {key} 100000")));
+                }
+            }
+        }
+        let name = rng.pick(&["RENAME", "RENAMENX", "rename"]);
+        let to = rng.pick(&["b", "b", "a", "c"]);
+        h.check_one(&setup, &s(&format!("{name} a {to}")), resp3);
+    }
+    h.report("renames");
 }
 
 #[test]

@@ -62,6 +62,7 @@ use crate::resp::Frame;
 mod bits;
 pub(crate) mod cfloat;
 mod hashes;
+mod keys;
 mod lists;
 mod sort;
 mod strings;
@@ -102,6 +103,13 @@ pub enum Read {
         /// The key.
         key: Bytes,
     },
+    /// Everything at `key`, whatever its type, and its expiry (`RENAME`'s source): `TYPE`,
+    /// then the reading of that type, then `PEXPIRETIME`. A missing key is
+    /// [`Found::Missing`]; anything else is [`Found::Whole`].
+    Whole {
+        /// The key.
+        key: Bytes,
+    },
     /// The list, set or sorted set at `key` (SORT's input): `TYPE`, then `LRANGE 0 -1`,
     /// `SMEMBERS` or `ZRANGE 0 -1 WITHSCORES`. Strings, hashes and streams are
     /// [`Found::WrongType`].
@@ -130,6 +138,7 @@ impl fmt::Debug for Read {
                 .field("tail", tail)
                 .finish(),
             Read::IsList { key } => f.debug_struct("IsList").field("key", &n(key)).finish(),
+            Read::Whole { key } => f.debug_struct("Whole").field("key", &n(key)).finish(),
             Read::Collection { key } => f.debug_struct("Collection").field("key", &n(key)).finish(),
         }
     }
@@ -151,6 +160,8 @@ pub enum Found {
     List(Vec<Vec<u8>>),
     /// A list element ([`Read::ListEnd`]).
     Element(Vec<u8>),
+    /// A whole key ([`Read::Whole`]).
+    Whole(Whole),
     /// A set's members, in the order the executor read them ([`Read::Collection`]).
     Set(Vec<Vec<u8>>),
     /// A sorted set's members and scores, in any order ([`Read::Collection`]).
@@ -165,6 +176,7 @@ impl fmt::Debug for Found {
             Found::String(v) => f.debug_tuple("String").field(&Redacted(v.len())).finish(),
             Found::Field(v) => f.debug_tuple("Field").field(&Redacted(v.len())).finish(),
             Found::Element(v) => f.debug_tuple("Element").field(&Redacted(v.len())).finish(),
+            Found::Whole(w) => f.debug_tuple("Whole").field(w).finish(),
             Found::List(v) => write!(f, "List(<{} items>)", v.len()),
             Found::Set(v) => write!(f, "Set(<{} members>)", v.len()),
             Found::ZSet(v) => write!(f, "ZSet(<{} members>)", v.len()),
@@ -180,6 +192,47 @@ pub enum Ttl {
     Keep,
     /// The key ends up without a TTL (plain `SET`; `DEL` then `RPUSH` for a list).
     Clear,
+}
+
+/// A whole key as [`Read::Whole`] found it: its values decrypted, with its expiry.
+#[derive(Clone, PartialEq)]
+pub struct Whole {
+    /// What it holds.
+    pub held: Held,
+    /// When it expires (Unix time in ms, `PEXPIRETIME`), or -1.
+    pub expire_at: i64,
+}
+
+/// What a key holds, for [`Whole`].
+#[derive(Clone, PartialEq)]
+pub enum Held {
+    /// A string value.
+    String(Vec<u8>),
+    /// A list's elements, head to tail.
+    List(Vec<Vec<u8>>),
+    /// A hash's fields and values.
+    Hash(Vec<(Bytes, Vec<u8>)>),
+    /// A type whose contents are not bound to the key's name (sets, sorted sets: members;
+    /// a HyperLogLog): Redis can move it as it is.
+    Unbound,
+    /// A stream (its entries' values are bound to its name; not rewritten here).
+    Stream,
+}
+
+impl fmt::Debug for Whole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let held = match &self.held {
+            Held::String(v) => format!("String(<{} bytes>)", v.len()),
+            Held::List(v) => format!("List(<{} items>)", v.len()),
+            Held::Hash(v) => format!("Hash(<{} fields>)", v.len()),
+            Held::Unbound => "Unbound".to_owned(),
+            Held::Stream => "Stream".to_owned(),
+        };
+        f.debug_struct("Whole")
+            .field("held", &held)
+            .field("expire_at", &self.expire_at)
+            .finish()
+    }
 }
 
 /// An element of a list being rewritten.
@@ -251,6 +304,20 @@ pub enum Write {
         /// The tail rather than the head.
         tail: bool,
     },
+    /// The key expires at this Unix time in ms (`PEXPIREAT`).
+    ExpireAt {
+        /// The key.
+        key: Bytes,
+        /// When.
+        at: i64,
+    },
+    /// Redis renames the key as it is (`RENAME from to`), for contents not bound to the name.
+    Rename {
+        /// The key.
+        from: Bytes,
+        /// Its new name.
+        to: Bytes,
+    },
     /// An element is pushed at the head (or tail) of the list at `key` (`LPUSH`/`RPUSH`),
     /// which is created if missing and keeps its TTL otherwise.
     Push {
@@ -287,6 +354,16 @@ impl fmt::Debug for Write {
             Write::Delete { key } => f
                 .debug_struct("Delete")
                 .field("key", &Redacted(key.len()))
+                .finish(),
+            Write::ExpireAt { key, at } => f
+                .debug_struct("ExpireAt")
+                .field("key", &Redacted(key.len()))
+                .field("at", at)
+                .finish(),
+            Write::Rename { from, to } => f
+                .debug_struct("Rename")
+                .field("from", &Redacted(from.len()))
+                .field("to", &Redacted(to.len()))
                 .finish(),
             Write::Pop { key, tail } => f
                 .debug_struct("Pop")
@@ -479,6 +556,10 @@ pub static COMMANDS: &[Emulated] = &[
         lists::plan_rpoplpush,
         lists::rpoplpush,
     ),
+    // Only while values are written as aes-gcm (`transform::rebinds`): the values are
+    // encrypted again for the new name.
+    row("RENAME", 3, ReadWrite, keys::plan_rename, keys::rename),
+    row("RENAMENX", 3, ReadWrite, keys::plan_rename, keys::renamenx),
     // sort
     row("SORT", -2, ReadWrite, sort::plan_sort, sort::sort),
     row("SORT_RO", -2, ReadOnly, sort::plan_sort_ro, sort::sort),

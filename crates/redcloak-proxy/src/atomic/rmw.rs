@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use redcloak_commands::emulate::{self, Found, ListItem, Read, Step, Ttl, Write};
+use redcloak_commands::emulate::{self, Found, Held, ListItem, Read, Step, Ttl, Whole, Write};
 use redcloak_commands::resp::{self, Frame};
 use redcloak_commands::transform;
 use redcloak_crypto::{Binding, KeyRing};
@@ -239,6 +239,56 @@ impl Snapshot {
                 Frame::Bulk(v) => Found::Element(open(&v)?),
                 _ => Found::Missing,
             },
+            Read::Whole { key } => {
+                let (string, list, hash) = (frames.next(), frames.next(), frames.next());
+                let expire_at = match frames.next() {
+                    Some(Frame::Integer(t)) => t,
+                    _ => -1,
+                };
+                let kind = match &first {
+                    Frame::Simple(t) | Frame::Bulk(t) => t.clone(),
+                    _ => Bytes::new(),
+                };
+                let held = match &kind[..] {
+                    b"none" => return Ok(Found::Missing),
+                    b"string" => match string {
+                        // A HyperLogLog is Redis's registers of member ciphertexts.
+                        Some(Frame::Bulk(v)) if v.starts_with(b"HYLL") => Held::Unbound,
+                        Some(Frame::Bulk(v)) => Held::String(open(&v)?),
+                        _ => return Ok(Found::Missing),
+                    },
+                    b"list" => Held::List(
+                        elements(list.unwrap_or(Frame::Null))
+                            .iter()
+                            .map(open)
+                            .collect::<Result<_, _>>()?,
+                    ),
+                    b"hash" => {
+                        let flat = match hash {
+                            Some(Frame::Map(pairs)) => {
+                                pairs.into_iter().flat_map(|(k, v)| [k, v]).collect()
+                            }
+                            Some(other) => elements(other).into_iter().map(Frame::Bulk).collect(),
+                            None => Vec::new(),
+                        };
+                        let mut fields = Vec::with_capacity(flat.len() / 2);
+                        for pair in flat.chunks_exact(2) {
+                            let (Frame::Bulk(field), Frame::Bulk(stored)) = (&pair[0], &pair[1])
+                            else {
+                                continue;
+                            };
+                            let at = Binding::field(db, key, field);
+                            let value = transform::open_value(ring, stored, &at)
+                                .map_err(|error| transform::Undecryptable::value(stored, error))?;
+                            fields.push((field.clone(), value));
+                        }
+                        Held::Hash(fields)
+                    }
+                    b"stream" => Held::Stream,
+                    _ => Held::Unbound,
+                };
+                Found::Whole(Whole { held, expire_at })
+            }
             Read::IsList { .. } => match &first {
                 Frame::Simple(t) | Frame::Bulk(t) if &t[..] == b"list" => Found::List(Vec::new()),
                 Frame::Simple(t) | Frame::Bulk(t) if &t[..] == b"none" => Found::Missing,
@@ -338,6 +388,16 @@ impl Snapshot {
                     }
                 }
                 Write::Delete { key } => out.push(vec![Bytes::from_static(b"DEL"), key.clone()]),
+                Write::ExpireAt { key, at } => out.push(vec![
+                    Bytes::from_static(b"PEXPIREAT"),
+                    key.clone(),
+                    Bytes::from(at.to_string()),
+                ]),
+                Write::Rename { from, to } => out.push(vec![
+                    Bytes::from_static(b"RENAME"),
+                    from.clone(),
+                    to.clone(),
+                ]),
                 Write::Pop { key, tail } => out.push(vec![
                     Bytes::from_static(if *tail { b"RPOP" } else { b"LPOP" }),
                     key.clone(),
@@ -359,6 +419,7 @@ pub(crate) fn key_of(read: &Read) -> &Bytes {
         | Read::List { key }
         | Read::ListEnd { key, .. }
         | Read::IsList { key }
+        | Read::Whole { key }
         | Read::Collection { key } => key,
     }
 }
@@ -379,6 +440,14 @@ pub(crate) fn read_commands(read: &Read) -> Vec<Vec<Bytes>> {
             b(if *tail { b"-1" } else { b"0" }),
         ]],
         Read::IsList { key } => vec![vec![b(b"TYPE"), key.clone()]],
+        // TYPE says which reading is the right one (the others are WRONGTYPE).
+        Read::Whole { key } => vec![
+            vec![b(b"TYPE"), key.clone()],
+            vec![b(b"GET"), key.clone()],
+            vec![b(b"LRANGE"), key.clone(), b(b"0"), b(b"-1")],
+            vec![b(b"HGETALL"), key.clone()],
+            vec![b(b"PEXPIRETIME"), key.clone()],
+        ],
         // TYPE says which of the three readings is the right one (the others are WRONGTYPE).
         Read::Collection { key } => vec![
             vec![b(b"TYPE"), key.clone()],

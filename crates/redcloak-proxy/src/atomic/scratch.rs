@@ -395,9 +395,13 @@ impl<'a, E: Exchange> Scratch<'a, E> {
                     snapshot.write_commands(&writes, self.ctx.ring, self.ctx.db, &mut out);
                     let mut commands = Vec::new();
                     for mut c in out {
-                        let key = c[1].clone();
-                        self.touch(&key, true, &mut commands);
-                        c[1] = self.copies[&key].clone();
+                        // Every write names its key first; RENAME names two.
+                        let keys = if c[0][..] == *b"RENAME" { 1..3 } else { 1..2 };
+                        for i in keys {
+                            let key = c[i].clone();
+                            self.touch(&key, true, &mut commands);
+                            c[i] = self.copies[&key].clone();
+                        }
                         commands.push(c);
                     }
                     self.ex.call(commands).await?;
