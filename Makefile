@@ -24,13 +24,16 @@ deps:
 build:
 	$(CARGO) build --release -p redcloak
 
-## test: lint, then the whole suite (unit, differential, end-to-end against real TLS redis-server)
+## test: lint, then the whole suite (unit, differential, end-to-end against real TLS redis-server); the end-to-end tests run twice: with shared upstream connections (the default) and with one connection per client (REDCLOAK_SHARED_CONNECTIONS=0)
 test: deps lint
 	$(CARGO) build --workspace --bins
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-		$(CARGO) nextest run --workspace --no-fail-fast; \
+		$(CARGO) nextest run --workspace --no-fail-fast \
+		&& echo "== end-to-end tests again, one upstream connection per client" \
+		&& REDCLOAK_TEST_SHARED_CONNECTIONS=0 $(CARGO) nextest run -p redcloak-e2e --no-fail-fast; \
 	else \
-		$(CARGO) test --workspace --no-fail-fast; \
+		$(CARGO) test --workspace --no-fail-fast \
+		&& REDCLOAK_TEST_SHARED_CONNECTIONS=0 $(CARGO) test -p redcloak-e2e --no-fail-fast; \
 	fi
 
 ## lint: formatting, clippy, and the no-TLS-escape-hatch rule

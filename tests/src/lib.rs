@@ -464,6 +464,10 @@ pub fn redcloak_command(env: &[(String, String)]) -> Command {
     );
     // Tests run in parallel: no admin endpoint unless a test asks for one on its own port.
     cmd.env("REDCLOAK_ADMIN_LISTEN", "off");
+    // The whole suite runs once more with shared upstream connections (`make test`).
+    if let Ok(n) = std::env::var("REDCLOAK_TEST_SHARED_CONNECTIONS") {
+        cmd.env("REDCLOAK_SHARED_CONNECTIONS", n);
+    }
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -743,6 +747,16 @@ impl Plain {
     /// Reads the next frame (a push, in subscribed mode).
     pub fn next_frame(&mut self) -> std::io::Result<Frame> {
         read_frame(&mut self.stream, &mut self.buf)
+    }
+
+    /// Sends one command without reading its reply (pipelining: read with `next_frame`).
+    pub fn send(&mut self, args: &[&[u8]]) -> std::io::Result<()> {
+        let mut out = BytesMut::new();
+        resp::write_array_len(&mut out, args.len());
+        for a in args {
+            resp::write_bulk(&mut out, a);
+        }
+        self.stream.write_all(&out)
     }
 }
 

@@ -160,6 +160,11 @@ pub struct Limits {
     /// Bytes all sessions together may hold in request and reply buffers beyond a small
     /// share each; past it, clients wait briefly and then get an error (never an abort).
     pub max_buffered_bytes: usize,
+    /// Upstream TLS connections that clients' stateless commands share, pipelined (DESIGN.md
+    /// §2); a client moves to a connection of its own when it does anything stateful. 0: every
+    /// client has its own connection from its first command. Default 2: measured in
+    /// docs/performance.md.
+    pub shared_connections: usize,
 }
 
 impl Default for Limits {
@@ -171,6 +176,7 @@ impl Default for Limits {
             max_request_bytes: 1024 * 1024 * 1024,
             connect_timeout: Duration::from_secs(5),
             max_buffered_bytes: 256 * 1024 * 1024,
+            shared_connections: 2,
         }
     }
 }
@@ -256,11 +262,12 @@ impl Config {
             (
                 "limits",
                 format!(
-                    "max_connections={} max_pipeline={} max_bulk_bytes={} connect_timeout_ms={}",
+                    "max_connections={} max_pipeline={} max_bulk_bytes={} connect_timeout_ms={} shared_connections={}",
                     self.limits.max_connections,
                     self.limits.max_pipeline,
                     self.limits.max_bulk_bytes,
-                    self.limits.connect_timeout.as_millis()
+                    self.limits.connect_timeout.as_millis(),
+                    self.limits.shared_connections
                 ),
             ),
             (

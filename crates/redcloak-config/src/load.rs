@@ -68,6 +68,7 @@ struct LimitSettings {
     max_request_bytes: Option<u64>,
     connect_timeout_ms: Option<u64>,
     max_buffered_bytes: Option<u64>,
+    shared_connections: Option<u64>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -115,6 +116,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("REDCLOAK_CONNECT_TIMEOUT_MS", "limits.connect_timeout_ms"),
     ("REDCLOAK_MAX_REQUEST_BYTES", "limits.max_request_bytes"),
     ("REDCLOAK_MAX_BUFFERED_BYTES", "limits.max_buffered_bytes"),
+    ("REDCLOAK_SHARED_CONNECTIONS", "limits.shared_connections"),
     ("REDCLOAK_ADMIN_LISTEN", "operations.admin_listen"),
     ("REDCLOAK_SHUTDOWN_GRACE", "operations.shutdown_grace_secs"),
     ("REDCLOAK_IDLE_TIMEOUT", "operations.idle_timeout_secs"),
@@ -663,6 +665,9 @@ fn check_value_format(value: Option<&str>, checks: &mut Vec<Check>) -> Option<Va
     }
 }
 
+/// Shared upstream connections, at most: a few carry thousands of clients.
+const MAX_SHARED_CONNECTIONS: u64 = 64;
+
 fn check_limits(l: &LimitSettings, problems: &mut Vec<Problem>) -> Limits {
     let d = Limits::default();
     let mut get = |value: Option<u64>, name: &str, default: usize, max: usize| -> usize {
@@ -712,6 +717,23 @@ fn check_limits(l: &LimitSettings, problems: &mut Vec<Problem>) -> Limits {
             d.max_buffered_bytes,
             1 << 40,
         ),
+        // 0 is meaningful here (no shared connections), unlike for the other limits.
+        shared_connections: match l.shared_connections {
+            None => d.shared_connections,
+            Some(v) if v <= MAX_SHARED_CONNECTIONS => v as usize,
+            Some(v) => {
+                problems.push(Problem::new(
+                    format!("limits.shared_connections = {v} is out of range"),
+                    format!(
+                        "a value from 0 (every client has its own connection to Redis) to \
+                         {MAX_SHARED_CONNECTIONS}"
+                    ),
+                    "set REDCLOAK_SHARED_CONNECTIONS within range, or unset it to use the default",
+                    "docs/configuration.md#limits",
+                ));
+                d.shared_connections
+            }
+        },
     }
 }
 
@@ -974,6 +996,32 @@ mod tests {
             assert!(!shown.contains(STRONG) && !shown.contains(key), "{shown}");
             assert!(!shown.contains("PRIVATE KEY"), "{shown}");
         }
+    }
+
+    #[test]
+    fn shared_connections_from_zero_to_the_maximum() {
+        for (value, want) in [
+            ("0", Some(0)),
+            ("3", Some(3)),
+            ("64", Some(64)),
+            ("65", None),
+        ] {
+            let f = Fixture::new().set("REDCLOAK_SHARED_CONNECTIONS", value);
+            match (f.load(&Overrides::default()), want) {
+                (Ok(c), Some(n)) => assert_eq!(c.limits.shared_connections, n),
+                (Err(e), None) => {
+                    let e = e.to_string();
+                    assert!(
+                        e.contains("limits.shared_connections = 65 is out of range"),
+                        "{e}"
+                    );
+                    assert!(e.contains("REDCLOAK_SHARED_CONNECTIONS"), "{e}");
+                }
+                (got, _) => panic!("REDCLOAK_SHARED_CONNECTIONS={value}: {got:?}"),
+            }
+        }
+        let c = Fixture::new().load(&Overrides::default()).unwrap();
+        assert_eq!(c.limits.shared_connections, 2, "the default");
     }
 
     #[test]

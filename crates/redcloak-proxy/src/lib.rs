@@ -95,6 +95,8 @@ pub struct Shared {
     shutdown: tokio::sync::watch::Sender<bool>,
     pub(crate) fallback: fallback::Fallback,
     pub(crate) pool: upstream::pool::Pool,
+    /// Upstream connections shared by clients' stateless commands (`REDCLOAK_SHARED_CONNECTIONS`).
+    pub(crate) links: upstream::SharedLinks,
     /// Bytes buffered by all sessions beyond their free share (`REDCLOAK_MAX_BUFFERED_BYTES`).
     pub(crate) budget: Arc<budget::Budget>,
     /// Emulations take turns per key within this process.
@@ -131,6 +133,7 @@ impl Shared {
             shutdown: tokio::sync::watch::channel(false).0,
             fallback: fallback::Fallback::new(config.fallback),
             pool: upstream::pool::Pool::default(),
+            links: upstream::SharedLinks::new(config.limits.shared_connections),
             budget: budget::Budget::new(config.limits.max_buffered_bytes),
             key_locks: atomic::KeyLocks::default(),
             scripts: scripts::Scripts::default(),
@@ -164,6 +167,7 @@ impl Shared {
             Err(p) => *p.into_inner() = new,
         }
         self.pool.clear();
+        self.links.clear();
         self.sides.clear();
     }
 

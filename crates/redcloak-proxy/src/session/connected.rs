@@ -35,7 +35,7 @@ use crate::error::DataError;
 use crate::fallback::learn::{self, Learning};
 use crate::health;
 use crate::metrics::Outcome;
-use crate::upstream::{Dedicated, LinkRx, LinkTx, UpstreamConn};
+use crate::upstream::{Dedicated, LinkRx, LinkTx, SharedRx, SharedTx, UpstreamConn};
 use crate::Shared;
 
 /// Flush client replies once this much is buffered, even mid-batch.
@@ -82,16 +82,27 @@ enum ReaderEnd {
     WriterGone,
     /// Writing to Redis failed.
     UpstreamFailed,
+    /// On a shared connection, the next request needs a connection of the client's own; it
+    /// waits in the input until the session has one.
+    Pin,
 }
 
 /// The key locks a command holds in this redcloak while it runs.
 type KeyTurn = Vec<tokio::sync::OwnedMutexGuard<()>>;
 
+/// The link a connected phase runs on.
+pub(super) enum Link {
+    /// A connection of the session's own.
+    Dedicated(Box<UpstreamConn>),
+    /// A share of a connection pipelined with other clients' commands.
+    Shared(SharedTx, SharedRx),
+}
+
 /// One upstream connection's worth of the session.
 pub(super) async fn serve<R, W>(
     client_r: &mut R,
     client_w: W,
-    conn: UpstreamConn,
+    link: Link,
     input: &mut Input,
     st: &mut ConnState,
     shared: &Arc<Shared>,
@@ -100,7 +111,32 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut up_tx, up_rx) = Dedicated::split(conn, shared.reply_limits, &shared.budget);
+    match link {
+        Link::Dedicated(conn) => {
+            let (up_tx, up_rx) = Dedicated::split(*conn, shared.reply_limits, &shared.budget);
+            serve_on(client_r, client_w, (up_tx, up_rx, false), input, st, shared).await
+        }
+        Link::Shared(up_tx, up_rx) => {
+            serve_on(client_r, client_w, (up_tx, up_rx, true), input, st, shared).await
+        }
+    }
+}
+
+/// One phase on a link: `sharing` when other clients' commands share its connection.
+async fn serve_on<R, W, T, X>(
+    client_r: &mut R,
+    client_w: W,
+    (mut up_tx, up_rx, sharing): (T, X, bool),
+    input: &mut Input,
+    st: &mut ConnState,
+    shared: &Arc<Shared>,
+) -> (Option<W>, End)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+    T: LinkTx,
+    X: LinkRx,
+{
     let (tx, rx) = mpsc::channel(shared.limits.max_pipeline);
     let default_db = shared.connector().default_db();
     let busy = Arc::new(Busy::default());
@@ -131,6 +167,7 @@ where
             shared,
             busy: &busy,
             tx: &tx,
+            sharing,
             ctx: Ctx {
                 default_db,
                 up: true,
@@ -164,6 +201,10 @@ where
     st.db = state.db;
     st.resp3 = state.resp3;
     st.subscribed = state.subscribed();
+    if reader_end == ReaderEnd::Pin {
+        // Everything owed on the shared connection is answered; nothing is lost.
+        return (Some(client_w), End::Pinned);
+    }
     let Some(lost) = lost else {
         return (Some(client_w), End::ClientDone);
     };
@@ -235,6 +276,8 @@ struct Reader<'a> {
     shared: &'a Arc<Shared>,
     busy: &'a Busy,
     tx: &'a mpsc::Sender<Pending>,
+    /// The link's connection is shared with other clients.
+    sharing: bool,
     ctx: Ctx,
 }
 
@@ -253,6 +296,8 @@ struct Batch {
     /// it names is where their values are bound (a refused SELECT leaves the connection
     /// where it was).
     confirm_db: bool,
+    /// The next request needs a connection of the client's own (it waits in the input).
+    pin: bool,
 }
 
 /// Work redcloak carries out itself, atomically.
@@ -293,6 +338,10 @@ impl Reader<'_> {
             self.flush(upstream, &mut batch, leftover).await?;
             if batch.closing {
                 return Ok(ReaderEnd::ClientDone);
+            }
+            if batch.pin {
+                self.busy.leaving.store(true, Ordering::Release);
+                return Ok(ReaderEnd::Pin);
             }
             if batch.secret {
                 batch.secret = false;
@@ -353,8 +402,19 @@ impl Reader<'_> {
         // Plans and encryptions of this batch agree on the ring (rotation rewrites).
         self.ctx.ring_keys = ring.len();
         self.ctx.format = ring.format();
-        while !batch.closing && !batch.secret && batch.atomic.is_none() && !batch.confirm_db {
+        while !batch.closing
+            && !batch.secret
+            && batch.atomic.is_none()
+            && !batch.confirm_db
+            && !batch.pin
+        {
             match input.next() {
+                Ok(Some(request))
+                    if self.sharing && plan::needs_own_connection(&request.args, st, &self.ctx) =>
+                {
+                    input.put_back(request);
+                    batch.pin = true;
+                }
                 Ok(Some(request)) => self.carry_out(request, st, &ring, batch),
                 Ok(None) => break,
                 Err(e) => close_with(batch, e),

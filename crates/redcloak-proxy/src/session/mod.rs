@@ -38,9 +38,9 @@ use tracing::warn;
 use crate::budget::Hold;
 use crate::error::DataError;
 use crate::health::{self, Mode};
-use crate::upstream::UpstreamConn;
 use crate::Shared;
 
+use connected::Link;
 use state::ConnState;
 
 /// Read buffer reservation per read.
@@ -55,6 +55,8 @@ enum End {
     UpstreamLost,
     /// Redis is healthy again: leave degraded mode.
     Healthy,
+    /// The client did something stateful on a shared connection: go on on one of its own.
+    Pinned,
 }
 
 /// The client's unread bytes and the request parser, within the memory budget.
@@ -62,6 +64,8 @@ pub(crate) struct Input {
     parser: RequestParser,
     buf: BytesMut,
     hold: Hold,
+    /// A request parsed and handed back, next in line (it waits for the next phase).
+    put_back: Option<Request>,
 }
 
 impl Input {
@@ -70,11 +74,26 @@ impl Input {
             parser: RequestParser::new(shared.request_limits),
             buf: BytesMut::with_capacity(READ_CHUNK),
             hold: Hold::new(&shared.budget),
+            put_back: None,
         }
+    }
+
+    /// Hands a request back: [`Input::next`] returns it again.
+    fn put_back(&mut self, request: Request) {
+        debug_assert!(self.put_back.is_none());
+        self.put_back = Some(request);
+    }
+
+    /// Whether a request is waiting to be handled (read or handed back).
+    fn has_request(&self) -> bool {
+        self.put_back.is_some() || !self.buf.is_empty()
     }
 
     /// The next complete request, if one has arrived.
     fn next(&mut self) -> Result<Option<Request>, DataError> {
+        if let Some(request) = self.put_back.take() {
+            return Ok(Some(request));
+        }
         let request = self
             .parser
             .parse(&mut self.buf)
@@ -129,21 +148,23 @@ where
     let mut client_w = Some(client_w);
     let mut input = Input::new(&shared);
     let mut st = ConnState::new(shared.connector().default_db());
+    // Once the client does something stateful it keeps a connection of its own.
+    let mut pinned = !shared.links.enabled();
     loop {
         let Some(mut w) = client_w.take() else { return };
         let end = if shared.health.mode() == Mode::Healthy {
             // A client costs an upstream connection only once it sends a request.
-            if input.buf.is_empty() && !wait_for_request(&mut client_r, &mut input, &shared).await {
+            if !input.has_request() && !wait_for_request(&mut client_r, &mut input, &shared).await {
                 return;
             }
-            match connect(&shared).await {
-                Some(conn) => {
+            match connect(&shared, !pinned).await {
+                Some(link) => {
                     // Boxed: the phases' state machines are large, and a client that has not
                     // sent anything (or sits between phases) should cost only its buffers.
                     let (w, end) = Box::pin(connected::serve(
                         &mut client_r,
                         w,
-                        conn,
+                        link,
                         &mut input,
                         &mut st,
                         &shared,
@@ -172,8 +193,10 @@ where
             client_w = Some(w);
             end
         };
-        if end == End::ClientDone {
-            return;
+        match end {
+            End::ClientDone => return,
+            End::Pinned => pinned = true,
+            End::UpstreamLost | End::Healthy => {}
         }
     }
 }
@@ -196,10 +219,11 @@ async fn wait_for_request<R: AsyncRead + Unpin>(
     }
 }
 
-/// An upstream connection, or `None` when Redis cannot be used now (the session then serves
-/// from the fallback). Slow connects are retried while a probe decides whether Redis is down
-/// (see `health`): a storm of new clients is served, not mistaken for an outage.
-async fn connect(shared: &Arc<Shared>) -> Option<UpstreamConn> {
+/// An upstream link — a share of a shared connection when `share`, else a connection of the
+/// session's own — or `None` when Redis cannot be used now (the session then serves from the
+/// fallback). Slow connects are retried while a probe decides whether Redis is down (see
+/// `health`): a storm of new clients is served, not mistaken for an outage.
+async fn connect(shared: &Arc<Shared>, share: bool) -> Option<Link> {
     let mut pause = Duration::from_millis(20);
     loop {
         if shared.health.mode() != Mode::Healthy {
@@ -210,8 +234,21 @@ async fn connect(shared: &Arc<Shared>) -> Option<UpstreamConn> {
         if shared.health.mode() != Mode::Healthy {
             return None;
         }
-        match shared.pool.take(shared).await {
-            Ok(conn) => return Some(conn),
+        let link = if share {
+            shared
+                .links
+                .link(shared)
+                .await
+                .map(|(tx, rx)| Link::Shared(tx, rx))
+        } else {
+            shared
+                .pool
+                .take(shared)
+                .await
+                .map(|conn| Link::Dedicated(Box::new(conn)))
+        };
+        match link {
+            Ok(link) => return Some(link),
             Err(e) if e.is_evidence() => {
                 // A refusal (certificate, password rotated on the Redis side) is logged loudly
                 // by the recovery probe until it is fixed.

@@ -178,6 +178,45 @@ pub(crate) enum OnReply {
 }
 
 /// Plans one request.
+/// Whether a request must run on a connection of the client's own rather than one shared
+/// with other clients (DESIGN.md §2): anything that leaves state on the connection (SELECT,
+/// HELLO, WATCH, CLIENT…), may block it, changes how many replies follow (SUBSCRIBE, `CLIENT
+/// REPLY`), or that redcloak carries out with WATCH (emulated commands, scripts, transactions
+/// holding them). Refusals and local answers need no connection; a transaction without WATCH
+/// is sent whole at EXEC and runs atomically on any connection.
+pub(crate) fn needs_own_connection(args: &[Bytes], st: &ConnState, ctx: &Ctx) -> bool {
+    if st.db != ctx.default_db || st.resp3 || st.subscribed || st.watching {
+        return true;
+    }
+    let Resolved::Known { spec, parent } = table::resolve(args) else {
+        return false;
+    };
+    if !spec.arity_ok(args.len()) {
+        return false;
+    }
+    match transform::action(spec, ctx.format) {
+        Action::Refuse(_) | Action::Local(_) => false,
+        Action::Emulate | Action::Script(_) => true,
+        Action::Forward => match spec.effect {
+            Effect::None | Effect::Publish => {
+                matches!(
+                    parent.unwrap_or(spec).family,
+                    table::Family::Connection | table::Family::Transactions
+                ) || table::keys_of(spec, parent, args).blocking
+            }
+            Effect::Multi | Effect::Discard => false,
+            Effect::Exec => st.tx.by_redcloak,
+            Effect::Select
+            | Effect::Watch
+            | Effect::Unwatch
+            | Effect::Hello
+            | Effect::Reset
+            | Effect::Subscribe(_)
+            | Effect::Unsubscribe(_) => true,
+        },
+    }
+}
+
 pub(crate) fn plan(args: Vec<Bytes>, st: &ConnState, ctx: &Ctx) -> Planned {
     let (spec, parent) = match table::resolve(&args) {
         Resolved::Known { spec, parent } => (spec, parent),

@@ -1,0 +1,281 @@
+//! Shared upstream connections (`REDCLOAK_SHARED_CONNECTIONS`, issue 15; DESIGN.md §2): the
+//! stateless commands of many clients are pipelined onto a few TLS connections and each reply
+//! is routed back to its client; a client that does anything stateful moves to a connection of
+//! its own. What must hold: every client gets exactly its own replies, in order — with clients
+//! on shared and on their own connections side by side, and when Redis kills the shared
+//! connections under load — Redis sees a handful of connections for many clients, and what it
+//! stores is ciphertext.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use redcloak_commands::resp::Frame;
+use redcloak_e2e::{Direct, Stack};
+
+const SHARED: &str = "2";
+
+fn stack() -> Stack {
+    Stack::start_with(&[], &[("REDCLOAK_SHARED_CONNECTIONS", SHARED)])
+}
+
+/// Redis's normal clients other than `direct` itself: redcloak's upstream connections.
+fn upstream_connections(direct: &mut Direct) -> usize {
+    let Frame::Bulk(list) = direct
+        .cmd(&[b"CLIENT", b"LIST", b"TYPE", b"normal"])
+        .expect("CLIENT LIST")
+    else {
+        panic!("CLIENT LIST did not answer a bulk string");
+    };
+    String::from_utf8_lossy(&list).lines().count() - 1
+}
+
+fn bulk(s: &str) -> Frame {
+    Frame::Bulk(Bytes::copy_from_slice(s.as_bytes()))
+}
+
+fn ok() -> Frame {
+    Frame::Simple(Bytes::from_static(b"OK"))
+}
+
+#[test]
+fn many_clients_share_a_few_connections_and_each_gets_its_own_replies() {
+    let stack = stack();
+    const CLIENTS: usize = 40;
+    const ROUNDS: usize = 50;
+    // Every client connected and holding its connection while the others work.
+    let clients: Vec<_> = (0..CLIENTS).map(|_| stack.plain()).collect();
+    let handles: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(c, mut plain)| {
+            thread::spawn(move || {
+                for r in 0..ROUNDS {
+                    let key = format!("shared:{c}:{}", r % 5);
+                    let value = format!("client {c} round {r}");
+                    // A pipeline of three, read back in order.
+                    plain
+                        .send(&[b"SET", key.as_bytes(), value.as_bytes()])
+                        .expect("send");
+                    plain.send(&[b"GET", key.as_bytes()]).expect("send");
+                    plain
+                        .send(&[b"EXPIRE", key.as_bytes(), b"1000"])
+                        .expect("send");
+                    assert_eq!(plain.next_frame().expect("SET reply"), ok());
+                    assert_eq!(plain.next_frame().expect("GET reply"), bulk(&value));
+                    assert_eq!(plain.next_frame().expect("EXPIRE reply"), Frame::Integer(1));
+                }
+                plain
+            })
+        })
+        .collect();
+    let clients: Vec<_> = handles
+        .into_iter()
+        .map(|h| h.join().expect("client thread"))
+        .collect();
+    let mut direct = stack.direct();
+    let upstream = upstream_connections(&mut direct);
+    // The shared connections, the warm pool (4) and redcloak's own side connections — not one
+    // per client.
+    assert!(
+        upstream <= 10,
+        "{upstream} upstream connections for {CLIENTS} clients:\n{}",
+        stack.proxy.log_text()
+    );
+    drop(clients);
+    assert!(stack.assert_all_values_encrypted() >= CLIENTS * 5);
+}
+
+#[test]
+fn stateful_clients_move_to_their_own_connection_beside_shared_ones() {
+    let stack = stack();
+    let mut direct = stack.direct();
+    let before = upstream_connections(&mut direct);
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicUsize::new(0));
+    // Plain clients keep the shared connections busy meanwhile.
+    let busy: Vec<_> = (0..4)
+        .map(|c| {
+            let mut plain = stack.plain();
+            let (stop, done) = (stop.clone(), done.clone());
+            thread::spawn(move || -> Result<(), String> {
+                let mut r = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let key = format!("busy:{c}");
+                    let value = format!("busy {c} {r}");
+                    let set = plain.cmd(&[b"SET", key.as_bytes(), value.as_bytes()]);
+                    let get = plain.cmd(&[b"GET", key.as_bytes()]);
+                    match (set, get) {
+                        (Ok(set), Ok(get)) if set == ok() && get == bulk(&value) => {}
+                        other => return Err(format!("busy client {c} round {r}: {other:?}")),
+                    }
+                    r += 1;
+                }
+                done.fetch_add(r, Ordering::Relaxed);
+                Ok(())
+            })
+        })
+        .collect();
+
+    // A client that starts shared, then SELECTs: its commands follow it to database 1.
+    let mut selecting = stack.plain();
+    assert_eq!(selecting.cmd(&[b"SET", b"where", b"db0"]).unwrap(), ok());
+    assert_eq!(selecting.cmd(&[b"SELECT", b"1"]).unwrap(), ok());
+    assert_eq!(selecting.cmd(&[b"SET", b"where", b"db1"]).unwrap(), ok());
+    assert_eq!(selecting.cmd(&[b"GET", b"where"]).unwrap(), bulk("db1"));
+    let mut other = stack.plain();
+    assert_eq!(other.cmd(&[b"GET", b"where"]).unwrap(), bulk("db0"));
+
+    // WATCH / MULTI / EXEC with a conflicting write from a shared client: EXEC fails.
+    let mut watcher = stack.plain();
+    assert_eq!(watcher.cmd(&[b"SET", b"watched", b"1"]).unwrap(), ok());
+    assert_eq!(watcher.cmd(&[b"WATCH", b"watched"]).unwrap(), ok());
+    assert_eq!(other.cmd(&[b"SET", b"watched", b"2"]).unwrap(), ok());
+    assert_eq!(watcher.cmd(&[b"MULTI"]).unwrap(), ok());
+    watcher.cmd(&[b"SET", b"watched", b"3"]).unwrap();
+    assert_eq!(watcher.cmd(&[b"EXEC"]).unwrap(), Frame::NullArray);
+    assert_eq!(other.cmd(&[b"GET", b"watched"]).unwrap(), bulk("2"));
+
+    // A transaction without WATCH stays on the shared connections and is atomic.
+    let reply = other.cmd(&[b"MULTI"]).unwrap();
+    assert_eq!(reply, ok());
+    other.cmd(&[b"SET", b"tx", b"in a transaction"]).unwrap();
+    other.cmd(&[b"GET", b"tx"]).unwrap();
+    assert_eq!(
+        other.cmd(&[b"EXEC"]).unwrap(),
+        Frame::Array(vec![ok(), bulk("in a transaction")])
+    );
+
+    // An emulated command (INCR is computed by redcloak under WATCH) and a blocking one.
+    let mut counter = stack.plain();
+    for i in 1..=3 {
+        assert_eq!(
+            counter.cmd(&[b"INCR", b"count"]).unwrap(),
+            Frame::Integer(i)
+        );
+    }
+    let mut blocked = stack.plain();
+    let waiter = thread::spawn(move || blocked.cmd(&[b"BLPOP", b"queue", b"10"]).unwrap());
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        other.cmd(&[b"RPUSH", b"queue", b"job"]).unwrap(),
+        Frame::Integer(1)
+    );
+    assert_eq!(
+        waiter.join().unwrap(),
+        Frame::Array(vec![bulk("queue"), bulk("job")])
+    );
+
+    // Pub/sub: the subscriber moves to its own connection; a shared client publishes.
+    let mut sub = stack.plain();
+    assert_eq!(sub.cmd(&[b"GET", b"where"]).unwrap(), bulk("db0"));
+    let confirm = sub.cmd(&[b"SUBSCRIBE", b"news"]).unwrap();
+    assert!(
+        matches!(confirm, Frame::Array(ref a) if a.len() == 3),
+        "{confirm:?}"
+    );
+    assert_eq!(
+        other.cmd(&[b"PUBLISH", b"news", b"hello"]).unwrap(),
+        Frame::Integer(1)
+    );
+    assert_eq!(
+        sub.next_frame().unwrap(),
+        Frame::Array(vec![bulk("message"), bulk("news"), bulk("hello")])
+    );
+
+    stop.store(true, Ordering::Relaxed);
+    for h in busy {
+        if let Err(e) = h.join().expect("busy client") {
+            panic!("{e}\n{}", stack.proxy.log_text());
+        }
+    }
+    assert!(done.load(Ordering::Relaxed) > 0);
+    // Each stateful client has its own connection now (selecting, watcher, counter's
+    // emulation uses redcloak's side connections, blocked, sub): more than before, and the
+    // shared clients did not add one each.
+    let after = upstream_connections(&mut direct);
+    assert!(after > before, "before {before}, after {after}");
+    stack.assert_all_values_encrypted();
+}
+
+#[test]
+fn killing_the_shared_connections_under_load_sends_no_reply_to_the_wrong_client() {
+    let stack = stack();
+    const CLIENTS: usize = 12;
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(AtomicUsize::new(0));
+    let answered = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let addr = stack.proxy.addr;
+            let (stop, errors, answered) = (stop.clone(), errors.clone(), answered.clone());
+            thread::spawn(move || {
+                let mut plain = redcloak_e2e::Plain::connect(addr);
+                let mut r = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    let key = format!("kill:{c}");
+                    let value = format!("client {c} value {r}");
+                    plain
+                        .send(&[b"SET", key.as_bytes(), value.as_bytes()])
+                        .expect("send SET");
+                    plain.send(&[b"GET", key.as_bytes()]).expect("send GET");
+                    let set = plain.next_frame().expect("a reply to SET");
+                    let get = plain.next_frame().expect("a reply to GET");
+                    match (&set, &get) {
+                        (Frame::Simple(_), Frame::Bulk(v)) => assert_eq!(
+                            v.as_ref(),
+                            value.as_bytes(),
+                            "client {c} got another command's value"
+                        ),
+                        // A command in flight when the connection died: its outcome is
+                        // unknown, and it says so. Never someone else's reply.
+                        (Frame::Error(e), _) | (_, Frame::Error(e)) => {
+                            let e = String::from_utf8_lossy(e);
+                            assert!(
+                                e.contains("connection to Redis was lost")
+                                    || e.contains("redcloak"),
+                                "client {c}: {e}"
+                            );
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                        other => panic!("client {c}: unexpected replies {other:?}"),
+                    }
+                    answered.fetch_add(1, Ordering::Relaxed);
+                    r += 1;
+                }
+            })
+        })
+        .collect();
+    let mut direct = stack.direct();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut kills = 0;
+    while Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(300));
+        // Every normal client but this one: the shared connections among them.
+        if let Ok(Frame::Integer(n)) = direct.cmd(&[b"CLIENT", b"KILL", b"TYPE", b"normal"]) {
+            kills += n;
+        }
+    }
+    let before_stop = answered.load(Ordering::Relaxed);
+    thread::sleep(Duration::from_millis(500));
+    assert!(
+        answered.load(Ordering::Relaxed) > before_stop,
+        "clients stopped being answered after the kills:\n{}",
+        stack.proxy.log_text()
+    );
+    stop.store(true, Ordering::Relaxed);
+    for h in handles {
+        if h.join().is_err() {
+            panic!("a client failed:\n{}", stack.proxy.log_text());
+        }
+    }
+    println!(
+        "{kills} connections killed; {} pipelines answered, {} with an error",
+        answered.load(Ordering::Relaxed),
+        errors.load(Ordering::Relaxed)
+    );
+    assert!(kills > 0);
+    stack.assert_all_values_encrypted();
+}
