@@ -450,7 +450,7 @@ mod tests {
     fn commands_are_counted_by_their_frames() {
         assert_eq!(count_commands(b""), Some(0));
         assert_eq!(count_commands(b"*1\r\n$4\r\nPING\r\n"), Some(1));
-        let two = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4\r\n\r\n\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
+        let two = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4\r\n\r\n\r\n\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
         assert_eq!(count_commands(two), Some(2));
         assert_eq!(count_commands(b"*0\r\n"), Some(1));
         // Anything else is not counted, never guessed.
