@@ -279,3 +279,78 @@ fn killing_the_shared_connections_under_load_sends_no_reply_to_the_wrong_client(
     assert!(kills > 0);
     stack.assert_all_values_encrypted();
 }
+
+#[test]
+fn a_client_that_never_reads_its_replies_is_cut_off_and_the_others_go_on() {
+    // Largest bulk 1 MiB: a client may leave 2 MiB (one largest reply) + 64 MiB unread.
+    let stack = Stack::start_with(
+        &[],
+        &[
+            ("REDCLOAK_SHARED_CONNECTIONS", "1"),
+            ("REDCLOAK_MAX_BULK_BYTES", "1048576"),
+        ],
+    );
+    let value = vec![b'v'; 1_000_000];
+    let mut writer = stack.plain();
+    assert_eq!(writer.cmd(&[b"SET", b"big", &value]).unwrap(), ok());
+    let rss_before = stack.proxy.rss_kib();
+
+    // 200 GETs of 1 MB, never read: 200 MB of replies.
+    let mut slow = stack.raw();
+    let mut get = bytes::BytesMut::new();
+    for _ in 0..200 {
+        get.extend_from_slice(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n");
+    }
+    std::io::Write::write_all(&mut slow, &get).expect("pipeline");
+
+    // Meanwhile a client on the same (only) shared connection is served.
+    let mut other = stack.plain();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut served = 0;
+    while Instant::now() < deadline {
+        let v = format!("other {served}");
+        assert_eq!(other.cmd(&[b"SET", b"other", v.as_bytes()]).unwrap(), ok());
+        assert_eq!(other.cmd(&[b"GET", b"other"]).unwrap(), bulk(&v));
+        served += 1;
+    }
+    let grown_mib = stack.proxy.rss_kib().saturating_sub(rss_before) / 1024;
+    println!("{served} commands served beside the slow client; RSS grew {grown_mib} MiB");
+    // Without the cut the 200 MB would sit in redcloak; with it, about the 66 MiB allowed,
+    // plus what the sockets hold.
+    assert!(
+        grown_mib < 150,
+        "redcloak held {grown_mib} MiB for a client that does not read:\n{}",
+        stack.proxy.log_text()
+    );
+    // The slow client, once it reads, gets whole replies and then an error or the end —
+    // never a reply that belongs to another client.
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = bytes::BytesMut::new();
+    let (mut whole, mut errors) = (0, 0);
+    let end = loop {
+        match redcloak_e2e::read_frame(&mut slow, &mut buf) {
+            Ok(Frame::Bulk(b)) => {
+                assert_eq!(b.len(), value.len());
+                whole += 1;
+            }
+            Ok(Frame::Error(e)) => {
+                let e = String::from_utf8_lossy(&e);
+                assert!(e.contains("its replies were not read"), "{e}");
+                errors += 1;
+            }
+            Ok(other) => panic!("the slow client got {other:?}"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(
+        end.kind(),
+        std::io::ErrorKind::UnexpectedEof,
+        "the slow client is closed, not left waiting"
+    );
+    assert_eq!(whole + errors, 200, "one reply per command, then the end");
+    assert!(whole < 200, "all 200 replies were held for the slow client");
+    // Redis was never suspected: a slow client is not an outage.
+    assert!(!stack.proxy.log_text().contains("degraded mode"));
+    println!("the slow client read {whole} whole replies before being cut off");
+}

@@ -35,7 +35,7 @@ use crate::error::DataError;
 use crate::fallback::learn::{self, Learning};
 use crate::health;
 use crate::metrics::Outcome;
-use crate::upstream::{Dedicated, LinkRx, LinkTx, SharedRx, SharedTx, UpstreamConn};
+use crate::upstream::{Dedicated, LinkError, LinkRx, LinkTx, SharedRx, SharedTx, UpstreamConn};
 use crate::Shared;
 
 /// Flush client replies once this much is buffered, even mid-batch.
@@ -1403,6 +1403,14 @@ impl<X: LinkRx, W: AsyncWrite + Unpin> Writer<'_, X, W> {
                     if let Err(e) = self.replies.deliver(frame, self.env, &mut self.out) {
                         return self.fail(desync(&e)).await;
                     }
+                }
+                Err(LinkError::Unread { limit }) => {
+                    // Like Redis past a client's output buffer limit: this client is closed,
+                    // Redis is fine, the clients sharing its connection go on.
+                    warn!(limit, "closing a client that does not read its replies");
+                    return self
+                        .fail("redcloak closed this connection: its replies were not read")
+                        .await;
                 }
                 Ok(None) | Err(_) if self.busy.hung_up.load(Ordering::Acquire) => {
                     // The client hung up and Redis, told so, answered what it had read and

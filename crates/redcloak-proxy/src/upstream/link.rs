@@ -44,6 +44,13 @@ pub(crate) enum LinkError {
     /// Redis sent bytes that are not RESP (a Redis or framing bug).
     #[error("Redis sent a reply redcloak cannot parse: {0}")]
     Protocol(#[from] resp::ProtocolError),
+    /// On a shared connection: the client left more replies unread than redcloak holds for
+    /// one client (its link is cut; the others sharing the connection go on).
+    #[error("the client left more than {limit} bytes of replies unread")]
+    Unread {
+        /// The bytes redcloak holds for one client at most.
+        limit: usize,
+    },
     /// A reply larger than the memory budget can hold right now.
     #[error("a reply from Redis does not fit in REDCLOAK_MAX_BUFFERED_BYTES ({} bytes) right now", .0.max)]
     Budget(Exhausted),

@@ -21,7 +21,7 @@ mod link;
 pub(crate) mod pool;
 pub(crate) mod shared;
 
-pub(crate) use link::{Dedicated, FrameReader, LinkRx, LinkTx};
+pub(crate) use link::{Dedicated, FrameReader, LinkError, LinkRx, LinkTx};
 pub(crate) use shared::{SharedLinks, SharedRx, SharedTx};
 
 use std::fmt;

@@ -255,10 +255,9 @@ impl Mux {
             if unread > self.unread_limit {
                 // Like Redis's output buffer limit: the client is cut off, the others go on.
                 inbox.cut.store(true, Ordering::Release);
-                let _ = front.tx.send(Err(LinkError::Io(io::Error::other(format!(
-                    "the client left more than {} bytes of replies unread",
-                    self.unread_limit
-                )))));
+                let _ = front.tx.send(Err(LinkError::Unread {
+                    limit: self.unread_limit,
+                }));
             } else {
                 let _ = front.tx.send(Ok(frame));
             }
