@@ -44,6 +44,40 @@ fn empty_and_negative_multibulk_counts_are_ignored_like_redis() {
     }
 }
 
+/// The two bytes after a bulk's data are skipped whatever they are, as Redis 7.0 skips them
+/// (redcloak answered a protocol error and closed): in any argument, before a pipelined
+/// command, bytes that look like a frame start, NULs; values written that way read back the
+/// same. Compared byte for byte.
+#[test]
+fn the_two_bytes_after_a_bulk_are_skipped_like_redis() {
+    let stack = Stack::start();
+    let plain = PlainRedis::start(stack.dir.path(), &[]);
+    let cases: &[&[u8]] = &[
+        b"*1\r\n$4\r\nPINGxx",
+        b"*1\r\n$4\r\nPING\0\0*1\r\n$4\r\nPING\r\n",
+        b"*3\r\n$3\r\nSET\r\n$1\r\nk**$5\r\nvalue$$*2\r\n$3\r\nGET\n\n$1\r\nk\r\r",
+        b"*2\r\n$4\r\nECHO\r\n$0\r\n:1*2\r\n$6\r\nSTRLEN\r\n$1\r\nk\r\n",
+        b"*2\r\n$3\r\nGET\r\n$1\r\nk\n*",
+    ];
+    for case in cases {
+        let (expected, e_closed) = converse_raw(([127, 0, 0, 1], plain.port).into(), case);
+        let (got, g_closed) = converse_raw(stack.proxy.addr, case);
+        let readable = String::from_utf8_lossy(case);
+        assert_eq!(e_closed, g_closed, "{readable:?}: closed");
+        assert!(
+            !expected.is_empty() && !g_closed,
+            "{readable:?}: Redis answers"
+        );
+        assert_eq!(
+            expected.iter().map(|r| &r.raw).collect::<Vec<_>>(),
+            got.iter().map(|r| &r.raw).collect::<Vec<_>>(),
+            "{readable:?}: Redis {} / redcloak {}",
+            show(&expected),
+            show(&got)
+        );
+    }
+}
+
 /// What Redis does not know gets Redis's own words: arguments cut at 128 bytes in all, each
 /// at its first NUL, line breaks as spaces; unknown subcommands of every container; wrong
 /// arities; inside MULTI the transaction is aborted.

@@ -97,11 +97,6 @@ pub const KNOWN: &[(&str, &str)] = &[
          `unknown subcommand` while queueing",
     ),
     (
-        "raw framing: bulk not followed by CRLF",
-        "redcloak answers a protocol error and closes when a bulk is not followed by CRLF; \
-         Redis 7.0 skips the two bytes whatever they are",
-    ),
-    (
         "blocking command inside a transaction redcloak runs itself",
         "a blocking command (BLPOP, BZPOPMAX…) queued in a transaction that redcloak carries out \
          itself (one holding an emulated command) gets redcloak's refusal as its EXEC element; \
