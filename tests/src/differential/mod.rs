@@ -92,11 +92,6 @@ pub const KNOWN: &[(&str, &str)] = &[
         "FLUSHALL/FLUSHDB through redcloak delete its function libraries; Redis keeps them",
     ),
     (
-        "reply differs: CLIENT",
-        "CLIENT SETINFO (Redis 7.2) is queued by redcloak inside MULTI; Redis 7.0 answers \
-         `unknown subcommand` while queueing",
-    ),
-    (
         "blocking command inside a transaction redcloak runs itself",
         "a blocking command (BLPOP, BZPOPMAX…) queued in a transaction that redcloak carries out \
          itself (one holding an emulated command) gets redcloak's refusal as its EXEC element; \
