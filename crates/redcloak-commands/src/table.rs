@@ -9,6 +9,7 @@
 //! Rows are grouped by family in `table/strings.rs`, `keys.rs` and `connection.rs`; later families only
 //! add rows (and, where a reply has a new shape, a [`ReplyRule`] variant).
 
+pub mod blocking;
 mod connection;
 mod hashes;
 mod keypos;

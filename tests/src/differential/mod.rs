@@ -92,12 +92,6 @@ pub const KNOWN: &[(&str, &str)] = &[
         "FLUSHALL/FLUSHDB through redcloak delete its function libraries; Redis keeps them",
     ),
     (
-        "blocking command inside a transaction redcloak runs itself",
-        "a blocking command (BLPOP, BZPOPMAX…) queued in a transaction that redcloak carries out \
-         itself (one holding an emulated command) gets redcloak's refusal as its EXEC element; \
-         Redis runs it without blocking (nil when there is nothing to pop)",
-    ),
-    (
         "reply differs: DBSIZE",
         "the function libraries' own hash (redcloak:internal:functions) is a key in the \
          client's keyspace: DBSIZE counts it (found by the long run)",
