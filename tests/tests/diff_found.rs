@@ -166,3 +166,32 @@ fn blocking_commands_in_a_transaction_redcloak_runs_do_not_block_like_redis() {
         assert_same_replies(&stack, &plain, &steps);
     }
 }
+
+/// A reply redcloak makes itself must not overtake what Redis sent before it would have
+/// answered that command. A subscribed connection gets a large message from another client
+/// (its decryption takes time), then asks for answers redcloak gives itself — `PING
+/// <message>`, `ECHO` (RESP2: Redis's `Can't execute`), COMMAND GETKEYS, a wrong arity, QUIT: each
+/// comes after the message, as from Redis. RESP2 and RESP3.
+#[test]
+fn local_answers_do_not_overtake_pubsub_messages() {
+    let (stack, plain) = both();
+    let big = "m".repeat(400 << 10);
+    for hello in ["HELLO 2", "HELLO 3"] {
+        let publish_big = Step::Side(cmd(&["PUBLISH", "ch", &big]));
+        let steps = vec![
+            Step::send(&[hello, "SUBSCRIBE ch"]),
+            publish_big.clone(),
+            Step::send(&["PING x"]),
+            publish_big.clone(),
+            Step::send(&["ECHO y", "PING"]),
+            publish_big.clone(),
+            Step::send(&["PING a b"]),
+            Step::side("PUBLISH ch small"),
+            publish_big.clone(),
+            Step::send(&["COMMAND GETKEYS SET k v"]),
+            publish_big,
+            Step::send(&["QUIT"]),
+        ];
+        assert_same_replies(&stack, &plain, &steps);
+    }
+}

@@ -64,12 +64,6 @@ pub const KNOWN: &[(&str, &str)] = &[
          Emulated commands, scripts and functions are fixed (connected.rs refused_in_pubsub)",
     ),
     (
-        "reply order: a reply redcloak made itself overtook frames from Redis",
-        "PING <message> and ECHO are answered by redcloak (the message must not reach Redis); \
-         a pub/sub message Redis sent before that answer can still be on its way and arrive \
-         after it. Fix: a bare PING upstream as a barrier, its reply replaced by the message",
-    ),
-    (
         "reply differs: EVALSHA",
         "redcloak checks numkeys before looking the script up; Redis answers NOSCRIPT first",
     ),
