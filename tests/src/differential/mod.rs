@@ -86,6 +86,13 @@ pub const KNOWN: &[(&str, &str)] = &[
         "FLUSHALL/FLUSHDB through redcloak delete its function libraries; Redis keeps them",
     ),
     (
+        "command redcloak cannot run inside a transaction it runs itself",
+        "in a transaction redcloak carries out itself (one holding an emulated command), a \
+         command touching every key (SWAPDB, FLUSHDB…) or one whose keys cannot be found (a \
+         numkeys Redis rejects: Redis answers its own syntax error) gets redcloak's refusal as \
+         its EXEC element. Blocking commands there are fixed (table/blocking.rs)",
+    ),
+    (
         "reply differs: DBSIZE",
         "the function libraries' own hash (redcloak:internal:functions) is a key in the \
          client's keyspace: DBSIZE counts it (found by the long run)",
