@@ -103,3 +103,95 @@ fn an_aborted_transaction_answers_null_in_the_clients_protocol() {
         assert_same_replies(&stack, &plain, &steps);
     }
 }
+
+/// A blocking command queued in a transaction that redcloak carries out itself (one holding
+/// an emulated command, here APPEND) runs as Redis runs it inside MULTI: without blocking —
+/// what there is to pop, or a null; WRONGTYPE from the first key of another type; a timeout
+/// Redis rejects gets Redis's error (checked in Redis's order with the other arguments). Every
+/// blocking command that names keys, in both protocols; the last EXEC would block forever if
+/// anything blocked.
+#[test]
+fn blocking_commands_in_a_transaction_redcloak_runs_do_not_block_like_redis() {
+    let (stack, plain) = both();
+    for hello in ["HELLO 2", "HELLO 3"] {
+        let steps = vec![
+            Step::send(&[
+                hello,
+                "FLUSHALL",
+                "RPUSH l1 a b c",
+                "RPUSH l2 x",
+                "ZADD z 1 m1 2 m2 3 m3",
+                "SET str v",
+                "XADD s 1-1 f v",
+            ]),
+            Step::send(&[
+                "MULTI",
+                "APPEND t x",
+                "BLPOP none l1 0",
+                "BRPOP l1 l2 1.5",
+                "BLPOP none1 none2 0",
+                "BLPOP str l1 0",
+                "BLPOP none l1 -1",
+                "BLPOP l1 x",
+                "BZPOPMIN none z 0",
+                "BZPOPMAX z 0",
+                "BZPOPMIN none 0",
+                "BZPOPMIN str 0",
+                "BLMPOP 0 2 none l1 LEFT COUNT 5",
+                "BLMPOP 0 1 none RIGHT",
+                "BLMPOP x 1 none LEFT",
+                "BLMPOP 0 0 none LEFT",
+                "BZMPOP 0 1 z MAX COUNT 2",
+                "BZMPOP 0 1 none MIN",
+                "BLMOVE l2 l3 LEFT RIGHT 0",
+                "BLMOVE l2 l3 LEFT RIGHT 0",
+                "BLMOVE l2 l3 NOWHERE RIGHT -1",
+                "BRPOPLPUSH l3 l1 0",
+                "BRPOPLPUSH none l1 0",
+                "XREAD BLOCK 0 STREAMS s 0",
+                "XREAD block 0 COUNT 1 STREAMS s $",
+                "XREAD BLOCK -5 STREAMS s 0",
+                "XREAD BLOCK 0 STREAMS s",
+                "LRANGE l1 0 -1",
+                "EXEC",
+            ]),
+            Step::send(&[
+                "MULTI",
+                "APPEND t y",
+                "BLPOP l1 l2 l3 0",
+                "BZPOPMIN z 0",
+                "EXEC",
+            ]),
+        ];
+        assert_same_replies(&stack, &plain, &steps);
+    }
+}
+
+/// A reply redcloak makes itself must not overtake what Redis sent before it would have
+/// answered that command. A subscribed connection gets a large message from another client
+/// (its decryption takes time), then asks for answers redcloak gives itself — `PING
+/// <message>`, `ECHO` (RESP2: Redis's `Can't execute`), COMMAND GETKEYS, a wrong arity, QUIT: each
+/// comes after the message, as from Redis. RESP2 and RESP3.
+#[test]
+fn local_answers_do_not_overtake_pubsub_messages() {
+    let (stack, plain) = both();
+    let big = "m".repeat(400 << 10);
+    for hello in ["HELLO 2", "HELLO 3"] {
+        let publish_big = Step::Side(cmd(&["PUBLISH", "ch", &big]));
+        let steps = vec![
+            Step::send(&[hello, "SUBSCRIBE ch"]),
+            publish_big.clone(),
+            Step::send(&["PING x"]),
+            publish_big.clone(),
+            Step::send(&["ECHO y", "PING"]),
+            publish_big.clone(),
+            Step::send(&["PING a b"]),
+            Step::side("PUBLISH ch small"),
+            publish_big.clone(),
+            Step::send(&["COMMAND GETKEYS SET k v"]),
+            publish_big,
+            Step::send(&["QUIT"]),
+        ];
+        assert_same_replies(&stack, &plain, &steps);
+    }
+}

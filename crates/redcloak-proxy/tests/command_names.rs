@@ -14,7 +14,14 @@ const OWN: &[(&str, &str)] = &[
     ("SELECT", "restoring the database on a new connection"),
     ("HELLO", "restoring RESP3 on a new connection"),
     ("MULTI", "restoring an open transaction on a new connection"),
-    ("PING", "health probes"),
+    (
+        "PING",
+        "health probes, and the barrier that keeps a local answer behind pub/sub messages",
+    ),
+    (
+        "QUIT",
+        "the barrier before a subscribed connection closes (Redis answers everything first)",
+    ),
     ("DISCARD", "dropping a transaction redcloak aborted"),
     (
         "SET",

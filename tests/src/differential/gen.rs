@@ -463,7 +463,7 @@ impl<'a> Generator<'a> {
                 args.extend(out);
             }
             None => {
-                // Not a Redis 7.0 command (CLIENT SETINFO): random arguments around its arity.
+                // A row without Redis 7.0 docs (none today): random arguments around its arity.
                 let n = cand.spec.arity.unsigned_abs() as usize;
                 for _ in args.len()..n {
                     args.push(self.string());

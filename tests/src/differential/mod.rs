@@ -64,12 +64,6 @@ pub const KNOWN: &[(&str, &str)] = &[
          Emulated commands, scripts and functions are fixed (connected.rs refused_in_pubsub)",
     ),
     (
-        "reply order: a reply redcloak made itself overtook frames from Redis",
-        "PING <message> and ECHO are answered by redcloak (the message must not reach Redis); \
-         a pub/sub message Redis sent before that answer can still be on its way and arrive \
-         after it. Fix: a bare PING upstream as a barrier, its reply replaced by the message",
-    ),
-    (
         "reply differs: EVALSHA",
         "redcloak checks numkeys before looking the script up; Redis answers NOSCRIPT first",
     ),
@@ -92,20 +86,11 @@ pub const KNOWN: &[(&str, &str)] = &[
         "FLUSHALL/FLUSHDB through redcloak delete its function libraries; Redis keeps them",
     ),
     (
-        "reply differs: CLIENT",
-        "CLIENT SETINFO (Redis 7.2) is queued by redcloak inside MULTI; Redis 7.0 answers \
-         `unknown subcommand` while queueing",
-    ),
-    (
-        "raw framing: bulk not followed by CRLF",
-        "redcloak answers a protocol error and closes when a bulk is not followed by CRLF; \
-         Redis 7.0 skips the two bytes whatever they are",
-    ),
-    (
-        "blocking command inside a transaction redcloak runs itself",
-        "a blocking command (BLPOP, BZPOPMAX…) queued in a transaction that redcloak carries out \
-         itself (one holding an emulated command) gets redcloak's refusal as its EXEC element; \
-         Redis runs it without blocking (nil when there is nothing to pop)",
+        "command redcloak cannot run inside a transaction it runs itself",
+        "in a transaction redcloak carries out itself (one holding an emulated command), a \
+         command touching every key (SWAPDB, FLUSHDB…) or one whose keys cannot be found (a \
+         numkeys Redis rejects: Redis answers its own syntax error) gets redcloak's refusal as \
+         its EXEC element. Blocking commands there are fixed (table/blocking.rs)",
     ),
     (
         "reply differs: DBSIZE",

@@ -645,7 +645,7 @@ fn classify(display: &str, rc: &Exchange, a: &Event, b: &Event) -> String {
         t.windows(45)
             .any(|w| w == b"cannot run inside a transaction or script tha")
     }) {
-        return "blocking command inside a transaction redcloak runs itself".to_owned();
+        return "command redcloak cannot run inside a transaction it runs itself".to_owned();
     }
     if cant_execute(b) && !cant_execute(a) {
         // One class whatever the command: redcloak answered (checked arguments, queued,

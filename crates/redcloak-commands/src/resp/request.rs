@@ -1,8 +1,11 @@
 //! Client requests: arrays of bulk strings (`*<n>\r\n$<len>\r\n...`) and inline commands.
 //!
 //! [`RequestParser`] follows Redis's `processMultibulkBuffer` and `processInlineBuffer`,
-//! including their error wording, with two differences that make it stricter: every limit is
-//! checked as soon as the header carrying it is read, and the CRLF after each bulk is checked.
+//! including their error wording, with one difference that makes it stricter: every limit is
+//! checked as soon as the header carrying it is read. Like Redis 7.0, the two bytes after each
+//! bulk's data are skipped whatever they are (`*1\r\n$4\r\nPINGxx` is `PING`): a client that
+//! works against Redis works against redcloak, and the arguments redcloak forwards are its own
+//! re-encoding, so the skipped bytes never reach Redis.
 
 use std::fmt;
 
@@ -272,10 +275,8 @@ impl RequestParser {
             if buf.len() < end {
                 return Ok(false);
             }
-            self.examined += 2;
-            if buf.get(data_end..end) != Some(b"\r\n") {
-                return Err(ProtocolError::Malformed("expected CRLF after bulk data"));
-            }
+            // Redis's processMultibulkBuffer skips `bulklen + 2` bytes without looking at the
+            // last two; so does redcloak (they are not examined).
             self.ranges.push((data, data_end));
             *pos = end;
             *bulk = None;
@@ -536,6 +537,31 @@ mod tests {
         assert!(!reqs[0].inline);
     }
 
+    /// Redis 7.0 skips the two bytes after a bulk's data whatever they are, so does redcloak:
+    /// in every argument position, whether or not the bytes could start a frame, and however
+    /// the input is split.
+    #[test]
+    fn two_bytes_after_a_bulk_are_skipped_like_redis() {
+        let input: &[u8] = b"*2\r\n$3\r\nGETxy$1\r\nk*\n*1\r\n$4\r\nPING\0\0*1\r\n$0\r\n$\r";
+        let (reqs, err, left) = parse_all(input);
+        assert_eq!(err, None);
+        assert_eq!(left, 0);
+        let got: Vec<_> = reqs.iter().map(|r| r.args.clone()).collect();
+        assert_eq!(
+            got,
+            vec![args(&[b"GET", b"k"]), args(&[b"PING"]), args(&[b""])]
+        );
+        for cut in 0..=input.len() {
+            assert_eq!(
+                parse_chunked(input, [cut]),
+                parse_all(input),
+                "cut at {cut}"
+            );
+        }
+        // Until both bytes have arrived the request is not complete.
+        assert_eq!(parse_all(b"*1\r\n$4\r\nPINGx").0.len(), 0);
+    }
+
     #[test]
     fn arguments_are_slices_of_the_read_buffer() {
         let input = encode(&[b"GET", b"key"]);
@@ -680,14 +706,6 @@ mod tests {
             ),
             (b"*1\r\n:1\r\n", ProtocolError::ExpectedBulk(':')),
             (b"*1\r\n\x01", ProtocolError::ExpectedBulk('?')),
-            (
-                b"*1\r\n$3\r\nfooXY",
-                ProtocolError::Malformed("expected CRLF after bulk data"),
-            ),
-            (
-                b"*1\r\n$3\r\nfoo\nX",
-                ProtocolError::Malformed("expected CRLF after bulk data"),
-            ),
         ];
         for (input, expected) in cases {
             let (reqs, err, _) = parse_all(input);

@@ -101,7 +101,38 @@ const MODULE: &[CommandSpec] = &[
     operator("HELP", 2),
 ];
 
-const CLUSTER_SUBCOMMANDS: &[CommandSpec] = &[];
+// Redis 7.0's CLUSTER subcommands, each refused with its arity checked first (as Redis checks
+// it before answering "cluster support disabled"); a subcommand Redis does not know gets
+// Redis's own `unknown subcommand` words.
+const CLUSTER_SUBCOMMANDS: &[CommandSpec] = &[
+    cluster("ADDSLOTS", -3),
+    cluster("ADDSLOTSRANGE", -4),
+    cluster("BUMPEPOCH", 2),
+    cluster("COUNT-FAILURE-REPORTS", 3),
+    cluster("COUNTKEYSINSLOT", 3),
+    cluster("DELSLOTS", -3),
+    cluster("DELSLOTSRANGE", -4),
+    cluster("FAILOVER", -2),
+    cluster("FLUSHSLOTS", 2),
+    cluster("FORGET", 3),
+    cluster("GETKEYSINSLOT", 4),
+    cluster("HELP", 2),
+    cluster("INFO", 2),
+    cluster("KEYSLOT", 3),
+    cluster("LINKS", 2),
+    cluster("MEET", -4),
+    cluster("MYID", 2),
+    cluster("NODES", 2),
+    cluster("REPLICAS", 3),
+    cluster("REPLICATE", 3),
+    cluster("RESET", -2),
+    cluster("SAVECONFIG", 2),
+    cluster("SET-CONFIG-EPOCH", 3),
+    cluster("SETSLOT", -4),
+    cluster("SHARDS", 2),
+    cluster("SLAVES", 3),
+    cluster("SLOTS", 2),
+];
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
     pass("INFO", -1, Server),
@@ -120,14 +151,8 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
     container("MEMORY", -2, Server, MEMORY),
     container("SLOWLOG", -2, Server, SLOWLOG),
     container("MODULE", -2, Server, MODULE),
-    // Every CLUSTER subcommand is refused by the container's rule.
-    CommandSpec {
-        action: super::Action::Refuse(super::Refusal {
-            reason: CLUSTER,
-            alternative: None,
-        }),
-        ..container("CLUSTER", -2, Server, CLUSTER_SUBCOMMANDS)
-    },
+    // Every CLUSTER subcommand is refused (redcloak talks to one Redis, not a cluster).
+    container("CLUSTER", -2, Server, CLUSTER_SUBCOMMANDS),
     cluster("ASKING", 1),
     cluster("READONLY", 1),
     cluster("READWRITE", 1),

@@ -31,6 +31,16 @@ use redcloak_crypto::KeyRing;
 use super::rmw::{self, Emulation, Failed, Snapshot};
 use super::{Exchange, ExchangeError};
 
+/// Whether Redis finds the command's keys and arity right (else it answers an error).
+fn well_formed(args: &[Bytes]) -> bool {
+    match table::resolve(args) {
+        Resolved::Known { spec, parent } => {
+            spec.arity_ok(args.len()) && !table::keys_of(spec, parent, args).invalid
+        }
+        _ => false,
+    }
+}
+
 /// What every scratch key starts with.
 pub(crate) const PREFIX: &[u8] = redcloak_commands::table::SCRATCH_PREFIX;
 
@@ -169,8 +179,69 @@ impl<'a, E: Exchange> Scratch<'a, E> {
         Ok(Frame::Integer(n))
     }
 
-    /// Runs one command, as a client sent it, on the view.
+    /// Runs one command, as a client sent it, on the view. A blocking command runs as Redis
+    /// runs it inside a transaction: without blocking (`table::blocking`).
     pub(crate) async fn run(&mut self, args: &[Bytes]) -> Result<Ran, ExchangeError> {
+        use table::blocking::Unblocked;
+        let unblocked = match table::resolve(args) {
+            Resolved::Known { spec, .. } if spec.arity_ok(args.len()) => {
+                match transform::action(spec, self.ctx.ring.format()) {
+                    Action::Forward => {
+                        // A move refused in this value format is refused as it is.
+                        if let Some(text) = transform::send_error(spec, args, self.ctx.ring) {
+                            return Ok(error(text));
+                        }
+                        table::blocking::unblocked(args)
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        match unblocked {
+            None => self.run_as_sent(args, false).await,
+            Some(Unblocked::AsSent) => self.run_as_sent(args, true).await,
+            // Arguments Redis rejects whatever the timeout (numkeys, unbalanced streams):
+            // sent as they are, Redis answers its own error before it could block.
+            Some(Unblocked::Instead(instead)) if well_formed(&instead) => {
+                self.run_as_sent(&instead, true).await
+            }
+            Some(Unblocked::Instead(_)) => self.run_as_sent(args, true).await,
+            Some(Unblocked::FirstOf { pop, keys }) => {
+                for key in keys {
+                    let popped = self
+                        .run_as_sent(&[Bytes::from_static(pop.as_bytes()), key.clone()], false)
+                        .await?;
+                    match popped {
+                        Ran::Reply(Frame::Null | Frame::NullBulk | Frame::NullArray) => {}
+                        Ran::Reply(Frame::Array(items)) if items.is_empty() => {}
+                        Ran::Reply(Frame::Array(items)) => {
+                            let mut reply = vec![Frame::Bulk(key)];
+                            reply.extend(items);
+                            return Ok(Ran::Reply(Frame::Array(reply)));
+                        }
+                        Ran::Reply(Frame::Bulk(value)) => {
+                            return Ok(Ran::Reply(Frame::Array(vec![
+                                Frame::Bulk(key),
+                                Frame::Bulk(value),
+                            ])))
+                        }
+                        // An error (WRONGTYPE) is the answer.
+                        other => return Ok(other),
+                    }
+                }
+                Ok(Ran::Reply(if self.resp3() {
+                    Frame::Null
+                } else {
+                    Frame::NullArray
+                }))
+            }
+        }
+    }
+
+    /// Runs one command on the view as it is; `unblocked`: a blocking command that cannot
+    /// block as sent (see [`Scratch::run`]), which is not refused for blocking.
+    async fn run_as_sent(&mut self, args: &[Bytes], unblocked: bool) -> Result<Ran, ExchangeError> {
         let (spec, parent) = match table::resolve(args) {
             Resolved::Known { spec, parent } => (spec, parent),
             Resolved::Unknown => return Ok(error(transform::unknown_command_message(args))),
@@ -190,7 +261,7 @@ impl<'a, E: Exchange> Scratch<'a, E> {
             // Scripts inside a transaction run on its view (see `transaction`); a script
             // cannot call another.
             Action::Script(_) => Ok(Ran::Reply(not_here(&name))),
-            Action::Forward => self.forward(spec, parent, &name, args).await,
+            Action::Forward => self.forward(spec, parent, &name, args, unblocked).await,
         }
     }
 
@@ -222,6 +293,7 @@ impl<'a, E: Exchange> Scratch<'a, E> {
         parent: Option<&'static CommandSpec>,
         name: &str,
         args: &[Bytes],
+        unblocked: bool,
     ) -> Result<Ran, ExchangeError> {
         match spec.effect {
             Effect::None => {}
@@ -237,9 +309,11 @@ impl<'a, E: Exchange> Scratch<'a, E> {
             _ => return Ok(Ran::Reply(not_here(name))),
         }
         let keys = table::keys_of(spec, parent, args);
-        if keys.invalid
-            || keys.touches_all
-            || keys.blocking
+        // An unblocked command whose keys cannot be found is an error in Redis before it
+        // touches anything (see `run`): sent without keys.
+        let rejected_by_redis = unblocked && keys.invalid;
+        if (keys.invalid || keys.touches_all) && !rejected_by_redis
+            || (keys.blocking && !unblocked)
             || spec.cache == table::CacheOp::ForgetAll
         {
             return Ok(Ran::Reply(not_here(name)));

@@ -67,6 +67,9 @@ struct Busy {
     /// A SUBSCRIBE, PSUBSCRIBE or SSUBSCRIBE was sent on this connection (written by the
     /// reader only): the connection may be in pub/sub mode.
     subscribe_sent: AtomicBool,
+    /// The reader sent a QUIT of its own as the last command ([`owe_last`]): Redis closes by
+    /// itself once it has answered everything.
+    quit_sent: AtomicBool,
 }
 
 /// Why the reader stopped.
@@ -191,7 +194,11 @@ where
             // (Leaving for the fallback is not a hang-up: what is owed still gets its reply.)
             busy.hung_up.store(true, Ordering::Release);
         }
-        up_tx.finish().await;
+        // After a QUIT, ending the stream could make Redis drop what it has not written yet
+        // (it frees a client at EOF): Redis closes by itself after answering the QUIT.
+        if !busy.quit_sent.load(Ordering::Acquire) {
+            up_tx.finish().await;
+        }
     }
     let Ok((mut client_w, state, lost)) = writer.await else {
         // The writer task failed (it cannot on client input): the client's write half went
@@ -292,6 +299,11 @@ struct Batch {
     /// What redcloak carries out itself (an emulated command, a transaction containing
     /// one), after everything before it is sent.
     atomic: Option<Atomic>,
+    /// The connection may get frames no command asked for (a SUBSCRIBE was sent on it): a
+    /// local answer goes out as a PING whose reply it replaces ([`owe_local`]).
+    barrier: bool,
+    /// `out` ends with a QUIT ([`owe_last`]).
+    quit_sent: bool,
     /// A SELECT was sent: the requests after it wait for Redis's answer, since the database
     /// it names is where their values are bound (a refused SELECT leaves the connection
     /// where it was).
@@ -329,6 +341,7 @@ impl Reader<'_> {
         let mut shutdown = self.shared.shutdown_signal();
         let mut outages = self.shared.health.outages();
         loop {
+            batch.barrier = self.busy.subscribe_sent.load(Ordering::Relaxed);
             if self.tx.is_closed() {
                 // The upstream connection is gone: leave the unread requests to the next
                 // phase (a new connection, or the fallback) rather than failing them.
@@ -337,6 +350,9 @@ impl Reader<'_> {
             self.fill(input, st, &mut batch);
             self.flush(upstream, &mut batch, leftover).await?;
             if batch.closing {
+                if batch.quit_sent {
+                    self.busy.quit_sent.store(true, Ordering::Release);
+                }
                 return Ok(ReaderEnd::ClientDone);
             }
             if batch.pin {
@@ -479,6 +495,7 @@ impl Reader<'_> {
         if let Step::Forward(f) = &planned.step {
             if matches!(f.spec.effect, table::Effect::Subscribe(_)) {
                 self.busy.subscribe_sent.store(true, Ordering::Relaxed);
+                batch.barrier = true;
             }
             if matches!(f.on_reply, plan::OnReply::Select(_)) {
                 batch.confirm_db = true;
@@ -496,12 +513,12 @@ impl Reader<'_> {
                     _ => Outcome::Ok,
                 };
                 metrics.command(planned.label, outcome, Duration::ZERO);
-                batch.owed.push(Pending::Local(local));
+                owe_local(batch, local);
                 st.apply(planned.then);
             }
             Step::Close(local) => {
                 metrics.command(planned.label, Outcome::Ok, Duration::ZERO);
-                batch.owed.push(Pending::Local(local));
+                owe_last(batch, local);
                 batch.owed.push(Pending::Close);
                 batch.closing = true;
                 st.apply(planned.then);
@@ -527,10 +544,10 @@ impl Reader<'_> {
                 Err(text) => {
                     // The row's options could not be read exactly: refused, never guessed.
                     metrics.command(planned.label, Outcome::Refused, Duration::ZERO);
-                    batch.owed.push(Pending::Local(Local2 {
-                        answer: Answer::Error(DataError::Refused(text)),
-                        pubsub_name: None,
-                    }));
+                    owe_local(
+                        batch,
+                        Local2::plain(Answer::Error(DataError::Refused(text))),
+                    );
                     st.apply(Transition::Poison);
                 }
             },
@@ -826,12 +843,12 @@ impl Reader<'_> {
                 Err(_) => {
                     // Only a payload RESTORE cannot open is found this late: as if it had
                     // been refused when it was queued.
-                    batch.owed.push(Pending::Local(Local2 {
-                        answer: Answer::Error(DataError::Refused(
+                    owe_local(
+                        batch,
+                        Local2::plain(Answer::Error(DataError::Refused(
                             "EXECABORT Transaction discarded because of previous errors.".into(),
-                        )),
-                        pubsub_name: None,
-                    }));
+                        ))),
+                    );
                     return;
                 }
             }
@@ -1102,12 +1119,47 @@ fn put_back(pops: Pops, args: &[Bytes], keys: &table::KeyUse) -> PutBack {
 /// Answers an error about the client's input (malformed, too large, over the budget), then
 /// closes the connection.
 fn close_with(batch: &mut Batch, e: DataError) {
-    batch.owed.push(Pending::Local(Local2 {
-        answer: Answer::Error(e),
-        pubsub_name: None,
-    }));
+    owe_last(batch, Local2::plain(Answer::Error(e)));
     batch.owed.push(Pending::Close);
     batch.closing = true;
+}
+
+/// Queues an answer redcloak gives itself, in order. On a connection that may get frames no
+/// command asked for (pub/sub messages), "in order" must include them: a message Redis sent
+/// before it would have answered this command must reach the client first. A bare PING is
+/// sent as a barrier and its reply replaced by the answer (the message of `PING <message>`
+/// or `ECHO` never reaches Redis); every frame Redis sent before the PONG is delivered
+/// before it.
+fn owe_local(batch: &mut Batch, local: Local2) {
+    owe_behind(batch, local, "PING");
+}
+
+/// [`owe_local`] for the last answer before the connection closes (QUIT, a protocol error).
+/// The barrier is a QUIT: Redis answers it after everything it owes, then closes (a PING
+/// followed by the end of the stream could lose what Redis had not written yet).
+fn owe_last(batch: &mut Batch, local: Local2) {
+    owe_behind(batch, local, "QUIT");
+}
+
+fn owe_behind(batch: &mut Batch, local: Local2, barrier: &'static str) {
+    if !batch.barrier {
+        batch.owed.push(Pending::Local(local));
+        return;
+    }
+    write_args(&[Bytes::from_static(barrier.as_bytes())], &mut batch.out);
+    batch.quit_sent |= barrier == "QUIT";
+    batch.owed.push(Pending::Upstream(Box::new(Owed {
+        name: barrier,
+        expect: plan::Expect::One,
+        plan: transform::Plan::Shape(&table::Shape::Pass),
+        replace: Some(local),
+        on_reply: plan::OnReply::None,
+        learning: Learning::None,
+        keys: Vec::new(),
+        put_back: PutBack::None,
+        started: Instant::now(),
+        blocking: false,
+    })));
 }
 
 /// The reply for a command that was taken from the client but never sent to Redis.

@@ -80,7 +80,7 @@ pub(crate) struct Local2 {
 }
 
 impl Local2 {
-    fn plain(answer: Answer) -> Local2 {
+    pub(crate) fn plain(answer: Answer) -> Local2 {
         Local2 {
             answer,
             pubsub_name: None,
@@ -141,7 +141,7 @@ pub(crate) struct Forward {
     /// How the reply is decoded.
     pub plan: Plan,
     /// Redis's reply is replaced by this answer (EXEC of an aborted transaction).
-    pub replace: Option<Answer>,
+    pub replace: Option<Local2>,
     /// What the reply changes on the reply side.
     pub on_reply: OnReply,
     /// Its keys, by the table's key positions.
@@ -634,7 +634,7 @@ fn end_tx(
     }
     Planned {
         step: Step::Forward(Box::new(Forward {
-            replace: Some(reply),
+            replace: Some(Local2::plain(reply)),
             ..Forward::new(spec, parent, label, vec![Bytes::from_static(b"UNWATCH")])
         })),
         then: Transition::EndTx,
@@ -1047,7 +1047,13 @@ mod tests {
         let aborted = run("EXEC", &st, &UP);
         let f = forward(&aborted);
         assert_eq!(f.args, args("UNWATCH"));
-        assert!(matches!(f.replace, Some(Answer::Error(_))));
+        assert!(matches!(
+            f.replace,
+            Some(Local2 {
+                answer: Answer::Error(_),
+                ..
+            })
+        ));
         let st = ConnState::new(0);
         assert_eq!(error_text(&run("EXEC", &st, &UP)), "ERR EXEC without MULTI");
     }

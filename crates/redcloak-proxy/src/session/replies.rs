@@ -62,8 +62,9 @@ pub(crate) struct Owed {
     pub expect: Expect,
     /// How to decode them.
     pub plan: Plan,
-    /// Redis's reply is replaced by this answer.
-    pub replace: Option<Answer>,
+    /// Redis's reply is replaced by this answer (a local answer kept in its place among
+    /// Redis's frames by a PING, or EXEC of an aborted transaction).
+    pub replace: Option<Local2>,
     /// What the reply changes.
     pub on_reply: OnReply,
     /// What the shadow cache learns from it.
@@ -388,14 +389,7 @@ impl Replies {
             env.learn(self.state.db, owed.learning, &frame);
         }
         if let Some(replacement) = &owed.replace {
-            render(
-                &Local2 {
-                    answer: replacement.clone(),
-                    pubsub_name: None,
-                },
-                &self.state,
-                out,
-            );
+            render(replacement, &self.state, out);
             env.done(owed.name, Outcome::Ok, owed.started);
             return;
         }
