@@ -1206,8 +1206,9 @@ fn script_doc(op: ScriptOp) -> &'static str {
         }
         ScriptOp::Kill => "`NOTBUSY`: scripts never hold Redis up",
         _ => {
-            "redcloak's function libraries, stored encrypted in Redis \
-             (`redcloak:internal:functions`), shared by every redcloak"
+            "redcloak's function libraries, stored encrypted in Redis in a function \
+             library of redcloak's own (`redcloak_internal`; no key, kept by FLUSHALL), shared \
+             by every redcloak"
         }
     }
 }

@@ -80,16 +80,11 @@ pub const KNOWN: &[(&str, &str)] = &[
     (
         "reply differs: FCALL",
         "redcloak checks numkeys before looking the function up (Redis: `Function not found` \
-         first); and FLUSHALL/FLUSHDB through redcloak delete its function libraries (the hash \
-         redcloak:internal:functions), which survive FLUSHALL in Redis",
+         first)",
     ),
     (
         "reply differs: FCALL_RO",
-        "as FCALL: numkeys checked before the function lookup; libraries lost on FLUSHALL",
-    ),
-    (
-        "reply differs: FUNCTION LIST",
-        "FLUSHALL/FLUSHDB through redcloak delete its function libraries; Redis keeps them",
+        "as FCALL: numkeys checked before the function lookup",
     ),
     (
         "reply differs: CLIENT",
@@ -106,24 +101,6 @@ pub const KNOWN: &[(&str, &str)] = &[
         "a blocking command (BLPOP, BZPOPMAX…) queued in a transaction that redcloak carries out \
          itself (one holding an emulated command) gets redcloak's refusal as its EXEC element; \
          Redis runs it without blocking (nil when there is nothing to pop)",
-    ),
-    (
-        "reply differs: DBSIZE",
-        "the function libraries' own hash (redcloak:internal:functions) is a key in the \
-         client's keyspace: DBSIZE counts it (found by the long run)",
-    ),
-    (
-        "reply differs: RANDOMKEY",
-        "RANDOMKEY can return redcloak:internal:functions when it is the only key",
-    ),
-    (
-        "reply differs: FUNCTION STATS",
-        "FLUSHALL/FLUSHDB through redcloak delete its function libraries; Redis keeps them",
-    ),
-    (
-        "reply differs: FUNCTION LOAD",
-        "FLUSHALL/FLUSHDB through redcloak delete its function libraries, so a library Redis \
-         still has loads again (Redis: `Library … already exists`)",
     ),
     (
         "reply differs: FUNCTION FLUSH",
@@ -324,9 +301,8 @@ impl Harness {
     }
 
     fn reset(&mut self) {
-        // Scripts and functions outlive FLUSHALL in Redis; redcloak keeps its script cache in
-        // memory and its libraries in a hash of its own (which FLUSHALL deletes, so it must
-        // hear FUNCTION FLUSH too, or it would run the copies it has loaded).
+        // Scripts and functions outlive FLUSHALL in Redis, and in redcloak: it keeps its
+        // script cache in memory and its libraries in a Redis function library of its own.
         let flush: [Vec<u8>; 3] = [
             b"FLUSHALL".to_vec(),
             b"SCRIPT".to_vec(),
