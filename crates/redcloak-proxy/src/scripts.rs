@@ -127,6 +127,14 @@ impl Scripts {
         }
     }
 
+    /// Whether FCALL `name` finds a function in the libraries this redcloak holds.
+    fn has_function(&self, name: &[u8]) -> bool {
+        let pooled = self.take();
+        let found = pooled.engine.has_function(name);
+        self.give(pooled);
+        found
+    }
+
     fn body(&self, sha: &str) -> Option<Bytes> {
         self.bodies.lock().ok()?.get(sha).cloned()
     }
@@ -277,9 +285,23 @@ fn prepare(
         client_resp: if client_resp3 { 3 } else { 2 },
         read_only,
     };
+    // Redis's order of checks: EVALSHA answers NOSCRIPT for a SHA that is not 40 characters
+    // long before it reads numkeys (evalShaCommand), and a 40-character unknown one after;
+    // FCALL looks the function up first (fcallCommandGeneric), and says numkeys is not a
+    // number in its own words; EVAL reads numkeys before it compiles.
+    let refuse = |e: Frame| Some((Err(e), Vec::new(), Vec::new(), opts));
+    if by_sha && args[1].len() != 40 {
+        return refuse(error("NOSCRIPT No matching script. Please use EVAL."));
+    }
     let numkeys = match redcloak_script::parse_numkeys(&args[2], args.len() - 3) {
         Ok(n) => n,
-        Err(e) => return Some((Err(e), Vec::new(), Vec::new(), opts)),
+        Err(_) if fcall && !scripts.has_function(&args[1]) => {
+            return refuse(error("ERR Function not found"))
+        }
+        Err(Frame::Error(e)) if fcall && e.starts_with(b"ERR value is not an integer") => {
+            return refuse(error("ERR Bad number of keys provided"))
+        }
+        Err(e) => return refuse(e),
     };
     let keys = args[3..3 + numkeys].to_vec();
     let argv = args[3 + numkeys..].to_vec();
@@ -308,6 +330,16 @@ async fn atomically<E: Exchange>(
     ex: &mut E,
     ctx: &Ctx<'_>,
 ) -> Result<Frame, ExchangeError> {
+    if matches!(op, ScriptOp::Fcall { .. })
+        && redcloak_script::parse_numkeys(&args[2], args.len() - 3).is_err()
+        && !scripts.has_function(&args[1])
+    {
+        // Redis answers `Function not found` before numkeys: is it really unknown (another
+        // redcloak may have loaded it)?
+        if let Err(reply) = refresh(scripts, ex, ctx).await? {
+            return Ok(reply);
+        }
+    }
     let Some((call, keys, argv, opts)) = prepare(scripts, op, args, ctx.client_resp3) else {
         unreachable!("only scripts run atomically")
     };
@@ -582,55 +614,62 @@ impl<'a> FunctionCall<'a> {
                 let (mut pattern, mut with_code) = (None, false);
                 let mut rest = args.iter().skip(2);
                 while let Some(arg) = rest.next() {
-                    if words::is(arg, "WITHCODE") && !with_code {
+                    if !with_code && words::is(arg, "WITHCODE") {
                         with_code = true;
-                    } else if words::is(arg, "LIBRARYNAME") && pattern.is_none() {
+                    } else if pattern.is_none() && words::is(arg, "LIBRARYNAME") {
                         match rest.next() {
                             Some(p) => pattern = Some(p.clone()),
-                            None => {
-                                return Err(error("ERR Unknown argument or too many arguments"))
-                            }
+                            None => return Err(error("ERR library name argument was not given")),
                         }
                     } else {
-                        return Err(error("ERR Unknown argument or too many arguments"));
+                        return Err(error(&format!(
+                            "ERR Unknown argument {}",
+                            String::from_utf8_lossy(words::c_str(arg))
+                        )));
                     }
                 }
                 FunctionCall::List { pattern, with_code }
             }
             ScriptOp::FunctionStats => FunctionCall::Stats,
             ScriptOp::FunctionDump => FunctionCall::Dump,
-            ScriptOp::FunctionLoad => match args.len() {
-                3 => FunctionCall::Load {
-                    replace: false,
-                    code: &args[2],
-                },
-                4 if words::is(&args[2], "REPLACE") => FunctionCall::Load {
-                    replace: true,
-                    code: &args[3],
-                },
-                _ => {
-                    let option = String::from_utf8_lossy(words::c_str(&args[2]));
-                    return Err(error(&format!("ERR Unknown option given: {option}")));
+            ScriptOp::FunctionLoad => {
+                // Every argument but the last is an option (functionLoadCommand).
+                let (code, options) = args[2..].split_last().expect("arity -3");
+                let mut replace = false;
+                for option in options {
+                    if !words::is(option, "REPLACE") {
+                        let option = String::from_utf8_lossy(words::c_str(option));
+                        return Err(error(&format!("ERR Unknown option given: {option}")));
+                    }
+                    replace = true;
                 }
-            },
+                FunctionCall::Load { replace, code }
+            }
             ScriptOp::FunctionDelete => FunctionCall::Delete(&args[2]),
-            ScriptOp::FunctionFlush => FunctionCall::Flush,
+            ScriptOp::FunctionFlush => match args.get(2) {
+                _ if args.len() > 3 => return Err(syntax_error(&args[1])),
+                Some(mode) if !(words::is(mode, "SYNC") || words::is(mode, "ASYNC")) => {
+                    return Err(error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option"))
+                }
+                _ => FunctionCall::Flush,
+            },
             ScriptOp::FunctionRestore => {
+                // functionRestoreCommand: the count, then the policy, then the payload.
+                if args.len() > 4 {
+                    return Err(syntax_error(&args[1]));
+                }
                 let policy = match args.get(3) {
-                    None => Some(RestorePolicy::Append),
-                    Some(p) if words::is(p, "APPEND") => Some(RestorePolicy::Append),
-                    Some(p) if words::is(p, "REPLACE") => Some(RestorePolicy::Replace),
-                    Some(p) if words::is(p, "FLUSH") => Some(RestorePolicy::Flush),
-                    Some(_) => None,
-                };
-                match policy {
-                    Some(policy) if args.len() <= 4 => FunctionCall::Restore {
-                        payload: &args[2],
-                        policy,
-                    },
-                    _ => return Err(error(
+                    None => RestorePolicy::Append,
+                    Some(p) if words::is(p, "APPEND") => RestorePolicy::Append,
+                    Some(p) if words::is(p, "REPLACE") => RestorePolicy::Replace,
+                    Some(p) if words::is(p, "FLUSH") => RestorePolicy::Flush,
+                    Some(_) => return Err(error(
                         "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
                     )),
+                };
+                FunctionCall::Restore {
+                    payload: &args[2],
+                    policy,
                 }
             }
             _ => unreachable!("the other script operations are handled above"),
@@ -816,6 +855,16 @@ async fn migrate<E: Exchange>(
          function library redcloak_internal"
     );
     Ok(Ok(sealed))
+}
+
+/// Redis's `addReplySubcommandSyntaxError` for a FUNCTION subcommand, named as the client
+/// wrote it.
+fn syntax_error(subcommand: &[u8]) -> Frame {
+    let name = redcloak_commands::words::c_str(subcommand);
+    let name = String::from_utf8_lossy(&name[..name.len().min(128)]);
+    error(&format!(
+        "ERR unknown subcommand or wrong number of arguments for '{name}'. Try FUNCTION HELP."
+    ))
 }
 
 fn ok() -> Frame {
