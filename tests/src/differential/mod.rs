@@ -70,23 +70,6 @@ pub const KNOWN: &[(&str, &str)] = &[
          after it. Fix: a bare PING upstream as a barrier, its reply replaced by the message",
     ),
     (
-        "reply differs: EVALSHA",
-        "redcloak checks numkeys before looking the script up; Redis answers NOSCRIPT first",
-    ),
-    (
-        "reply differs: EVALSHA_RO",
-        "redcloak checks numkeys before looking the script up; Redis answers NOSCRIPT first",
-    ),
-    (
-        "reply differs: FCALL",
-        "redcloak checks numkeys before looking the function up (Redis: `Function not found` \
-         first)",
-    ),
-    (
-        "reply differs: FCALL_RO",
-        "as FCALL: numkeys checked before the function lookup",
-    ),
-    (
         "reply differs: CLIENT",
         "CLIENT SETINFO (Redis 7.2) is queued by redcloak inside MULTI; Redis 7.0 answers \
          `unknown subcommand` while queueing",
@@ -103,16 +86,6 @@ pub const KNOWN: &[(&str, &str)] = &[
          Redis runs it without blocking (nil when there is nothing to pop)",
     ),
     (
-        "reply differs: FUNCTION FLUSH",
-        "redcloak accepts FUNCTION FLUSH with a wrong option or argument count that Redis \
-         rejects",
-    ),
-    (
-        "reply differs: FUNCTION RESTORE",
-        "FUNCTION RESTORE checks its policy word before the arity/payload, with other wording \
-         than Redis",
-    ),
-    (
         "reply differs: ZUNION",
         "members with equal scores come back in the order of their ciphertexts \
          (docs/commands.md: a documented difference of member encryption)",
@@ -122,19 +95,21 @@ pub const KNOWN: &[(&str, &str)] = &[
         "members with equal scores come back in the order of their ciphertexts (documented)",
     ),
     (
-        "reply differs: EVAL_RO",
-        "a script returning SMEMBERS: set order is the order of the ciphertexts in Redis \
-         (harness: no unordered comparison inside script replies)",
+        "reply differs: BZPOPMIN",
+        "of members with equal scores, the one popped is the first in the order of their \
+         ciphertexts (documented in docs/commands.md, as ZUNION's)",
+    ),
+    (
+        "reply differs: GET",
+        "SET … GET on a HyperLogLog key: redcloak answers its refusal (the old value is a \
+         HyperLogLog's raw bytes) but Redis has already written the new value, which a later \
+         GET returns; Redis returns the old bytes. Not analysed further (found 2026-12-02, \
+         seed 0x67 sequence 37)",
     ),
     (
         "reply differs: OBJECT IDLETIME",
         "redcloak's own reads of a key (WATCH/GET for emulated commands, scripts) reset the \
          key's idle time, which the client's commands would not have",
-    ),
-    (
-        "reply differs: EXEC",
-        "a RESTORE with a payload that is not redcloak's is refused while queued (the \
-         transaction aborts with EXECABORT); Redis queues it and fails it at EXEC",
     ),
     (
         "reply differs: SORT_RO",
