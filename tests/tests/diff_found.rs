@@ -195,3 +195,44 @@ fn local_answers_do_not_overtake_pubsub_messages() {
         assert_same_replies(&stack, &plain, &steps);
     }
 }
+
+/// A transaction redcloak carries out itself (it holds an emulated command) runs on scratch
+/// copies of its keys; Redis names the key in some errors (`NOGROUP No such key '…'`), and
+/// the client must see its own key's name there, not the copy's.
+#[test]
+fn errors_inside_a_transaction_redcloak_runs_name_the_clients_keys() {
+    let (stack, plain) = both();
+    let steps = vec![
+        Step::send(&["XADD st 1-1 f v", "SET s abc"]),
+        Step::send(&[
+            "MULTI",
+            "SORT_RO st LIMIT 0 3",
+            "XCLAIM st g1 c1 0 1-1",
+            "BITCOUNT s 0 -1 BIT",
+            "XCLAIM nosuch g1 c1 0 1-1",
+            "EXEC",
+        ]),
+    ];
+    assert_same_replies(&stack, &plain, &steps);
+}
+
+/// A RESTORE in a transaction redcloak carries out itself (one holding an emulated command)
+/// fails as Redis fails it at EXEC; and the emulated commands that follow are still answered.
+#[test]
+fn a_restore_in_a_transaction_redcloak_runs_leaves_the_session_working() {
+    let (stack, plain) = both();
+    let mut restore = cmd(&["RESTORE", "k", "-5"]);
+    restore.push(b"\0not-a-payload\0".to_vec());
+    restore.push(b"REPLACE".to_vec());
+    let steps = vec![
+        Step::Pipeline(vec![
+            cmd(&["MULTI"]),
+            cmd(&["SETRANGE", "k", "-2", "x"]),
+            restore,
+            cmd(&["EXEC"]),
+        ]),
+        Step::send(&["HINCRBY h f 0"]),
+        Step::send(&["SETRANGE k 0 abc", "SETBIT k 100 1", "GETRANGE k 0 2"]),
+    ];
+    assert_same_replies(&stack, &plain, &steps);
+}

@@ -91,6 +91,22 @@ fn census(direct: &mut Direct, ring: &KeyRing) -> BTreeMap<Option<String>, usize
             other => panic!("unexpected type {other:?}"),
         }
     }
+    // The function libraries' code, in redcloak's Redis function library (hex: name, code…).
+    if let Frame::Array(stored) = direct
+        .cmd(&[b"FCALL_RO", b"redcloak_internal_libraries", b"0"])
+        .unwrap()
+    {
+        for pair in bulks(Frame::Array(stored)).chunks(2) {
+            let code: Vec<u8> = (0..pair[1].len())
+                .step_by(2)
+                .map(|i| {
+                    u8::from_str_radix(std::str::from_utf8(&pair[1][i..i + 2]).unwrap(), 16)
+                        .unwrap()
+                })
+                .collect();
+            value(&code, &mut out);
+        }
+    }
     out
 }
 

@@ -353,16 +353,97 @@ fn cases(sha: &str) -> Vec<Vec<Vec<Vec<u8>>>> {
             words("XLEN st"),
             words("GET s"),
         ],
-        // Function libraries are not keys: KEYS and SCAN do not show where redcloak keeps
-        // them. (DBSIZE, RANDOMKEY and FLUSHALL still see that key: docs/scripting.md.)
+        // Function libraries are not keys: KEYS, SCAN, DBSIZE, RANDOMKEY do not show where
+        // redcloak keeps them, and FLUSHALL / FLUSHDB keep them.
         vec![
             vec![b"FUNCTION".to_vec(), b"LOAD".to_vec(), ONE.as_bytes().to_vec()],
             words("KEYS *"),
             words("SCAN 0"),
+            words("DBSIZE"),
+            words("RANDOMKEY"),
             words("SET a 1"),
             words("KEYS *"),
             words("SCAN 0 MATCH *"),
+            words("DBSIZE"),
+            words("RANDOMKEY"),
+            words("FLUSHALL"),
             script("FCALL", "rc_one", &["x"], &[]),
+            words("FLUSHDB ASYNC"),
+            words("DBSIZE"),
+            script("FCALL_RO", "rc_one", &[], &[]),
+            vec![b"FUNCTION".to_vec(), b"LOAD".to_vec(), ONE.as_bytes().to_vec()],
+            words("FUNCTION FLUSH"),
+            script("FCALL", "rc_one", &["x"], &[]),
+        ],
+        // The order of Redis's argument checks: EVALSHA answers NOSCRIPT before numkeys for a
+        // SHA that is not 40 characters long, and after it for one that is; FCALL looks the
+        // function up before numkeys (whose errors it words its own way), then refuses a
+        // write function under FCALL_RO; function names match without regard to case.
+        vec![
+            words("FUNCTION FLUSH"),
+            vec![b"FUNCTION".to_vec(), b"LOAD".to_vec(), LIB.as_bytes().to_vec()],
+            words("EVALSHA tooshort x"),
+            words("EVALSHA tooshort 5"),
+            words("EVALSHA_RO tooshort -1"),
+            words("EVALSHA 0000000000000000000000000000000000000000 x"),
+            words("EVALSHA_RO 0000000000000000000000000000000000000000 5"),
+            words("EVALSHA 0000000000000000000000000000000000000000 1 k"),
+            words(&format!("EVALSHA {sha} x")),
+            words(&format!("EVALSHA {sha} 2 k")),
+            words(&format!("EVALSHA_RO {} -1", sha.to_uppercase())),
+            words("EVAL return( x"),
+            words("EVAL return( 0"),
+            words("FCALL nosuch x"),
+            words("FCALL nosuch 5"),
+            words("FCALL_RO nosuch -1"),
+            words("FCALL rc_set x"),
+            words("FCALL rc_set 01"),
+            words("FCALL rc_set 3 a"),
+            words("FCALL_RO rc_get -1"),
+            words("FCALL_RO rc_set x"),
+            words("FCALL_RO rc_set 0"),
+            words("FCALL RC_GET 1 nokey"),
+            words("FCALL_RO Rc_Get 1 nokey"),
+            words("FUNCTION FLUSH"),
+        ],
+        // FUNCTION's own argument checks, each with Redis's words and in Redis's order.
+        vec![
+            words("FUNCTION FLUSH x"),
+            words("FUNCTION FLUSH sync x"),
+            words("FuNcTiOn FlUsH a b"),
+            words("FUNCTION FLUSH async"),
+            words("FUNCTION FLUSH SYNC"),
+            words("FUNCTION RESTORE x"),
+            words("FUNCTION RESTORE x y"),
+            words("FUNCTION RESTORE x append"),
+            words("FUNCTION RESTORE x append z"),
+            words("FUNCTION restore x y z"),
+            words("FUNCTION DUMP x"),
+            words("FUNCTION STATS x"),
+            words("FUNCTION LIST x"),
+            words("FUNCTION LIST WITHCODE withcode"),
+            words("FUNCTION LIST LIBRARYNAME"),
+            words("FUNCTION LIST libraryname a LIBRARYNAME b"),
+            words("FUNCTION LIST WITHCODE LIBRARYNAME x"),
+            words("FUNCTION LOAD x"),
+            words("FUNCTION LOAD replace"),
+            words("FUNCTION LOAD replace replace x"),
+            words("FUNCTION LOAD REPLACE x y"),
+            words("FUNCTION LOAD x y"),
+            words("FUNCTION DELETE"),
+            words("FUNCTION DELETE a b"),
+            words("FUNCTION DELETE nosuch"),
+            words("FUNCTION"),
+            words("FUNCTION NOSUCH"),
+            vec![b"FUNCTION".to_vec(), b"FLUSH".to_vec(), b"SYNC\0x".to_vec()],
+            vec![b"FUNCTION".to_vec(), b"LIST".to_vec(), b"ab\0cd".to_vec()],
+            vec![
+                b"FUNCTION".to_vec(),
+                b"LOAD".to_vec(),
+                b"REPLACE\0x".to_vec(),
+                b"nope\0y".to_vec(),
+                ONE.as_bytes().to_vec(),
+            ],
             words("FUNCTION FLUSH"),
         ],
     ]
@@ -417,14 +498,24 @@ fn scripts_reply_as_redis_does_resp2_and_resp3() {
         "SCRIPT",
         "FUNCTION",
     ] {
-        let lines = monitor.lines_of(name);
+        // Only redcloak's own reads and writes of its function library (function_store).
+        let lines: Vec<String> = monitor
+            .lines_of(name)
+            .into_iter()
+            .filter(|l| !l.contains("redcloak_internal"))
+            .collect();
         assert!(
             lines.is_empty(),
             "Redis received {name}: {:?}",
             lines.first()
         );
     }
-    monitor.assert_never_seen(&["scriptSecretArgv", "register_function", "redis.call"]);
+    monitor.assert_never_seen(&[
+        "scriptSecretArgv",
+        "register_function('rc",
+        "redis.call",
+        "rclib",
+    ]);
     // The last case leaves nothing; write once more and audit what Redis holds.
     let mut p = stack.plain();
     for (body, keys) in [
@@ -440,7 +531,7 @@ fn scripts_reply_as_redis_does_resp2_and_resp3() {
         Frame::Bulk(Bytes::from_static(b"rclib"))
     );
     assert!(stack.assert_all_values_encrypted() >= 8);
-    monitor.assert_never_seen(&["scriptSecretArgv", "register_function"]);
+    monitor.assert_never_seen(&["scriptSecretArgv", "register_function('rc", "rclib"]);
 }
 
 // === atomicity ===
@@ -820,4 +911,235 @@ fn scratch_keys_of_a_killed_redcloak_are_hidden_and_swept() {
     );
     assert_eq!(direct.keys().len(), 3);
     stack.assert_all_values_encrypted();
+}
+
+// === where the function libraries live ===
+
+fn bulk(b: &'static [u8]) -> Frame {
+    Frame::Bulk(Bytes::from_static(b))
+}
+
+fn text(f: Frame) -> String {
+    redcloak_e2e::diff::show_frames(&[f])
+}
+
+fn err_text(f: &Frame) -> String {
+    match f {
+        Frame::Error(e) => String::from_utf8_lossy(e).into_owned(),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+/// What the client's keyspace shows through redcloak: DBSIZE, RANDOMKEY, KEYS, SCAN.
+fn keyspace(p: &mut redcloak_e2e::Plain) -> (Frame, Frame, Frame, Frame) {
+    let scan = match p.cmd(&[b"SCAN", b"0", b"COUNT", b"1000"]).unwrap() {
+        Frame::Array(mut parts) => parts.pop().unwrap(),
+        other => panic!("SCAN: {other:?}"),
+    };
+    (
+        p.cmd(&[b"DBSIZE"]).unwrap(),
+        p.cmd(&[b"RANDOMKEY"]).unwrap(),
+        p.cmd(&[b"KEYS", b"*"]).unwrap(),
+        scan,
+    )
+}
+
+/// Function libraries live as Redis's own do: they survive FLUSHALL and FLUSHDB (in every
+/// database), are no key of the client's keyspace (DBSIZE, RANDOMKEY, KEYS, SCAN, through
+/// redcloak and in Redis), are seen by another redcloak in front of the same Redis, are
+/// removed by FUNCTION FLUSH and FUNCTION DELETE; redcloak's own Redis library, where they
+/// are kept, cannot be seen, called, deleted or dumped by a client; and libraries an older
+/// redcloak kept in the hash `redcloak:internal:functions` are moved out of the keyspace the
+/// first time they are needed.
+#[test]
+fn function_libraries_survive_flushall_and_are_no_keys() {
+    let stack = Stack::start();
+    let mut p = stack.plain();
+    let mut direct = stack.direct();
+    assert_eq!(
+        p.cmd(&[b"FUNCTION", b"LOAD", LIB.as_bytes()]).unwrap(),
+        bulk(b"rclib")
+    );
+    // An empty keyspace, with a library loaded, in both places.
+    let empty = (
+        Frame::Integer(0),
+        Frame::NullBulk,
+        Frame::Array(vec![]),
+        Frame::Array(vec![]),
+    );
+    assert_eq!(keyspace(&mut p), empty, "a library is no key");
+    assert_eq!(direct.cmd(&[b"DBSIZE"]).unwrap(), Frame::Integer(0));
+    for flush in [&b"FLUSHALL"[..], b"FLUSHDB", b"FLUSHALL"] {
+        assert_eq!(
+            p.cmd(&[b"FCALL", b"rc_set", b"1", b"k", b"v"]).unwrap(),
+            Frame::Simple(Bytes::from_static(b"OK"))
+        );
+        assert_eq!(
+            keyspace(&mut p),
+            (
+                Frame::Integer(1),
+                bulk(b"k"),
+                Frame::Array(vec![bulk(b"k")]),
+                Frame::Array(vec![bulk(b"k")])
+            ),
+            "only the client's key"
+        );
+        assert_eq!(
+            p.cmd(&[flush]).unwrap(),
+            Frame::Simple(Bytes::from_static(b"OK"))
+        );
+        assert_eq!(
+            keyspace(&mut p),
+            empty,
+            "after {}",
+            String::from_utf8_lossy(flush)
+        );
+        assert_eq!(
+            p.cmd(&[b"FCALL_RO", b"rc_get", b"1", b"k"]).unwrap(),
+            Frame::NullBulk,
+            "the library survived {}",
+            String::from_utf8_lossy(flush)
+        );
+        assert!(
+            err_text(&p.cmd(&[b"FUNCTION", b"LOAD", LIB.as_bytes()]).unwrap())
+                .contains("already exists"),
+            "Redis's answer for a library it still has"
+        );
+    }
+    // FLUSHALL in another database, and from another redcloak, which reads them from Redis.
+    assert_eq!(
+        p.cmd(&[b"SELECT", b"3"]).unwrap(),
+        Frame::Simple(Bytes::from_static(b"OK"))
+    );
+    p.cmd(&[b"FLUSHALL"]).unwrap();
+    let second = Redcloak::start(stack.dir.path(), &stack.env);
+    let mut q = redcloak_e2e::Plain::connect(second.addr);
+    assert_eq!(
+        q.cmd(&[b"FCALL", b"rc_one", b"0"]).unwrap(),
+        Frame::Error(Bytes::from_static(b"ERR Function not found"))
+    );
+    assert_eq!(
+        q.cmd(&[b"FCALL", b"rc_incr", b"1", b"n", b"2"]).unwrap(),
+        Frame::Integer(2)
+    );
+    // redcloak's own library: invisible and untouchable for clients.
+    for c in [&mut p, &mut q] {
+        let list = text(c.cmd(&[b"FUNCTION", b"LIST"]).unwrap());
+        assert!(
+            list.contains("rclib") && !list.contains("redcloak_internal"),
+            "{list}"
+        );
+        let stats = text(c.cmd(&[b"FUNCTION", b"STATS"]).unwrap());
+        assert!(!stats.contains("redcloak_internal"), "{stats}");
+        assert_eq!(
+            c.cmd(&[b"FCALL_RO", b"redcloak_internal_libraries", b"0"])
+                .unwrap(),
+            Frame::Error(Bytes::from_static(b"ERR Function not found"))
+        );
+        assert_eq!(
+            c.cmd(&[b"FUNCTION", b"DELETE", b"redcloak_internal"])
+                .unwrap(),
+            Frame::Error(Bytes::from_static(b"ERR Library not found"))
+        );
+    }
+    // FUNCTION DUMP holds the client's libraries only: restored with FLUSH, the same list.
+    let dump = match p.cmd(&[b"FUNCTION", b"DUMP"]).unwrap() {
+        Frame::Bulk(d) => d,
+        other => panic!("FUNCTION DUMP: {other:?}"),
+    };
+    let before = p.cmd(&[b"FUNCTION", b"LIST"]).unwrap();
+    assert_eq!(
+        p.cmd(&[b"FUNCTION", b"RESTORE", &dump, b"FLUSH"]).unwrap(),
+        Frame::Simple(Bytes::from_static(b"OK"))
+    );
+    assert_eq!(p.cmd(&[b"FUNCTION", b"LIST"]).unwrap(), before);
+    // In Redis: a library of redcloak's, no key, no library name or code in plaintext.
+    let in_redis = text(direct.cmd(&[b"FUNCTION", b"LIST", b"WITHCODE"]).unwrap());
+    assert!(in_redis.contains("redcloak_internal"), "{in_redis}");
+    assert!(
+        !in_redis.contains("rclib") && !in_redis.contains("rc_set"),
+        "{in_redis}"
+    );
+    assert!(
+        direct.keys().iter().all(|k| k.starts_with(b"n")),
+        "only the client's key n"
+    );
+    // FUNCTION DELETE and FUNCTION FLUSH reach the stored library.
+    assert_eq!(
+        q.cmd(&[b"FUNCTION", b"DELETE", b"rclib"]).unwrap(),
+        Frame::Simple(Bytes::from_static(b"OK"))
+    );
+    assert_eq!(
+        q.cmd(&[b"FCALL", b"rc_set", b"1", b"k", b"v"]).unwrap(),
+        Frame::Error(Bytes::from_static(b"ERR Function not found")),
+    );
+    let list = text(p.cmd(&[b"FUNCTION", b"LIST"]).unwrap());
+    assert!(
+        !list.contains("rclib"),
+        "deleted through the other redcloak: {list}"
+    );
+    assert_eq!(
+        p.cmd(&[b"FUNCTION", b"LOAD", ONE.as_bytes()]).unwrap(),
+        bulk(b"rcone")
+    );
+    // The stored form, kept to play an older redcloak's hash below.
+    let stored = direct
+        .cmd(&[b"FCALL_RO", b"redcloak_internal_libraries", b"0"])
+        .unwrap();
+    assert_eq!(
+        p.cmd(&[b"FUNCTION", b"FLUSH"]).unwrap(),
+        Frame::Simple(Bytes::from_static(b"OK"))
+    );
+    assert_eq!(
+        q.cmd(&[b"FCALL", b"rc_one", b"0"]).unwrap(),
+        Frame::Error(Bytes::from_static(b"ERR Function not found"))
+    );
+    assert_eq!(
+        direct.cmd(&[b"FUNCTION", b"LIST"]).unwrap(),
+        Frame::Array(vec![]),
+        "FUNCTION FLUSH leaves no library in Redis"
+    );
+    // An older redcloak's hash (the same ciphertext, in the keyspace of the upstream's db):
+    // moved into the library and deleted the first time a redcloak needs the libraries.
+    let Frame::Array(hex) = stored else {
+        panic!("the stored libraries: {stored:?}")
+    };
+    let unhex = |f: &Frame| -> Vec<u8> {
+        let Frame::Bulk(h) = f else { panic!("{f:?}") };
+        (0..h.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(std::str::from_utf8(&h[i..i + 2]).unwrap(), 16).unwrap())
+            .collect()
+    };
+    assert_eq!(unhex(&hex[0]), b"rcone");
+    let code = unhex(&hex[1]);
+    assert_eq!(
+        direct
+            .cmd(&[b"HSET", b"redcloak:internal:functions", b"rcone", &code])
+            .unwrap(),
+        Frame::Integer(1)
+    );
+    assert_eq!(
+        q.cmd(&[b"FCALL", b"rc_one", b"1", b"a", b"b"]).unwrap(),
+        Frame::Integer(2),
+        "the library from the old hash"
+    );
+    assert_eq!(
+        direct
+            .cmd(&[b"EXISTS", b"redcloak:internal:functions"])
+            .unwrap(),
+        Frame::Integer(0),
+        "the old hash is deleted once moved"
+    );
+    assert_eq!(
+        p.cmd(&[b"FCALL", b"rc_one", b"0"]).unwrap(),
+        Frame::Integer(0),
+        "the moved library, seen by the other redcloak"
+    );
+    p.cmd(&[b"FLUSHALL"]).unwrap();
+    assert_eq!(
+        q.cmd(&[b"FCALL", b"rc_one", b"0"]).unwrap(),
+        Frame::Integer(0),
+        "and it survives FLUSHALL"
+    );
 }

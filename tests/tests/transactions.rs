@@ -256,3 +256,64 @@ fn transactions_redcloak_runs_answer_in_the_clients_protocol() {
         assert_eq!(replies[0], replies[1], "pipelined after HELLO 3");
     }
 }
+
+/// A RESTORE whose payload redcloak did not make (it could hold plaintext, so it never
+/// reaches Redis), queued in a transaction: queued as Redis queues it, and failed at EXEC
+/// with Redis's own error after Redis's own checks of its other arguments (BUSYKEY, options,
+/// TTL); the rest of the transaction runs. Side by side with a plain Redis, RESP2 and RESP3.
+#[test]
+fn a_restore_of_a_foreign_payload_fails_at_exec_as_in_redis() {
+    use redcloak_e2e::diff::{converse, normalize, show, show_step, Monitor, PlainRedis, Step};
+    let stack = Stack::start();
+    let plain = PlainRedis::start(stack.dir.path(), &[]);
+    let mut monitor = Monitor::start(&stack);
+    let w = |line: &str| -> Vec<Vec<u8>> {
+        line.split_whitespace()
+            .map(|s| s.as_bytes().to_vec())
+            .collect()
+    };
+    let payload = b"foreignPayloadMarker\x00\x0a\x00\x00\x00\x00\x00\x00\x00\x00".to_vec();
+    let restore = |key: &str, ttl: &str, extra: &[&str]| -> Vec<Vec<u8>> {
+        let mut c = w(&format!("RESTORE {key} {ttl}"));
+        c.push(payload.clone());
+        c.extend(extra.iter().map(|e| e.as_bytes().to_vec()));
+        c
+    };
+    for proto in ["2", "3"] {
+        let steps = vec![
+            Step::Pipeline(vec![w(&format!("HELLO {proto}")), w("FLUSHALL")]),
+            Step::Pipeline(vec![
+                w("MULTI"),
+                w("SET a 1"),
+                restore("k", "0", &[]),
+                restore("a", "0", &[]),
+                restore("a", "0", &["REPLACE"]),
+                restore("k", "0", &["NOSUCHOPTION"]),
+                restore("k", "-5", &[]),
+                restore("k", "0", &["REPLACE", "ABSTTL", "IDLETIME", "5"]),
+                w("GET a"),
+                w("EXEC"),
+            ]),
+            Step::Pipeline(vec![w("EXISTS k"), w("GET a")]),
+        ];
+        let theirs = converse(([127, 0, 0, 1], plain.port).into(), &steps);
+        let ours = converse(stack.proxy.addr, &steps);
+        for (i, (t, o)) in theirs.iter().zip(&ours).enumerate().skip(1) {
+            assert_eq!(
+                normalize(t),
+                normalize(o),
+                "RESP{proto}, step {i}: {}\n  Redis:    {}\n  redcloak: {}",
+                show_step(&steps[i]),
+                show(t),
+                show(o)
+            );
+        }
+        let exec = show(&ours[1]);
+        assert!(
+            exec.contains("DUMP payload version or checksum are wrong") && exec.contains("BUSYKEY"),
+            "{exec}"
+        );
+    }
+    monitor.assert_never_seen(&["foreignPayloadMarker"]);
+    stack.assert_all_values_encrypted();
+}

@@ -1045,7 +1045,9 @@ fn family_note(f: Family) -> Option<&'static str> {
              coordinates and counts stay in clear. What that reveals: \
              [security.md](security.md#members-deterministic-encryption). Differences from \
              Redis: members with **equal scores** come back in the order of their ciphertexts, \
-             not of their bytes (give members distinct scores where their order matters); \
+             not of their bytes, and `ZPOPMIN`/`BZPOPMIN`/`ZMPOP`… pop the first of them in that \
+             order (give members distinct scores where their order matters); a set's members \
+             (`SMEMBERS`…, also returned by a script) come in the order of their ciphertexts; \
              lexicographic ranges are refused; `SSCAN`/`ZSCAN … MATCH` is applied by redcloak \
              after decryption, so a page may be shorter or empty with a non-zero cursor; during \
              a key rotation, lookups and removals try every key of the ring \
@@ -1087,7 +1089,11 @@ fn row(spec: &CommandSpec, parent: Option<&CommandSpec>) -> String {
         ValueArgs::From(i) => format!("every argument from {i}"),
         ValueArgs::Custom(_) => "the field values (positions depend on the options)".to_owned(),
         ValueArgs::Unseal(i) => {
-            format!("argument {i} must be a payload sealed by redcloak's `DUMP`")
+            format!(
+                "argument {i} must be a payload sealed by redcloak's `DUMP` (another is \
+                 refused; queued in MULTI, Redis gets a payload it rejects at EXEC with its own \
+                 error, as it would reject the client's)"
+            )
         }
     };
     let values = match (spec.members, values.as_str()) {
@@ -1207,8 +1213,9 @@ fn script_doc(op: ScriptOp) -> &'static str {
         }
         ScriptOp::Kill => "`NOTBUSY`: scripts never hold Redis up",
         _ => {
-            "redcloak's function libraries, stored encrypted in Redis \
-             (`redcloak:internal:functions`), shared by every redcloak"
+            "redcloak's function libraries, stored encrypted in Redis in a function \
+             library of redcloak's own (`redcloak_internal`; no key, kept by FLUSHALL), shared \
+             by every redcloak"
         }
     }
 }

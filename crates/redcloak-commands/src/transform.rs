@@ -143,6 +143,46 @@ pub fn encode_request(
     encode_request_keeping(spec, args, db, ring, out, None)
 }
 
+/// A `DUMP` payload Redis itself rejects, with the error it gives any payload that is not
+/// its own (`ERR DUMP payload version or checksum are wrong`): too short to hold an RDB
+/// version and a checksum.
+pub const REJECTED_PAYLOAD: &[u8] = b"";
+
+/// Like [`encode_request`], for a command queued in a transaction that Redis runs: a
+/// `RESTORE` whose payload redcloak cannot open (not made by DUMP through redcloak) is sent
+/// with [`REJECTED_PAYLOAD`] in its place. Redis queues it, as it would queue the client's
+/// payload, and fails it at EXEC with its own error after its own checks of the other
+/// arguments (options, TTL, BUSYKEY) — the transaction runs as it would on Redis.
+///
+/// # Security
+/// The client's payload never reaches Redis: it could hold plaintext values.
+pub fn encode_queued_request(
+    spec: &CommandSpec,
+    args: &[Bytes],
+    db: u32,
+    ring: &KeyRing,
+    out: &mut BytesMut,
+) -> Result<usize, String> {
+    match encode_request(spec, args, db, ring, out) {
+        Err(e) => match spec.values.resolve(args) {
+            Ok(ValueArgs::Unseal(i)) if move_refusal(spec, ring.format()).is_none() => {
+                resp::write_array_len(out, args.len());
+                for (index, arg) in args.iter().enumerate() {
+                    let arg = if index == i {
+                        REJECTED_PAYLOAD
+                    } else {
+                        &arg[..]
+                    };
+                    resp::write_bulk(out, arg);
+                }
+                Ok(0)
+            }
+            _ => Err(e),
+        },
+        done => done,
+    }
+}
+
 /// Like [`encode_request`], also handing back the ciphertext of each value argument (in
 /// argument order) in `tokens`, for a cache that keeps what Redis stores.
 pub fn encode_request_keeping(
@@ -214,16 +254,11 @@ pub fn request_error(spec: &CommandSpec, args: &[Bytes]) -> Option<&'static str>
 }
 
 /// Why [`encrypt_args`] would refuse `args` (nothing is encrypted then): a command that moves
-/// values while the ring writes AES-GCM ([`move_refusal`]), arguments whose values or members
-/// cannot be found ([`request_error`]), or a payload to open (`RESTORE`). A caller that acts on
+/// values while the ring writes AES-GCM ([`move_refusal`]), or arguments whose values or
+/// members cannot be found ([`request_error`]). A caller that acts on
 /// the command's keys before encrypting it (scratch copies) checks this first.
 pub fn send_error(spec: &CommandSpec, args: &[Bytes], ring: &KeyRing) -> Option<String> {
-    move_refusal(spec, ring.format())
-        .or_else(|| request_error(spec, args).map(str::to_owned))
-        .or_else(|| {
-            matches!(spec.values, ValueArgs::Unseal(_))
-                .then(|| format!("ERR redcloak: {} cannot be journaled", spec.name))
-        })
+    move_refusal(spec, ring.format()).or_else(|| request_error(spec, args).map(str::to_owned))
 }
 
 /// Whether an error text is redcloak's own (a refusal), not one Redis would give.
@@ -367,14 +402,25 @@ pub fn encrypt_args_at(
         return Ok(member_request(spec, sent, db, ring)?.0);
     }
     let values = spec.values.resolve(sent).map_err(str::to_owned)?;
-    if matches!(values, ValueArgs::Unseal(_)) {
-        return Err(format!("ERR redcloak: {} cannot be journaled", spec.name));
-    }
     let logical = if logical.len() == sent.len() {
         logical
     } else {
         sent
     };
+    if let ValueArgs::Unseal(i) = values {
+        // RESTORE on a scratch copy: the payload opened for the key the client named; one
+        // redcloak did not seal is replaced by one Redis rejects with its own error (it
+        // never reaches Redis: it could hold plaintext).
+        let key = logical.get(1).map_or(&[][..], |k| &k[..]);
+        let sealed = sent.get(i).map_or(&[][..], |a| &a[..]);
+        let payload = unseal_payload(spec, ring, sealed, key, db)
+            .map_or_else(|_| Bytes::from_static(REJECTED_PAYLOAD), Bytes::from);
+        let mut out = sent.to_vec();
+        if let Some(arg) = out.get_mut(i) {
+            *arg = payload;
+        }
+        return Ok(out);
+    }
     Ok(sent
         .iter()
         .enumerate()

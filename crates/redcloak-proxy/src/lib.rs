@@ -15,7 +15,8 @@
 //! - `atomic`: computing on encrypted data atomically — emulated commands (read under WATCH,
 //!   compute, write back in MULTI/EXEC, retry) — through one `Exchange` trait.
 //! - `scripts`: EVAL / FCALL / SCRIPT / FUNCTION, run by redcloak's script engine on the
-//!   same atomic machinery; function libraries stored encrypted in Redis.
+//!   same atomic machinery; function libraries stored encrypted in Redis, in a Redis function
+//!   library of redcloak's own (`function_store`: outside the keyspace, kept by FLUSHALL).
 //! - `budget`: the process-wide budget for buffered bytes (`REDCLOAK_MAX_BUFFERED_BYTES`).
 //! - `error`: the data path's one error type, rendered to RESP in one place.
 //! - [`admin`], [`metrics`]: the admin endpoint and Prometheus metrics.
@@ -32,6 +33,7 @@ mod budget;
 pub mod diagnose;
 mod error;
 mod fallback;
+mod function_store;
 pub mod health;
 pub mod listener;
 pub mod metrics;

@@ -25,7 +25,10 @@
 //! - HyperLogLogs hash the ciphertexts they were given into registers, which cannot be
 //!   re-encrypted; they are counted and left (they stay readable without any key).
 //! - redcloak's own keys (`redcloak:scratch:…`, `redcloak:internal:…`) are skipped, except
-//!   the function libraries (`redcloak:internal:functions`), whose values are re-encrypted.
+//!   the function libraries' old hash (`redcloak:internal:functions`, from before they moved
+//!   out of the keyspace), whose values are re-encrypted. The function libraries themselves
+//!   live in redcloak's Redis function library: their code is re-encrypted first, and that
+//!   library written again.
 //!
 //! # Security
 //! Plaintexts exist only in this process's memory, as [`Plaintext`](redcloak_crypto::Plaintext)
@@ -45,7 +48,7 @@ use redcloak_crypto::{inspect, inspect_member, Binding, KeyId, KeyRing, ValueFor
 use tokio::io::{ReadHalf, WriteHalf};
 
 use crate::budget::Budget;
-use crate::scripts::FUNCTIONS_KEY;
+use crate::function_store::{self, LEGACY_KEY};
 use crate::upstream::{
     Connector, Dedicated, FrameReader, LinkRx, LinkTx, UpstreamConn, UpstreamError,
 };
@@ -363,6 +366,10 @@ pub async fn run(
         Ok(d) => d,
         Err(e) => return Err((e, stats, None)),
     };
+    match function_libraries(&mut conn, ring, connector.default_db(), opts.dry_run).await {
+        Ok(s) => stats.merge(s),
+        Err(e) => return Err((e, stats, None)),
+    }
     let count = opts.count.unwrap_or(100).max(1).to_string();
     for (i, db) in dbs.iter().copied().enumerate() {
         let mut cursor = match opts.resume {
@@ -409,6 +416,77 @@ pub async fn run(
         stats,
         resume: None,
     })
+}
+
+/// The function libraries (kept in redcloak's Redis function library, outside the keyspace,
+/// `function_store`): their code re-encrypted and the library written again. Like every
+/// FUNCTION LOAD through redcloak, the write replaces the library whole: a library loaded
+/// through redcloak between this read and this write would be lost, so run rewrap when
+/// nobody is loading libraries (they change rarely).
+async fn function_libraries(
+    conn: &mut Conn,
+    ring: &KeyRing,
+    db: u32,
+    dry_run: bool,
+) -> Result<Stats, RewrapError> {
+    let mut stats = Stats::default();
+    let reply = conn
+        .call(&[function_store::read_command()])
+        .await?
+        .pop()
+        .ok_or_else(|| RewrapError::Lost("no reply".into()))?;
+    let sealed = match function_store::parse(reply) {
+        function_store::Read::Stored(sealed) => sealed,
+        // None stored yet, or still in the old hash (a data key, rewrapped with the keys).
+        function_store::Read::Missing => return Ok(stats),
+        function_store::Read::Refused(e) => {
+            return Err(RewrapError::Refused {
+                command: "FCALL_RO",
+                reply: String::from_utf8_lossy(&e).into_owned(),
+            })
+        }
+        function_store::Read::Unreadable => {
+            return Err(RewrapError::Refused {
+                command: "FCALL_RO",
+                reply: format!(
+                    "the Redis function library {} is not the one redcloak writes",
+                    function_store::LIBRARY
+                ),
+            })
+        }
+    };
+    let target = ring.format();
+    let mut changed = false;
+    let mut rewritten = Vec::with_capacity(sealed.len());
+    for (name, code) in sealed {
+        let at = Binding::field(db, function_store::LEGACY_KEY, &name);
+        match value(ring, &mut stats, &code, &at, target) {
+            Some(new) => {
+                changed = true;
+                rewritten.push((name, new));
+            }
+            None => rewritten.push((name, code)),
+        }
+    }
+    if changed && !dry_run {
+        let sealed = rewritten;
+        let reply = conn
+            .call(&[function_store::write_command(&sealed)])
+            .await?
+            .pop()
+            .ok_or_else(|| RewrapError::Lost("no reply".into()))?;
+        if !function_store::written(&reply, &sealed) {
+            return Err(RewrapError::Refused {
+                command: "FUNCTION LOAD",
+                reply: match reply {
+                    Frame::Error(e) => String::from_utf8_lossy(&e).into_owned(),
+                    _ => "an unexpected reply".to_owned(),
+                },
+            });
+        }
+        stats.keys_changed += 1;
+    }
+    Ok(stats)
 }
 
 /// The databases to scan, in order.
@@ -479,7 +557,7 @@ fn scan_reply(f: Frame) -> Result<(u64, Vec<Bytes>), RewrapError> {
 /// Whether rewrap looks at a key: not redcloak's scratch copies or internal keys, except the
 /// function libraries.
 pub fn is_data_key(key: &[u8]) -> bool {
-    key == FUNCTIONS_KEY || !(key.starts_with(SCRATCH_PREFIX) || key.starts_with(INTERNAL_PREFIX))
+    key == LEGACY_KEY || !(key.starts_with(SCRATCH_PREFIX) || key.starts_with(INTERNAL_PREFIX))
 }
 
 /// One page: every key rewrapped, or counted as left.
@@ -1318,7 +1396,7 @@ mod tests {
     #[test]
     fn own_keys_are_skipped_except_function_libraries() {
         assert!(is_data_key(b"user:1"));
-        assert!(is_data_key(FUNCTIONS_KEY));
+        assert!(is_data_key(LEGACY_KEY));
         assert!(!is_data_key(b"redcloak:scratch:1:2:3"));
         assert!(!is_data_key(b"redcloak:internal:other"));
     }

@@ -14,10 +14,11 @@
 //! # Where things live
 //! - Compiled scripts are cached per redcloak by SHA1 ([`Scripts`]); an unknown SHA gets
 //!   `NOSCRIPT`, and clients send the body again, as they do against Redis.
-//! - Function libraries are stored in Redis, encrypted, in the hash
-//!   `redcloak:internal:functions` (library name → code), so every redcloak in front of the
-//!   same Redis sees them and they survive restarts; each redcloak reloads them when asked
-//!   for a function it does not know, and before FUNCTION LIST / STATS / DUMP.
+//! - Function libraries are stored in Redis, encrypted, in a Redis function library of
+//!   redcloak's own (`function_store`), so every redcloak in front of the same Redis sees
+//!   them, they survive restarts and, as Redis's functions do, FLUSHALL, and they are no key
+//!   of the client's keyspace; each redcloak reloads them when asked for a function it does
+//!   not know, and before FUNCTION LIST / STATS / DUMP.
 //! - Each run takes a Lua state from a pool and runs on a blocking thread; its `redis.call`s
 //!   come back to the session's task through a channel. Only the calling client waits for
 //!   its script; a runaway script ends with an error at the time limit (5 s).
@@ -39,8 +40,7 @@ use crate::atomic::scratch::{self, Commit, Ran, Scratch};
 use crate::atomic::{rmw, Exchange, ExchangeError};
 use crate::metrics::Metrics;
 
-/// The hash that holds the function libraries (library name → code, encrypted).
-pub(crate) const FUNCTIONS_KEY: &[u8] = b"redcloak:internal:functions";
+use crate::function_store::{self, LEGACY_KEY};
 
 /// Lua states kept for reuse.
 const KEEP_ENGINES: usize = 16;
@@ -127,6 +127,14 @@ impl Scripts {
         }
     }
 
+    /// Whether FCALL `name` finds a function in the libraries this redcloak holds.
+    fn has_function(&self, name: &[u8]) -> bool {
+        let pooled = self.take();
+        let found = pooled.engine.has_function(name);
+        self.give(pooled);
+        found
+    }
+
     fn body(&self, sha: &str) -> Option<Bytes> {
         self.bodies.lock().ok()?.get(sha).cloned()
     }
@@ -150,8 +158,9 @@ pub(crate) struct Ctx<'a> {
     pub client_resp3: bool,
     /// The database the exchange is in (the client's).
     pub db: u32,
-    /// The database that holds [`FUNCTIONS_KEY`]: always the same one (the upstream URL's),
-    /// since function libraries, as in Redis, belong to no database.
+    /// The database the function libraries' code is bound to (and where the old hash,
+    /// [`LEGACY_KEY`], is): always the same one (the upstream URL's), since function
+    /// libraries, as in Redis, belong to no database.
     pub functions_db: u32,
 }
 
@@ -276,9 +285,23 @@ fn prepare(
         client_resp: if client_resp3 { 3 } else { 2 },
         read_only,
     };
+    // Redis's order of checks: EVALSHA answers NOSCRIPT for a SHA that is not 40 characters
+    // long before it reads numkeys (evalShaCommand), and a 40-character unknown one after;
+    // FCALL looks the function up first (fcallCommandGeneric), and says numkeys is not a
+    // number in its own words; EVAL reads numkeys before it compiles.
+    let refuse = |e: Frame| Some((Err(e), Vec::new(), Vec::new(), opts));
+    if by_sha && args[1].len() != 40 {
+        return refuse(error("NOSCRIPT No matching script. Please use EVAL."));
+    }
     let numkeys = match redcloak_script::parse_numkeys(&args[2], args.len() - 3) {
         Ok(n) => n,
-        Err(e) => return Some((Err(e), Vec::new(), Vec::new(), opts)),
+        Err(_) if fcall && !scripts.has_function(&args[1]) => {
+            return refuse(error("ERR Function not found"))
+        }
+        Err(Frame::Error(e)) if fcall && e.starts_with(b"ERR value is not an integer") => {
+            return refuse(error("ERR Bad number of keys provided"))
+        }
+        Err(e) => return refuse(e),
     };
     let keys = args[3..3 + numkeys].to_vec();
     let argv = args[3 + numkeys..].to_vec();
@@ -307,6 +330,16 @@ async fn atomically<E: Exchange>(
     ex: &mut E,
     ctx: &Ctx<'_>,
 ) -> Result<Frame, ExchangeError> {
+    if matches!(op, ScriptOp::Fcall { .. })
+        && redcloak_script::parse_numkeys(&args[2], args.len() - 3).is_err()
+        && !scripts.has_function(&args[1])
+    {
+        // Redis answers `Function not found` before numkeys: is it really unknown (another
+        // redcloak may have loaded it)?
+        if let Err(reply) = refresh(scripts, ex, ctx).await? {
+            return Ok(reply);
+        }
+    }
     let Some((call, keys, argv, opts)) = prepare(scripts, op, args, ctx.client_resp3) else {
         unreachable!("only scripts run atomically")
     };
@@ -335,7 +368,9 @@ async fn atomically<E: Exchange>(
         if !refreshed && is_function_not_found(&reply) {
             // Another redcloak may have loaded it: reload the libraries from Redis, once.
             drop(view);
-            refresh(scripts, ex, ctx).await?;
+            if let Err(reply) = refresh(scripts, ex, ctx).await? {
+                return Ok(reply);
+            }
             refreshed = true;
             continue;
         }
@@ -498,7 +533,7 @@ async fn view_call<E: Exchange>(
     })
 }
 
-/// The FUNCTION commands: the libraries live in Redis (`FUNCTION_KEY`, encrypted).
+/// The FUNCTION commands: the libraries live in Redis (`function_store`, encrypted).
 async fn functions<E: Exchange>(
     scripts: &Scripts,
     op: ScriptOp,
@@ -512,7 +547,9 @@ async fn functions<E: Exchange>(
     };
     let writes = call.writes();
     let resp = if ctx.client_resp3 { 3 } else { 2 };
-    refresh(scripts, ex, ctx).await?;
+    if let Err(reply) = refresh(scripts, ex, ctx).await? {
+        return Ok(reply);
+    }
     let mut pooled = scripts.take();
     let engine = &mut pooled.engine;
     let reply = match call {
@@ -532,15 +569,20 @@ async fn functions<E: Exchange>(
         }
         FunctionCall::Restore { payload, policy } => engine.function_restore(payload, policy),
     };
-    // What changed the libraries is stored before the client hears of it; the engine goes
-    // back to the pool either way.
+    // What changed the libraries is stored before the client hears of it.
     let stored = if writes && !matches!(reply, Frame::Error(_)) {
         persist(scripts, &pooled.engine, ex, ctx).await
     } else {
-        Ok(())
+        Ok(Ok(()))
     };
-    scripts.give(pooled);
-    stored.map(|()| reply)
+    match stored? {
+        Ok(()) => {
+            scripts.give(pooled);
+            Ok(reply)
+        }
+        // The engine holds libraries Redis does not: it is dropped, not pooled.
+        Err(refused) => Ok(refused),
+    }
 }
 
 /// A FUNCTION subcommand with its arguments checked the way Redis checks them.
@@ -572,55 +614,62 @@ impl<'a> FunctionCall<'a> {
                 let (mut pattern, mut with_code) = (None, false);
                 let mut rest = args.iter().skip(2);
                 while let Some(arg) = rest.next() {
-                    if words::is(arg, "WITHCODE") && !with_code {
+                    if !with_code && words::is(arg, "WITHCODE") {
                         with_code = true;
-                    } else if words::is(arg, "LIBRARYNAME") && pattern.is_none() {
+                    } else if pattern.is_none() && words::is(arg, "LIBRARYNAME") {
                         match rest.next() {
                             Some(p) => pattern = Some(p.clone()),
-                            None => {
-                                return Err(error("ERR Unknown argument or too many arguments"))
-                            }
+                            None => return Err(error("ERR library name argument was not given")),
                         }
                     } else {
-                        return Err(error("ERR Unknown argument or too many arguments"));
+                        return Err(error(&format!(
+                            "ERR Unknown argument {}",
+                            String::from_utf8_lossy(words::c_str(arg))
+                        )));
                     }
                 }
                 FunctionCall::List { pattern, with_code }
             }
             ScriptOp::FunctionStats => FunctionCall::Stats,
             ScriptOp::FunctionDump => FunctionCall::Dump,
-            ScriptOp::FunctionLoad => match args.len() {
-                3 => FunctionCall::Load {
-                    replace: false,
-                    code: &args[2],
-                },
-                4 if words::is(&args[2], "REPLACE") => FunctionCall::Load {
-                    replace: true,
-                    code: &args[3],
-                },
-                _ => {
-                    let option = String::from_utf8_lossy(words::c_str(&args[2]));
-                    return Err(error(&format!("ERR Unknown option given: {option}")));
+            ScriptOp::FunctionLoad => {
+                // Every argument but the last is an option (functionLoadCommand).
+                let (code, options) = args[2..].split_last().expect("arity -3");
+                let mut replace = false;
+                for option in options {
+                    if !words::is(option, "REPLACE") {
+                        let option = String::from_utf8_lossy(words::c_str(option));
+                        return Err(error(&format!("ERR Unknown option given: {option}")));
+                    }
+                    replace = true;
                 }
-            },
+                FunctionCall::Load { replace, code }
+            }
             ScriptOp::FunctionDelete => FunctionCall::Delete(&args[2]),
-            ScriptOp::FunctionFlush => FunctionCall::Flush,
+            ScriptOp::FunctionFlush => match args.get(2) {
+                _ if args.len() > 3 => return Err(syntax_error(&args[1])),
+                Some(mode) if !(words::is(mode, "SYNC") || words::is(mode, "ASYNC")) => {
+                    return Err(error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option"))
+                }
+                _ => FunctionCall::Flush,
+            },
             ScriptOp::FunctionRestore => {
+                // functionRestoreCommand: the count, then the policy, then the payload.
+                if args.len() > 4 {
+                    return Err(syntax_error(&args[1]));
+                }
                 let policy = match args.get(3) {
-                    None => Some(RestorePolicy::Append),
-                    Some(p) if words::is(p, "APPEND") => Some(RestorePolicy::Append),
-                    Some(p) if words::is(p, "REPLACE") => Some(RestorePolicy::Replace),
-                    Some(p) if words::is(p, "FLUSH") => Some(RestorePolicy::Flush),
-                    Some(_) => None,
-                };
-                match policy {
-                    Some(policy) if args.len() <= 4 => FunctionCall::Restore {
-                        payload: &args[2],
-                        policy,
-                    },
-                    _ => return Err(error(
+                    None => RestorePolicy::Append,
+                    Some(p) if words::is(p, "APPEND") => RestorePolicy::Append,
+                    Some(p) if words::is(p, "REPLACE") => RestorePolicy::Replace,
+                    Some(p) if words::is(p, "FLUSH") => RestorePolicy::Flush,
+                    Some(_) => return Err(error(
                         "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
                     )),
+                };
+                FunctionCall::Restore {
+                    payload: &args[2],
+                    policy,
                 }
             }
             _ => unreachable!("the other script operations are handled above"),
@@ -640,37 +689,55 @@ impl<'a> FunctionCall<'a> {
 }
 
 /// Stores `engine`'s libraries in Redis (replacing what was there) and makes them this
-/// redcloak's current ones.
+/// redcloak's current ones; `Err(reply)`: Redis did not store them, and why (for the client).
 async fn persist<E: Exchange>(
     scripts: &Scripts,
     engine: &Engine,
     ex: &mut E,
     ctx: &Ctx<'_>,
-) -> Result<(), ExchangeError> {
+) -> Result<Result<(), Frame>, ExchangeError> {
     let mut code = engine.libraries_code();
     code.sort();
-    let mut commands = vec![vec![Bytes::from_static(b"MULTI")]];
-    commands.push(vec![
-        Bytes::from_static(b"DEL"),
-        Bytes::from_static(FUNCTIONS_KEY),
-    ]);
-    if !code.is_empty() {
-        let mut hset = vec![
-            Bytes::from_static(b"HSET"),
-            Bytes::from_static(FUNCTIONS_KEY),
-        ];
-        for (name, body) in &code {
-            hset.push(Bytes::from(name.clone()));
-            let at = Binding::field(ctx.functions_db, FUNCTIONS_KEY, name.as_bytes());
-            hset.push(transform::seal_value(ctx.ring, body, &at));
-        }
-        commands.push(hset);
+    let sealed: Vec<(Bytes, Bytes)> = code
+        .iter()
+        .map(|(name, body)| {
+            let at = Binding::field(ctx.functions_db, LEGACY_KEY, name.as_bytes());
+            (
+                Bytes::from(name.clone()),
+                transform::seal_value(ctx.ring, body, &at),
+            )
+        })
+        .collect();
+    if let Err(reply) = store(ex, ctx, &sealed).await? {
+        return Ok(Err(reply));
     }
-    commands.push(vec![Bytes::from_static(b"EXEC")]);
-    let (commands, _) = ctx.in_functions_db(commands);
-    ex.call(commands).await?;
     set_libraries(scripts, code);
-    Ok(())
+    Ok(Ok(()))
+}
+
+/// Writes `sealed` as redcloak's function library in Redis.
+async fn store<E: Exchange>(
+    ex: &mut E,
+    ctx: &Ctx<'_>,
+    sealed: &[(Bytes, Bytes)],
+) -> Result<Result<(), Frame>, ExchangeError> {
+    let replies = ex.call(vec![function_store::write_command(sealed)]).await?;
+    let reply = rmw::parse(ctx.limits, replies.first().ok_or(ExchangeError::Malformed)?)
+        .map_err(|_| ExchangeError::Malformed)?;
+    if function_store::written(&reply, sealed) {
+        return Ok(Ok(()));
+    }
+    warn!("Redis did not store redcloak's function library");
+    let said = match &reply {
+        Frame::Error(e) => String::from_utf8_lossy(e).into_owned(),
+        _ => "an unexpected reply".to_owned(),
+    };
+    Ok(Err(error(&format!(
+        "ERR redcloak: the function libraries could not be stored in Redis ({said}); redcloak \
+         keeps them in a Redis function library of its own ({}), so its Redis user needs \
+         FUNCTION LOAD, FUNCTION DELETE and FCALL_RO (Redis 7.0 or later)",
+        function_store::LIBRARY
+    ))))
 }
 
 fn set_libraries(scripts: &Scripts, code: Vec<(String, Vec<u8>)>) {
@@ -682,33 +749,46 @@ fn set_libraries(scripts: &Scripts, code: Vec<(String, Vec<u8>)>) {
     }
 }
 
-/// Reloads the function libraries from Redis.
+/// Reloads the function libraries from Redis (moving them out of the old hash the first
+/// time); `Err(reply)`: Redis would not give them, and why (for the client).
 async fn refresh<E: Exchange>(
     scripts: &Scripts,
     ex: &mut E,
     ctx: &Ctx<'_>,
-) -> Result<(), ExchangeError> {
-    let (commands, at) = ctx.in_functions_db(vec![vec![
-        Bytes::from_static(b"HGETALL"),
-        Bytes::from_static(FUNCTIONS_KEY),
-    ]]);
-    let replies = ex.call(commands).await?;
-    let frame = rmw::parse(ctx.limits, replies.get(at).ok_or(ExchangeError::Malformed)?)
+) -> Result<Result<(), Frame>, ExchangeError> {
+    let replies = ex.call(vec![function_store::read_command()]).await?;
+    let frame = rmw::parse(ctx.limits, replies.first().ok_or(ExchangeError::Malformed)?)
         .map_err(|_| ExchangeError::Malformed)?;
-    let pairs: Vec<(Frame, Frame)> = match frame {
-        Frame::Map(pairs) => pairs,
-        Frame::Array(items) => {
-            let mut it = items.into_iter();
-            std::iter::from_fn(|| Some((it.next()?, it.next()?))).collect()
+    let sealed = match function_store::parse(frame) {
+        function_store::Read::Stored(sealed) => sealed,
+        function_store::Read::Missing => match migrate(ex, ctx).await? {
+            Ok(sealed) => sealed,
+            Err(reply) => return Ok(Err(reply)),
+        },
+        function_store::Read::Refused(e) => {
+            warn!("Redis refused to give redcloak's function library");
+            return Ok(Err(error(&format!(
+                "ERR redcloak: the function libraries could not be read from Redis ({}); \
+                 redcloak keeps them in a Redis function library of its own ({}), so its Redis \
+                 user needs FCALL_RO, FUNCTION LOAD and FUNCTION DELETE (Redis 7.0 or later)",
+                String::from_utf8_lossy(&e),
+                function_store::LIBRARY
+            ))));
         }
-        _ => Vec::new(),
+        function_store::Read::Unreadable => {
+            warn!("the Redis function library redcloak keeps its libraries in is not its own");
+            return Ok(Err(error(&format!(
+                "ERR redcloak: the Redis function library {} is not the one redcloak writes; \
+                 redcloak keeps its clients' function libraries there: delete it in Redis \
+                 (FUNCTION DELETE {}) if nothing else uses it",
+                function_store::LIBRARY,
+                function_store::LIBRARY
+            ))));
+        }
     };
-    let mut code = Vec::with_capacity(pairs.len());
-    for (name, sealed) in pairs {
-        let (Frame::Bulk(name), Frame::Bulk(sealed)) = (name, sealed) else {
-            continue;
-        };
-        let at = Binding::field(ctx.functions_db, FUNCTIONS_KEY, &name);
+    let mut code = Vec::with_capacity(sealed.len());
+    for (name, sealed) in sealed {
+        let at = Binding::field(ctx.functions_db, LEGACY_KEY, &name);
         match transform::open_value(ctx.ring, &sealed, &at) {
             Ok(body) => code.push((String::from_utf8_lossy(&name).into_owned(), body)),
             Err(e) => {
@@ -724,7 +804,67 @@ async fn refresh<E: Exchange>(
         );
     }
     set_libraries(scripts, code);
-    Ok(())
+    Ok(Ok(()))
+}
+
+/// The libraries as an older redcloak stored them (the hash [`LEGACY_KEY`], a key in the
+/// client's keyspace), moved into redcloak's function library and the hash deleted; none
+/// when there is no such hash.
+async fn migrate<E: Exchange>(
+    ex: &mut E,
+    ctx: &Ctx<'_>,
+) -> Result<Result<Vec<(Bytes, Bytes)>, Frame>, ExchangeError> {
+    let (commands, at) = ctx.in_functions_db(vec![vec![
+        Bytes::from_static(b"HGETALL"),
+        Bytes::from_static(LEGACY_KEY),
+    ]]);
+    let replies = ex.call(commands).await?;
+    let frame = rmw::parse(ctx.limits, replies.get(at).ok_or(ExchangeError::Malformed)?)
+        .map_err(|_| ExchangeError::Malformed)?;
+    let pairs: Vec<(Frame, Frame)> = match frame {
+        Frame::Map(pairs) => pairs,
+        Frame::Array(items) => {
+            let mut it = items.into_iter();
+            std::iter::from_fn(|| Some((it.next()?, it.next()?))).collect()
+        }
+        _ => Vec::new(),
+    };
+    let mut sealed: Vec<(Bytes, Bytes)> = pairs
+        .into_iter()
+        .filter_map(|pair| match pair {
+            (Frame::Bulk(name), Frame::Bulk(code)) => Some((name, code)),
+            _ => None,
+        })
+        .collect();
+    if sealed.is_empty() {
+        return Ok(Ok(sealed));
+    }
+    sealed.sort();
+    // The hash goes only once Redis holds its content in the library.
+    if let Err(reply) = store(ex, ctx, &sealed).await? {
+        return Ok(Err(reply));
+    }
+    let (commands, _) = ctx.in_functions_db(vec![vec![
+        Bytes::from_static(b"DEL"),
+        Bytes::from_static(LEGACY_KEY),
+    ]]);
+    ex.call(commands).await?;
+    info!(
+        libraries = sealed.len(),
+        "function libraries moved from the hash redcloak:internal:functions into the Redis \
+         function library redcloak_internal"
+    );
+    Ok(Ok(sealed))
+}
+
+/// Redis's `addReplySubcommandSyntaxError` for a FUNCTION subcommand, named as the client
+/// wrote it.
+fn syntax_error(subcommand: &[u8]) -> Frame {
+    let name = redcloak_commands::words::c_str(subcommand);
+    let name = String::from_utf8_lossy(&name[..name.len().min(128)]);
+    error(&format!(
+        "ERR unknown subcommand or wrong number of arguments for '{name}'. Try FUNCTION HELP."
+    ))
 }
 
 fn ok() -> Frame {

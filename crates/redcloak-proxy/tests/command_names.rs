@@ -71,7 +71,23 @@ const OWN: &[(&str, &str)] = &[
         "a script's PUBLISH is sent at commit; its reply counts subscribers now",
     ),
     ("NUMSUB", "(PUBSUB NUMSUB, for that count)"),
-    ("HGETALL", "function libraries are read from Redis"),
+    (
+        "HGETALL",
+        "function libraries are read from their old hash, to move them (function_store)",
+    ),
+    (
+        "FCALL_RO",
+        "function libraries are read from redcloak's Redis function library",
+    ),
+    (
+        "FUNCTION",
+        "function libraries are written to redcloak's Redis function library",
+    ),
+    ("LOAD", "(FUNCTION LOAD REPLACE of that library)"),
+    (
+        "DELETE",
+        "(FUNCTION DELETE of that library, when no library is left)",
+    ),
     ("SADD", "putting back an undecryptable set member"),
     ("ZADD", "putting back an undecryptable sorted-set member"),
     ("LSET", "rewrap re-encrypts a list element in place"),

@@ -150,7 +150,8 @@ pub struct Engine {
     func_vm: Vm,
     scripts: HashMap<String, Script>,
     libraries: BTreeMap<String, Library>,
-    /// Function name → library name.
+    /// Function name (ASCII lower case: Redis matches function names without case) → library
+    /// name.
     functions: HashMap<String, String>,
 }
 
@@ -365,7 +366,7 @@ impl Engine {
             return Err(err("ERR No functions registered"));
         }
         for r in &regs {
-            if let Some(owner) = self.functions.get(&r.name) {
+            if let Some(owner) = self.functions.get(&r.name.to_ascii_lowercase()) {
                 if *owner != name {
                     return Err(err(&format!("ERR Function {} already exists", r.name)));
                 }
@@ -382,7 +383,8 @@ impl Engine {
             })
             .collect::<Vec<_>>();
         for f in &functions {
-            self.functions.insert(f.name.clone(), name.clone());
+            self.functions
+                .insert(f.name.to_ascii_lowercase(), name.clone());
         }
         self.libraries.insert(
             name.clone(),
@@ -398,7 +400,7 @@ impl Engine {
         match self.libraries.remove(name) {
             Some(lib) => {
                 for f in lib.functions {
-                    self.functions.remove(&f.name);
+                    self.functions.remove(&f.name.to_ascii_lowercase());
                 }
                 true
             }
@@ -579,6 +581,23 @@ impl Engine {
         Frame::Simple(Bytes::from_static(b"OK"))
     }
 
+    /// The function FCALL `name` calls: names are matched without regard to ASCII case, as
+    /// Redis matches them.
+    fn function(&self, name: &[u8]) -> Option<&FunctionEntry> {
+        let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+        let lib = self.functions.get(&name)?;
+        self.libraries
+            .get(lib)?
+            .functions
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(&name))
+    }
+
+    /// Whether FCALL `name` finds a function (Redis looks it up before it reads numkeys).
+    pub fn has_function(&self, name: &[u8]) -> bool {
+        self.function(name).is_some()
+    }
+
     /// FCALL / FCALL_RO.
     pub fn fcall(
         &mut self,
@@ -588,15 +607,7 @@ impl Engine {
         opts: RunOptions,
         backend: &mut dyn Backend,
     ) -> Frame {
-        let name = String::from_utf8_lossy(name);
-        let Some(lib) = self.functions.get(name.as_ref()) else {
-            return err("ERR Function not found");
-        };
-        let Some(entry) = self
-            .libraries
-            .get(lib)
-            .and_then(|l| l.functions.iter().find(|f| f.name == name))
-        else {
+        let Some(entry) = self.function(name) else {
             return err("ERR Function not found");
         };
         if opts.read_only && !entry.flags.no_writes {

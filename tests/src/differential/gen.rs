@@ -1255,6 +1255,11 @@ const SCRIPTS: &[(&str, bool)] = &[
     ("return (", true),
 ];
 
+/// The bodies of the scripts EVAL is generated with (the normaliser recognises EVALSHA's).
+pub fn script_bodies() -> impl Iterator<Item = &'static str> {
+    SCRIPTS.iter().map(|(body, _)| *body)
+}
+
 /// Function libraries for FUNCTION LOAD (the last one has no function: an error).
 const LIBRARIES: &[&str] = &[
     "#!lua name=dlib\nredis.register_function('dset', function(keys, args) return redis.call('SET', keys[1], args[1]) end)\nredis.register_function{function_name='dget', callback=function(keys, args) return redis.call('GET', keys[1]) end, flags={'no-writes'}}",

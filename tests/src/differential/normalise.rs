@@ -64,21 +64,68 @@ enum Rule {
     StreamTimes,
 }
 
+/// Commands whose reply is a set's members, in the set's order: a hash table's when the set is
+/// large or not all integers (per-process random between two Redis servers); the order of the
+/// ciphertexts for redcloak's members otherwise (docs/commands.md, sets).
+const SET_REPLIES: &[&str] = &["SMEMBERS", "SINTER", "SUNION", "SDIFF"];
+
+/// Whether a script body does nothing but return one of [`SET_REPLIES`]'s replies
+/// (`return redis.call('SMEMBERS', …)`): its reply is that command's, and compared as it is.
+/// A script that does anything else with a set's members (indexes them, concatenates them)
+/// is compared exactly.
+fn returns_a_set(body: &[u8]) -> bool {
+    let body = String::from_utf8_lossy(body);
+    let body = body.trim();
+    let Some(call) = ["return redis.call('", "return redis.pcall('"]
+        .iter()
+        .find_map(|p| body.strip_prefix(p))
+    else {
+        return false;
+    };
+    SET_REPLIES.iter().any(|name| {
+        call.get(..name.len())
+            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            && call[name.len()..].starts_with("',")
+            && call.ends_with(')')
+            && !call.contains(['(', ';', '\n'])
+            && !call[..call.len() - 1].contains(')')
+    })
+}
+
+/// EVAL / EVALSHA (and `_RO`) of a script that only returns a set's members ([`returns_a_set`];
+/// for EVALSHA, the SHA1 of such a body).
+fn script_returns_a_set(cmd: &Cmd, display: &str) -> bool {
+    let Some(script) = cmd.args.get(1) else {
+        return false;
+    };
+    match display {
+        "EVAL" | "EVAL_RO" => returns_a_set(script),
+        "EVALSHA" | "EVALSHA_RO" => super::gen::script_bodies()
+            .filter(|body| returns_a_set(body.as_bytes()))
+            .any(|body| {
+                use sha1::Digest;
+                let sha: String = sha1::Sha1::digest(body.as_bytes())
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                script.eq_ignore_ascii_case(sha.as_bytes())
+            }),
+        _ => false,
+    }
+}
+
 fn rule(cmd: &Cmd, docs: &Docs) -> Rule {
     let display = cmd.display(docs);
+    if script_returns_a_set(cmd, &display) {
+        return Rule::Unordered;
+    }
     match display.as_str() {
         "TIME" | "LASTSAVE" | "CLIENT ID" | "ACL GENPASS" | "RANDOMKEY" | "DUMP"
         | "FUNCTION DUMP" | "OBJECT REFCOUNT" | "SLOWLOG LEN" => Rule::Shape,
         "INFO" | "LOLWUT" | "CLIENT INFO" | "CLIENT LIST" | "SLOWLOG GET" => Rule::Kind,
         d if d.starts_with("MEMORY ") || d.starts_with("LATENCY ") => Rule::Kind,
-        "KEYS"
-        | "PUBSUB CHANNELS"
-        | "PUBSUB SHARDCHANNELS"
-        | "SMEMBERS"
-        | "SINTER"
-        | "SUNION"
-        | "SDIFF"
-        | "ACL CAT" => Rule::Unordered,
+        "KEYS" | "PUBSUB CHANNELS" | "PUBSUB SHARDCHANNELS" | "ACL CAT" => Rule::Unordered,
+        d if SET_REPLIES.contains(&d) => Rule::Unordered,
         // FUNCTION LIST: a library's functions are kept in a dictionary (two Redis servers
         // list them in different orders).
         "COMMAND" | "COMMAND LIST" | "COMMAND DOCS" | "COMMAND INFO" | "FUNCTION LIST" => {
@@ -403,6 +450,26 @@ mod tests {
         let mut a = i(-1);
         tolerate(&mut a, &i(0), 1);
         assert_eq!(a, i(-1));
+    }
+
+    #[test]
+    fn only_scripts_that_just_return_a_set_are_unordered() {
+        assert!(returns_a_set(b"return redis.call('SMEMBERS', KEYS[1])"));
+        assert!(returns_a_set(
+            b" return redis.pcall('sunion', KEYS[1], KEYS[2]) "
+        ));
+        assert!(!returns_a_set(
+            b"return redis.call('LRANGE', KEYS[1], 0, -1)"
+        ));
+        assert!(!returns_a_set(b"return redis.call('SMEMBERS', KEYS[1])[1]"));
+        assert!(!returns_a_set(
+            b"return redis.call('SMEMBERS', KEYS[1]) .. redis.call('GET', KEYS[2])"
+        ));
+        assert!(!returns_a_set(b"return redis.call('SMEMBERSX', KEYS[1])"));
+        assert!(!returns_a_set(b"return redis.call('SMEMBERS', f(KEYS[1]))"));
+        assert!(!returns_a_set(
+            b"redis.call('SADD', KEYS[1], 'x'); return redis.call('SMEMBERS', KEYS[1])"
+        ));
     }
 
     #[test]

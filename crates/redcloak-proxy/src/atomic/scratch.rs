@@ -407,6 +407,14 @@ impl<'a, E: Exchange> Scratch<'a, E> {
         let each = |items: Vec<Frame>| items.into_iter().map(|f| self.rename(f)).collect();
         match frame {
             Frame::Bulk(b) => Frame::Bulk(self.names.get(&b).cloned().unwrap_or(b)),
+            // Redis names the key in some errors (`NOGROUP No such key '…'`).
+            Frame::Error(e) if contains(&e, PREFIX) => {
+                let mut text = e.to_vec();
+                for (copy, key) in &self.names {
+                    text = replace_all(&text, copy, key);
+                }
+                Frame::Error(Bytes::from(text))
+            }
             Frame::Array(items) => Frame::Array(each(items)),
             Frame::Set(items) => Frame::Set(each(items)),
             Frame::Push(items) => Frame::Push(each(items)),
@@ -527,6 +535,26 @@ impl<'a, E: Exchange> Scratch<'a, E> {
 /// A RESP3 reply as a RESP2 client sees it (maps and sets as arrays, null as nil, doubles
 /// as bulk strings, booleans as 1/nil): for a script that asked for RESP2 on a connection
 /// whose protocol is the client's RESP3 (a transaction redcloak carries out).
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// `text` with every `from` replaced by `to`.
+fn replace_all(text: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        if !from.is_empty() && text[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(text[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
 pub(crate) fn to_resp2(frame: Frame) -> Frame {
     match frame {
         Frame::Map(pairs) => Frame::Array(

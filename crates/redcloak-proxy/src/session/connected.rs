@@ -837,12 +837,12 @@ impl Reader<'_> {
                 let keys = table::keys_of(spec, parent, args);
                 pops.push((index, put_back(spec.pops, args, &keys)));
             }
-            match transform::encode_request(spec, args, db, ring, &mut out) {
+            match transform::encode_queued_request(spec, args, db, ring, &mut out) {
                 Ok(n) if n > 0 => self.shared.metrics.encrypted(n as u64),
                 Ok(_) => {}
                 Err(_) => {
-                    // Only a payload RESTORE cannot open is found this late: as if it had
-                    // been refused when it was queued.
+                    // Nothing is found this late that was not refused when it was queued (a
+                    // payload RESTORE cannot open is replaced): as if it had been.
                     owe_local(
                         batch,
                         Local2::plain(Answer::Error(DataError::Refused(
