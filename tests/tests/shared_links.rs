@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use redcloak_commands::resp::Frame;
+use redcloak_e2e::diff::{metric, metric_sum, scrape, stack_with_admin};
 use redcloak_e2e::{Direct, Stack};
 
 const SHARED: &str = "2";
@@ -90,7 +91,7 @@ fn many_clients_share_a_few_connections_and_each_gets_its_own_replies() {
 
 #[test]
 fn stateful_clients_move_to_their_own_connection_beside_shared_ones() {
-    let stack = stack();
+    let (stack, admin) = stack_with_admin(&[], &[("REDCLOAK_SHARED_CONNECTIONS", SHARED)]);
     let mut direct = stack.direct();
     let before = upstream_connections(&mut direct);
     let stop = Arc::new(AtomicBool::new(false));
@@ -197,6 +198,17 @@ fn stateful_clients_move_to_their_own_connection_beside_shared_ones() {
     // shared clients did not add one each.
     let after = upstream_connections(&mut direct);
     assert!(after > before, "before {before}, after {after}");
+    // Each move is counted by the command that needed it; the plain clients never moved.
+    let metrics = scrape(&admin);
+    for command in ["SELECT", "WATCH", "INCR", "BLPOP", "SUBSCRIBE"] {
+        let series = format!("redcloak_sessions_pinned_total{{command=\"{command}\"}}");
+        assert_eq!(metric(&metrics, &series), Some(1.0), "{series}\n{metrics}");
+    }
+    assert_eq!(
+        metric_sum(&metrics, "redcloak_sessions_pinned_total"),
+        5.0,
+        "{metrics}"
+    );
     stack.assert_all_values_encrypted();
 }
 

@@ -167,6 +167,7 @@ pub struct Metrics {
     connect_failures: Family<Labels1, Counter>,
     errors: Family<Labels1, Counter>,
     emulation_retries: Family<Labels1, Counter>,
+    sessions_pinned: Family<Labels1, Counter>,
     emulation_gave_up: Family<Labels1, Counter>,
     tls_handshake: Histogram,
     /// The TLS version of the last handshake with Redis (`u16` wire value; 0: none yet).
@@ -243,6 +244,12 @@ impl Metrics {
             "Error replies redcloak made itself, by where the problem came from (client, upstream, internal)",
             errors.clone(),
         );
+        let sessions_pinned = register(
+            &mut registry,
+            "sessions_pinned",
+            "Clients moved from a shared upstream connection to one of their own, by the command that needed it (REDCLOAK_SHARED_CONNECTIONS)",
+            Family::<Labels1, Counter>::default(),
+        );
         let emulation_retries = register(
             &mut registry,
             "emulation_retries",
@@ -317,6 +324,7 @@ impl Metrics {
             connect_failures,
             errors,
             emulation_retries,
+            sessions_pinned,
             emulation_gave_up,
             tls_handshake,
             tls_version: AtomicU16::new(0),
@@ -381,6 +389,13 @@ impl Metrics {
     /// `upstream` or `internal`.
     pub fn error(&self, source: &'static str) {
         self.errors.get_or_create(&[("source", source)]).inc();
+    }
+
+    /// A client moved to a connection of its own (`redcloak_sessions_pinned_total{command}`).
+    pub fn session_pinned(&self, command: &'static str) {
+        self.sessions_pinned
+            .get_or_create(&[("command", command)])
+            .inc();
     }
 
     /// An emulated command had to run again (`redcloak_emulation_retries_total{command}`).

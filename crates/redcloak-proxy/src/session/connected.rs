@@ -425,11 +425,15 @@ impl Reader<'_> {
             && !batch.pin
         {
             match input.next() {
-                Ok(Some(request))
-                    if self.sharing && plan::needs_own_connection(&request.args, st, &self.ctx) =>
-                {
-                    input.put_back(request);
-                    batch.pin = true;
+                Ok(Some(request)) if self.sharing => {
+                    match plan::needs_own_connection(&request.args, st, &self.ctx) {
+                        Some(why) => {
+                            self.shared.metrics.session_pinned(why);
+                            input.put_back(request);
+                            batch.pin = true;
+                        }
+                        None => self.carry_out(request, st, &ring, batch),
+                    }
                 }
                 Ok(Some(request)) => self.carry_out(request, st, &ring, batch),
                 Ok(None) => break,

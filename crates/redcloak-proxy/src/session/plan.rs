@@ -183,18 +183,23 @@ pub(crate) enum OnReply {
 /// HELLO, WATCH, CLIENT…), may block it, changes how many replies follow (SUBSCRIBE, `CLIENT
 /// REPLY`), or that redcloak carries out with WATCH (emulated commands, scripts, transactions
 /// holding them). Refusals and local answers need no connection; a transaction without WATCH
-/// is sent whole at EXEC and runs atomically on any connection.
-pub(crate) fn needs_own_connection(args: &[Bytes], st: &ConnState, ctx: &Ctx) -> bool {
+/// is sent whole at EXEC and runs atomically on any connection. `Some(why)`: the command's
+/// metrics label, or `state` when the connection's state alone is the reason.
+pub(crate) fn needs_own_connection(
+    args: &[Bytes],
+    st: &ConnState,
+    ctx: &Ctx,
+) -> Option<&'static str> {
     if st.db != ctx.default_db || st.resp3 || st.subscribed || st.watching {
-        return true;
+        return Some("state");
     }
     let Resolved::Known { spec, parent } = table::resolve(args) else {
-        return false;
+        return None;
     };
     if !spec.arity_ok(args.len()) {
-        return false;
+        return None;
     }
-    match transform::action(spec, ctx.format) {
+    let own = match transform::action(spec, ctx.format) {
         Action::Refuse(_) | Action::Local(_) => false,
         Action::Emulate | Action::Script(_) => true,
         Action::Forward => match spec.effect {
@@ -214,7 +219,8 @@ pub(crate) fn needs_own_connection(args: &[Bytes], st: &ConnState, ctx: &Ctx) ->
             | Effect::Subscribe(_)
             | Effect::Unsubscribe(_) => true,
         },
-    }
+    };
+    own.then_some(parent.map_or(spec.name, |p| p.name))
 }
 
 pub(crate) fn plan(args: Vec<Bytes>, st: &ConnState, ctx: &Ctx) -> Planned {
