@@ -102,6 +102,23 @@ fn kill(pid: u32, signal: &str) {
     assert!(status.success());
 }
 
+/// The ids of Redis's normal clients, but the one asking.
+fn client_ids(direct: &mut redcloak_e2e::Direct) -> Vec<String> {
+    let Ok(redcloak_commands::resp::Frame::Integer(me)) = direct.cmd(&[b"CLIENT", b"ID"]) else {
+        panic!("CLIENT ID");
+    };
+    let Ok(redcloak_commands::resp::Frame::Bulk(list)) =
+        direct.cmd(&[b"CLIENT", b"LIST", b"TYPE", b"normal"])
+    else {
+        panic!("CLIENT LIST");
+    };
+    String::from_utf8_lossy(&list)
+        .lines()
+        .filter_map(|l| l.strip_prefix("id=")?.split(' ').next().map(str::to_owned))
+        .filter(|id| *id != me.to_string())
+        .collect()
+}
+
 #[test]
 fn rotated_client_certificate_and_password_are_picked_up_without_a_restart() {
     let r = rotating(&[]);
@@ -112,6 +129,11 @@ fn rotated_client_certificate_and_password_are_picked_up_without_a_restart() {
         .query(&mut old)
         .unwrap();
 
+    // Redis's clients made with the old material (other than the test's own).
+    let mut direct = redcloak_e2e::Direct::connect(&r.pki, r.redis.port, &r.password).unwrap();
+    let before: Vec<String> = client_ids(&mut direct);
+    assert!(!before.is_empty());
+
     // The operator rotates: a new client certificate from the same CA, and a new password
     // (changed in Redis around the proxy, then in the mounted file).
     let client =
@@ -120,7 +142,6 @@ fn rotated_client_certificate_and_password_are_picked_up_without_a_restart() {
     replace(&r.pki.client_key, client.key_pem());
     replace(&r.pki.client_cert, &client.cert_pem);
     let new_password = random_secret(40);
-    let mut direct = redcloak_e2e::Direct::connect(&r.pki, r.redis.port, &r.password).unwrap();
     direct
         .cmd(&[b"CONFIG", b"SET", b"requirepass", new_password.as_bytes()])
         .unwrap();
@@ -147,6 +168,24 @@ fn rotated_client_certificate_and_password_are_picked_up_without_a_restart() {
     // ...and the connection opened before keeps working.
     let v: String = cmd("GET").arg("after").query(&mut old).unwrap();
     assert_eq!(v, "rotation");
+    // Once the clients of before have left, no connection made with the old material is left
+    // open: the shared connections of before close with their last client (the warm pool
+    // and redcloak's side connections were emptied at the reload).
+    drop(old);
+    let mut left = Vec::new();
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            let _: () = cmd("SET").arg("after").arg("x").query(&mut new).unwrap();
+            let now = client_ids(&mut direct);
+            left = before
+                .iter()
+                .filter(|id| now.contains(id))
+                .cloned()
+                .collect();
+            left.is_empty()
+        }),
+        "connections made before the rotation still open: {left:?}"
+    );
     let log = r.proxy.log_text();
     assert!(
         !log.contains(&new_password) && !log.contains(&r.password),

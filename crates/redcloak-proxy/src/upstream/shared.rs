@@ -80,6 +80,14 @@ impl SharedLinks {
     /// on the old ones finish there.
     pub(crate) fn clear(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
+        for slot in &self.slots {
+            // A slot being filled now is checked against the generation when next used.
+            if let Ok(mut slot) = slot.try_lock() {
+                if let Some(old) = slot.take() {
+                    old.retire();
+                }
+            }
+        }
     }
 
     /// A session's link on one of the shared connections (the next one in turn).
@@ -112,13 +120,15 @@ impl SharedLinks {
         let mut slot = self.slots[i].lock().await;
         if let Some(mux) = slot.as_ref() {
             if !mux.dead.load(Ordering::Acquire) && mux.generation == generation {
-                return Ok(mux.clone());
+                return Ok(mux.attach());
             }
         }
         let conn = shared.pool.take(shared).await?;
         let mux = Mux::start(conn, shared, generation);
-        *slot = Some(mux.clone());
-        Ok(mux)
+        if let Some(old) = slot.replace(mux.clone()) {
+            old.retire();
+        }
+        Ok(mux.attach())
     }
 }
 
@@ -156,6 +166,10 @@ struct Mux {
     unread_limit: usize,
     /// To report a lost connection: Redis may be down, and an idle client would not notice.
     shared: Weak<Shared>,
+    /// Sessions linked to this connection.
+    attached: AtomicUsize,
+    /// Replaced in its slot (a reload): closed once its last session leaves.
+    retired: AtomicBool,
 }
 
 #[derive(Default)]
@@ -180,6 +194,8 @@ impl Mux {
             reader: Mutex::new(None),
             unread_limit: unread_limit(shared),
             shared: Arc::downgrade(shared),
+            attached: AtomicUsize::new(0),
+            retired: AtomicBool::new(false),
         });
         let frames = FrameReader::new(r, shared.reply_limits, &shared.budget);
         let reader = tokio::spawn(read_replies(mux.clone(), frames));
@@ -211,11 +227,45 @@ impl Mux {
         Some(queued)
     }
 
-    /// The connection is gone: everyone owed a frame is told, nothing more is sent.
+    /// A session links to this connection.
+    fn attach(self: &Arc<Self>) -> Arc<Mux> {
+        self.attached.fetch_add(1, Ordering::AcqRel);
+        self.clone()
+    }
+
+    /// A session leaves it: a retired connection closes with its last session.
+    fn detach(&self) {
+        if self.attached.fetch_sub(1, Ordering::AcqRel) == 1 && self.retired.load(Ordering::Acquire)
+        {
+            self.close("replaced after a reload");
+        }
+    }
+
+    /// Replaced in its slot: it serves the sessions it has, then closes.
+    fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+        if self.attached.load(Ordering::Acquire) == 0 {
+            self.close("replaced after a reload");
+        }
+    }
+
+    /// The connection failed: [`Mux::close`], and a probe decides whether Redis is down
+    /// (sessions owed a frame report it too; one owed nothing would only notice at its next
+    /// command).
     fn kill(&self, why: &str) {
+        if self.close(why) {
+            if let Some(shared) = self.shared.upgrade() {
+                crate::health::suspect(&shared, why);
+            }
+        }
+    }
+
+    /// The connection is gone: everyone owed a frame is told, nothing more is sent. False if
+    /// it was already.
+    fn close(&self, why: &str) -> bool {
         let mut st = self.lock();
         if st.dead.is_some() {
-            return;
+            return false;
         }
         debug!(reason = why, "shared upstream connection closed");
         st.dead = Some(why.to_owned());
@@ -234,11 +284,7 @@ impl Mux {
         if let Some(reader) = self.reader.lock().ok().and_then(|mut r| r.take()) {
             reader.abort();
         }
-        // Redis may be down: a probe finds out (sessions owed a frame report it too; one owed
-        // nothing would only notice at its next command).
-        if let Some(shared) = self.shared.upgrade() {
-            crate::health::suspect(&shared, why);
-        }
+        true
     }
 
     /// Hands one reply frame to the session it answers.
@@ -335,12 +381,13 @@ impl LinkTx for SharedTx {
         };
         if self.mux.dead.load(Ordering::Acquire) && self.inbox.owed.load(Ordering::Acquire) == 0 {
             // Nothing is owed on the failed connection: carry on on another, unnoticed.
-            self.mux = self
+            let next = self
                 .shared
                 .links
                 .mux(&self.shared)
                 .await
                 .map_err(|e| io::Error::new(io::ErrorKind::ConnectionRefused, e.to_string()))?;
+            std::mem::replace(&mut self.mux, next).detach();
         }
         self.inbox.owed.fetch_add(frames, Ordering::AcqRel);
         let route = || Route {
@@ -372,6 +419,12 @@ impl LinkTx for SharedTx {
     async fn finish(&mut self) {
         // The inbox closes once the last owed frame is delivered.
         self.tx = None;
+    }
+}
+
+impl Drop for SharedTx {
+    fn drop(&mut self) {
+        self.mux.detach();
     }
 }
 
