@@ -195,3 +195,42 @@ fn local_answers_do_not_overtake_pubsub_messages() {
         assert_same_replies(&stack, &plain, &steps);
     }
 }
+
+/// In RESP2 pub/sub mode Redis refuses every command but the subscribe family, PING, QUIT
+/// and RESET before anything else: redcloak refuses them the same way first — what it
+/// answers itself (MULTI, then EXEC without MULTI; HELLO; COMMAND GETKEYS), what it checks
+/// before forwarding (XADD and ZRANGEBYSCORE options, HELLO's arguments), what it refuses
+/// (CLIENT TRACKING), AUTH — pipelined right behind the SUBSCRIBE and one at a time, and
+/// after leaving pub/sub mode everything runs again.
+#[test]
+fn every_command_is_refused_first_in_resp2_pubsub_mode_like_redis() {
+    let (stack, plain) = both();
+    let lines = [
+        "MULTI",
+        "SET k v",
+        "EXEC",
+        "HELLO 2",
+        "HELLO 9",
+        "HELLO 3 SETNAME",
+        "ECHO x",
+        "COMMAND GETKEYS GET k",
+        "XADD s LIMIT 5 * f v",
+        "XADD s MAXLEN ~ 1 LIMIT x * f v",
+        "ZRANGEBYSCORE z 0 1 LIMIT 0",
+        "CLIENT TRACKING on",
+        "AUTH secret",
+        "AUTH user secret",
+        "GET k",
+        "NOPE",
+        "GET",
+    ];
+    let mut steps = vec![Step::send(&["SUBSCRIBE ch"])];
+    for line in lines {
+        steps.push(Step::send(&[line]));
+    }
+    let mut pipelined = vec!["UNSUBSCRIBE", "SUBSCRIBE ch"];
+    pipelined.extend(lines);
+    pipelined.extend(["PING", "UNSUBSCRIBE", "MULTI", "SET k v", "EXEC", "GET k"]);
+    steps.push(Step::send(&pipelined));
+    assert_same_replies(&stack, &plain, &steps);
+}

@@ -963,6 +963,31 @@ pub fn command_getkeys(inner: &[Bytes], with_flags: bool) -> Result<Frame, &'sta
     ))
 }
 
+/// Whether Redis runs the command on a connection in RESP2 pub/sub mode: the subscribe
+/// family, PING, QUIT and RESET (`processCommand`); every other command gets `Can't
+/// execute`, after the unknown-command and arity checks and before anything else.
+pub fn allowed_in_pubsub(spec: &CommandSpec) -> bool {
+    matches!(
+        spec.effect,
+        Effect::Subscribe(_) | Effect::Unsubscribe(_) | Effect::Reset
+    ) || matches!(spec.action, Action::Local(Local::Ping | Local::Quit))
+}
+
+/// Redis's refusal of a command in RESP2 pub/sub mode; `full_name` as Redis names it
+/// (`client|tracking`). EXEC's is an EXECABORT, as every rejection of EXEC in Redis.
+pub fn pubsub_refusal(spec: &CommandSpec, full_name: &str) -> String {
+    let text = format!(
+        "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are \
+         allowed in this context",
+        full_name.to_ascii_lowercase()
+    );
+    if spec.effect == Effect::Exec {
+        format!("EXECABORT Transaction discarded because of: {text}")
+    } else {
+        format!("ERR {text}")
+    }
+}
+
 /// The display name of a resolved command: `GET`, `CLIENT SETNAME`.
 pub fn display_name(spec: &CommandSpec, parent: Option<&CommandSpec>) -> String {
     match parent {

@@ -56,14 +56,6 @@ use crate::diff::PlainRedis;
 /// when its class is fixed.
 pub const KNOWN: &[(&str, &str)] = &[
     (
-        "pub/sub mode (RESP2): redcloak answers a command Redis refuses there",
-        "in RESP2 pub/sub mode Redis refuses every command but (P|S)(UN)SUBSCRIBE, PING, QUIT, \
-         RESET with `Can't execute`; redcloak still answers what it handles itself before \
-         Redis sees it: MULTI (+OK; then EXEC says `EXEC without MULTI` instead of EXECABORT), \
-         HELLO's and forwarded commands' own argument checks (XADD LIMIT, ZRANGEBYSCORE LIMIT…). \
-         Emulated commands, scripts and functions are fixed (connected.rs refused_in_pubsub)",
-    ),
-    (
         "reply differs: EVALSHA",
         "redcloak checks numkeys before looking the script up; Redis answers NOSCRIPT first",
     ),
@@ -153,11 +145,6 @@ pub const KNOWN: &[(&str, &str)] = &[
         "reply differs: XADD",
         "XADD argument errors checked in another order than Redis (arity before `LIMIT \
          without ~`)",
-    ),
-    (
-        "reply differs: AUTH",
-        "AUTH in RESP2 pub/sub mode: redcloak answers `Can't execute`; the harness sends the \
-         plain Redis a substitute there (not analysed further)",
     ),
 ];
 
