@@ -564,7 +564,18 @@ pub fn compare(
                 .map(|t| String::from_utf8_lossy(t).to_uppercase()),
             _ => None,
         });
-        if !name.is_empty() && text.is_some_and(|t| !t.contains(&name)) {
+        // (A refusal of an option names the option word: `BYLEX is not supported`.)
+        let names_own_word = |t: &str| {
+            t.contains(&name)
+                || rc.cmd.args.iter().skip(1).any(|a| {
+                    let word = String::from_utf8_lossy(a.split(|&b| b == 0).next().unwrap_or(&[]))
+                        .to_uppercase();
+                    word.len() >= 2
+                        && word.chars().all(|c| c.is_ascii_alphanumeric())
+                        && t.contains(&word)
+                })
+        };
+        if !name.is_empty() && text.is_some_and(|t| !names_own_word(&t)) {
             let a = rc.replies.first().cloned().unwrap_or(Event::Timeout);
             let b = redis.replies.first().cloned().unwrap_or(Event::Timeout);
             return diverge(REORDERED.to_owned(), (a, b));
