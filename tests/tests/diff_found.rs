@@ -234,3 +234,27 @@ fn every_command_is_refused_first_in_resp2_pubsub_mode_like_redis() {
     steps.push(Step::send(&pipelined));
     assert_same_replies(&stack, &plain, &steps);
 }
+
+/// XADD's argument errors come in Redis's order: the options' own errors, then LIMIT without
+/// a trimming strategy or without `~`, then the arity of what follows the ID.
+#[test]
+fn xadd_argument_errors_come_in_redis_s_order() {
+    let (stack, plain) = both();
+    let steps = vec![Step::send(&[
+        "XADD s MINID 3 LIMIT 3",
+        "XADD s MAXLEN 3 LIMIT 3",
+        "XADD s LIMIT 0 MAXLEN 5",
+        "XADD s LIMIT 5 * f v",
+        "XADD s LIMIT 0 * f v",
+        "XADD s LIMIT 5 * f",
+        "XADD s MAXLEN ~ 1 LIMIT 2 * f",
+        "XADD s MAXLEN = 1 LIMIT 2 * f v",
+        "XADD s MAXLEN ~ 1 LIMIT 2",
+        "XADD s MINID ~ 0 LIMIT x * f v",
+        "XADD s MAXLEN ~ 1 MAXLEN 2 LIMIT 2 * f v",
+        "XADD s NOMKSTREAM MAXLEN ~ 1 LIMIT 2 * f v",
+        "XADD s MAXLEN ~ 1 LIMIT 2 1-1 f v",
+        "XLEN s",
+    ])];
+    assert_same_replies(&stack, &plain, &steps);
+}

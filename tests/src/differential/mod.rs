@@ -150,11 +150,6 @@ pub const KNOWN: &[(&str, &str)] = &[
         "SORT_RO of a key of another type answered `*0` instead of WRONGTYPE in one sequence \
          (not analysed)",
     ),
-    (
-        "reply differs: XADD",
-        "XADD argument errors checked in another order than Redis (arity before `LIMIT \
-         without ~`)",
-    ),
 ];
 
 /// What to run.
