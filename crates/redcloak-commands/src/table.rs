@@ -1521,7 +1521,7 @@ mod tests {
             ),
             (
                 &[
-                    "XADD", "s", "MINID", "=", "0-1", "LIMIT", "5", "1-1", "f", "v",
+                    "XADD", "s", "MINID", "~", "0-1", "LIMIT", "5", "1-1", "f", "v",
                 ],
                 9,
             ),
@@ -1534,6 +1534,11 @@ mod tests {
         }
         assert!(spec.values.resolve(&b(&["XADD", "s", "*", "f"])).is_err());
         assert!(spec.values.resolve(&b(&["XADD", "s", "MAXLEN"])).is_err());
+        // LIMIT needs `~` (Redis checks it before the pairs).
+        let exact = [
+            "XADD", "s", "MINID", "=", "0-1", "LIMIT", "5", "1-1", "f", "v",
+        ];
+        assert!(spec.values.resolve(&b(&exact)).is_err());
     }
 
     #[test]
