@@ -258,3 +258,33 @@ fn xadd_argument_errors_come_in_redis_s_order() {
     ])];
     assert_same_replies(&stack, &plain, &steps);
 }
+
+/// SORT and SORT_RO (carried out by redcloak on decrypted values) of a key of every type:
+/// WRONGTYPE for strings, hashes and streams, the elements of lists, sets and sorted sets, an
+/// empty reply for a missing key — alone, with BY/LIMIT/ALPHA, and inside MULTI.
+#[test]
+fn sort_of_every_type_answers_like_redis() {
+    let (stack, plain) = both();
+    let mut lines = vec![
+        "SET str 3".to_owned(),
+        "HSET h f 1".to_owned(),
+        "XADD x 1-1 f v".to_owned(),
+        "RPUSH l 3 1 2".to_owned(),
+        "SADD s 3 1 2".to_owned(),
+        "ZADD z 1 3 2 1 3 2".to_owned(),
+        "PFADD hll a".to_owned(),
+    ];
+    for key in ["str", "h", "x", "l", "s", "z", "hll", "none"] {
+        for cmd in ["SORT", "SORT_RO"] {
+            lines.push(format!("{cmd} {key}"));
+            lines.push(format!("{cmd} {key} ALPHA LIMIT 0 2 DESC"));
+            lines.push(format!("{cmd} {key} BY nosort"));
+        }
+    }
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let steps = vec![
+        Step::send(&lines),
+        Step::send(&["MULTI", "SORT_RO str", "SORT_RO h", "SORT_RO l", "EXEC"]),
+    ];
+    assert_same_replies(&stack, &plain, &steps);
+}
