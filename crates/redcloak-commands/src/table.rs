@@ -1009,7 +1009,14 @@ pub fn markdown() -> String {
          redcloak forwards only what it can keep encrypted.\n\n\
          - **forward**: sent to Redis; the listed *encrypted arguments* are encrypted on the way in, \
          and the values in the *reply* are decrypted on the way out.\n\
-         - **local**: answered by redcloak, never sent to Redis.\n\
+         - **local**: answered by redcloak, never sent to Redis. On a connection that has \
+         subscribed, a local answer keeps its place among the messages Redis sends: a bare `PING` \
+         (a `QUIT` for the last answer before closing) goes to Redis in its place and its reply \
+         is replaced by the answer. In RESP2 pub/sub mode every command but the subscribe \
+         family, PING, QUIT and RESET gets Redis's `Can't execute` before redcloak answers, \
+         checks or queues anything.\n\
+         - The table is Redis 7.0's, the version redcloak is tested against: a newer subcommand \
+         such as `CLIENT SETINFO` (7.2) gets Redis 7.0's `unknown subcommand`.\n\
          - **refused**: the error says why and what to do instead.\n\
          - *connection state*: what redcloak tracks to keep every reply with its command and to \
          restore the connection on a new upstream link (database, transaction, subscriptions, \
