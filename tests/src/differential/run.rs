@@ -575,7 +575,18 @@ pub fn compare(
                         && t.contains(&word)
                 })
         };
-        if !name.is_empty() && text.is_some_and(|t| !names_own_word(&t)) {
+        // A script's error names the command inside it that failed (`INCR: the value … cannot
+        // be decrypted`), not EVAL.
+        let script = [
+            "EVAL",
+            "EVALSHA",
+            "EVAL_RO",
+            "EVALSHA_RO",
+            "FCALL",
+            "FCALL_RO",
+        ]
+        .contains(&name.as_str());
+        if !name.is_empty() && !script && text.is_some_and(|t| !names_own_word(&t)) {
             let a = rc.replies.first().cloned().unwrap_or(Event::Timeout);
             let b = redis.replies.first().cloned().unwrap_or(Event::Timeout);
             return diverge(REORDERED.to_owned(), (a, b));
