@@ -236,3 +236,96 @@ fn a_restore_in_a_transaction_redcloak_runs_leaves_the_session_working() {
     ];
     assert_same_replies(&stack, &plain, &steps);
 }
+
+/// In RESP2 pub/sub mode Redis refuses every command but the subscribe family, PING, QUIT
+/// and RESET before anything else: redcloak refuses them the same way first — what it
+/// answers itself (MULTI, then EXEC without MULTI; HELLO; COMMAND GETKEYS), what it checks
+/// before forwarding (XADD and ZRANGEBYSCORE options, HELLO's arguments), what it refuses
+/// (CLIENT TRACKING), AUTH — pipelined right behind the SUBSCRIBE and one at a time, and
+/// after leaving pub/sub mode everything runs again.
+#[test]
+fn every_command_is_refused_first_in_resp2_pubsub_mode_like_redis() {
+    let (stack, plain) = both();
+    let lines = [
+        "MULTI",
+        "SET k v",
+        "EXEC",
+        "HELLO 2",
+        "HELLO 9",
+        "HELLO 3 SETNAME",
+        "ECHO x",
+        "COMMAND GETKEYS GET k",
+        "XADD s LIMIT 5 * f v",
+        "XADD s MAXLEN ~ 1 LIMIT x * f v",
+        "ZRANGEBYSCORE z 0 1 LIMIT 0",
+        "CLIENT TRACKING on",
+        "AUTH secret",
+        "AUTH user secret",
+        "GET k",
+        "NOPE",
+        "GET",
+    ];
+    let mut steps = vec![Step::send(&["SUBSCRIBE ch"])];
+    for line in lines {
+        steps.push(Step::send(&[line]));
+    }
+    let mut pipelined = vec!["UNSUBSCRIBE", "SUBSCRIBE ch"];
+    pipelined.extend(lines);
+    pipelined.extend(["PING", "UNSUBSCRIBE", "MULTI", "SET k v", "EXEC", "GET k"]);
+    steps.push(Step::send(&pipelined));
+    assert_same_replies(&stack, &plain, &steps);
+}
+
+/// XADD's argument errors come in Redis's order: the options' own errors, then LIMIT without
+/// a trimming strategy or without `~`, then the arity of what follows the ID.
+#[test]
+fn xadd_argument_errors_come_in_redis_s_order() {
+    let (stack, plain) = both();
+    let steps = vec![Step::send(&[
+        "XADD s MINID 3 LIMIT 3",
+        "XADD s MAXLEN 3 LIMIT 3",
+        "XADD s LIMIT 0 MAXLEN 5",
+        "XADD s LIMIT 5 * f v",
+        "XADD s LIMIT 0 * f v",
+        "XADD s LIMIT 5 * f",
+        "XADD s MAXLEN ~ 1 LIMIT 2 * f",
+        "XADD s MAXLEN = 1 LIMIT 2 * f v",
+        "XADD s MAXLEN ~ 1 LIMIT 2",
+        "XADD s MINID ~ 0 LIMIT x * f v",
+        "XADD s MAXLEN ~ 1 MAXLEN 2 LIMIT 2 * f v",
+        "XADD s NOMKSTREAM MAXLEN ~ 1 LIMIT 2 * f v",
+        "XADD s MAXLEN ~ 1 LIMIT 2 1-1 f v",
+        "XLEN s",
+    ])];
+    assert_same_replies(&stack, &plain, &steps);
+}
+
+/// SORT and SORT_RO (carried out by redcloak on decrypted values) of a key of every type:
+/// WRONGTYPE for strings, hashes and streams, the elements of lists, sets and sorted sets, an
+/// empty reply for a missing key — alone, with BY/LIMIT/ALPHA, and inside MULTI.
+#[test]
+fn sort_of_every_type_answers_like_redis() {
+    let (stack, plain) = both();
+    let mut lines = vec![
+        "SET str 3".to_owned(),
+        "HSET h f 1".to_owned(),
+        "XADD x 1-1 f v".to_owned(),
+        "RPUSH l 3 1 2".to_owned(),
+        "SADD s 3 1 2".to_owned(),
+        "ZADD z 1 3 2 1 3 2".to_owned(),
+        "PFADD hll a".to_owned(),
+    ];
+    for key in ["str", "h", "x", "l", "s", "z", "hll", "none"] {
+        for cmd in ["SORT", "SORT_RO"] {
+            lines.push(format!("{cmd} {key}"));
+            lines.push(format!("{cmd} {key} ALPHA LIMIT 0 2 DESC"));
+            lines.push(format!("{cmd} {key} BY nosort"));
+        }
+    }
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let steps = vec![
+        Step::send(&lines),
+        Step::send(&["MULTI", "SORT_RO str", "SORT_RO h", "SORT_RO l", "EXEC"]),
+    ];
+    assert_same_replies(&stack, &plain, &steps);
+}

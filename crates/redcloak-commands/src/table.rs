@@ -963,6 +963,31 @@ pub fn command_getkeys(inner: &[Bytes], with_flags: bool) -> Result<Frame, &'sta
     ))
 }
 
+/// Whether Redis runs the command on a connection in RESP2 pub/sub mode: the subscribe
+/// family, PING, QUIT and RESET (`processCommand`); every other command gets `Can't
+/// execute`, after the unknown-command and arity checks and before anything else.
+pub fn allowed_in_pubsub(spec: &CommandSpec) -> bool {
+    matches!(
+        spec.effect,
+        Effect::Subscribe(_) | Effect::Unsubscribe(_) | Effect::Reset
+    ) || matches!(spec.action, Action::Local(Local::Ping | Local::Quit))
+}
+
+/// Redis's refusal of a command in RESP2 pub/sub mode; `full_name` as Redis names it
+/// (`client|tracking`). EXEC's is an EXECABORT, as every rejection of EXEC in Redis.
+pub fn pubsub_refusal(spec: &CommandSpec, full_name: &str) -> String {
+    let text = format!(
+        "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are \
+         allowed in this context",
+        full_name.to_ascii_lowercase()
+    );
+    if spec.effect == Effect::Exec {
+        format!("EXECABORT Transaction discarded because of: {text}")
+    } else {
+        format!("ERR {text}")
+    }
+}
+
 /// The display name of a resolved command: `GET`, `CLIENT SETNAME`.
 pub fn display_name(spec: &CommandSpec, parent: Option<&CommandSpec>) -> String {
     match parent {
@@ -984,7 +1009,14 @@ pub fn markdown() -> String {
          redcloak forwards only what it can keep encrypted.\n\n\
          - **forward**: sent to Redis; the listed *encrypted arguments* are encrypted on the way in, \
          and the values in the *reply* are decrypted on the way out.\n\
-         - **local**: answered by redcloak, never sent to Redis.\n\
+         - **local**: answered by redcloak, never sent to Redis. On a connection that has \
+         subscribed, a local answer keeps its place among the messages Redis sends: a bare `PING` \
+         (a `QUIT` for the last answer before closing) goes to Redis in its place and its reply \
+         is replaced by the answer. In RESP2 pub/sub mode every command but the subscribe \
+         family, PING, QUIT and RESET gets Redis's `Can't execute` before redcloak answers, \
+         checks or queues anything.\n\
+         - The table is Redis 7.0's, the version redcloak is tested against: a newer subcommand \
+         such as `CLIENT SETINFO` (7.2) gets Redis 7.0's `unknown subcommand`.\n\
          - **refused**: the error says why and what to do instead.\n\
          - *connection state*: what redcloak tracks to keep every reply with its command and to \
          restore the connection on a new upstream link (database, transaction, subscriptions, \
@@ -1503,7 +1535,7 @@ mod tests {
             ),
             (
                 &[
-                    "XADD", "s", "MINID", "=", "0-1", "LIMIT", "5", "1-1", "f", "v",
+                    "XADD", "s", "MINID", "~", "0-1", "LIMIT", "5", "1-1", "f", "v",
                 ],
                 9,
             ),
@@ -1516,6 +1548,11 @@ mod tests {
         }
         assert!(spec.values.resolve(&b(&["XADD", "s", "*", "f"])).is_err());
         assert!(spec.values.resolve(&b(&["XADD", "s", "MAXLEN"])).is_err());
+        // LIMIT needs `~` (Redis checks it before the pairs).
+        let exact = [
+            "XADD", "s", "MINID", "=", "0-1", "LIMIT", "5", "1-1", "f", "v",
+        ];
+        assert!(spec.values.resolve(&b(&exact)).is_err());
     }
 
     #[test]

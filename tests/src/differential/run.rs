@@ -459,9 +459,16 @@ pub fn plan_for_redis(docs: &Docs, redcloak: &[Exchange], step: &Step) -> Vec<Op
         .zip(redcloak)
         .map(|(orig, ex)| {
             // AUTH is answered by redcloak by design (its credentials are its own): Redis gets
-            // the no-op substitute, and redcloak's answer is checked in `compare`.
+            // `ECHO` instead — a command that succeeds, except where Redis refuses every
+            // command (RESP2 pub/sub mode) — and redcloak's answer is checked in `compare`.
             let local = ex.which == Which::Redcloak && ex.kind == Kind::Main && is(orig, "AUTH");
-            ((ex.refused || local) && docs.knows(&orig.args)).then(|| Cmd {
+            if local && !ex.refused && docs.knows(&orig.args) {
+                return Some(Cmd {
+                    args: vec![b"ECHO".to_vec(), b"auth-substitute".to_vec()],
+                    inline: false,
+                });
+            }
+            (ex.refused && docs.knows(&orig.args)).then(|| Cmd {
                 args: vec![SUBSTITUTE.to_vec()],
                 inline: false,
             })
@@ -522,7 +529,15 @@ pub fn compare(
         }
     }
     if rc.which == Which::Redcloak && is(&rc.cmd, "AUTH") && !rc.refused {
+        // Where Redis refused the substitute as it refuses everything in RESP2 pub/sub mode,
+        // AUTH must be refused in the same words.
+        let refused_there = matches!(redis.replies.first(),
+            Some(Event::Frame(Reply::Error(e))) if e.starts_with(b"ERR Can't execute 'echo'"));
         let ok = match rc.replies.first() {
+            Some(Event::Frame(Reply::Error(e))) if refused_there => {
+                e.starts_with(b"ERR Can't execute 'auth': only (P|S)SUBSCRIBE")
+            }
+            _ if refused_there => false,
             Some(Event::Frame(Reply::Simple(s))) => s == b"OK",
             Some(Event::Frame(Reply::Error(e))) => e.starts_with(b"ERR wrong number of arguments"),
             _ => false,
@@ -549,7 +564,29 @@ pub fn compare(
                 .map(|t| String::from_utf8_lossy(t).to_uppercase()),
             _ => None,
         });
-        if !name.is_empty() && text.is_some_and(|t| !t.contains(&name)) {
+        // (A refusal of an option names the option word: `BYLEX is not supported`.)
+        let names_own_word = |t: &str| {
+            t.contains(&name)
+                || rc.cmd.args.iter().skip(1).any(|a| {
+                    let word = String::from_utf8_lossy(a.split(|&b| b == 0).next().unwrap_or(&[]))
+                        .to_uppercase();
+                    word.len() >= 2
+                        && word.chars().all(|c| c.is_ascii_alphanumeric())
+                        && t.contains(&word)
+                })
+        };
+        // A script's error names the command inside it that failed (`INCR: the value … cannot
+        // be decrypted`), not EVAL.
+        let script = [
+            "EVAL",
+            "EVALSHA",
+            "EVAL_RO",
+            "EVALSHA_RO",
+            "FCALL",
+            "FCALL_RO",
+        ]
+        .contains(&name.as_str());
+        if !name.is_empty() && !script && text.is_some_and(|t| !names_own_word(&t)) {
             let a = rc.replies.first().cloned().unwrap_or(Event::Timeout);
             let b = redis.replies.first().cloned().unwrap_or(Event::Timeout);
             return diverge(REORDERED.to_owned(), (a, b));

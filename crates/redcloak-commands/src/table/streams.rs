@@ -27,6 +27,9 @@ fn xadd_values(args: &[Bytes]) -> Result<ValueArgs, &'static str> {
         "ERR syntax error, MAXLEN and MINID options at the same time are not compatible";
     let argc = args.len();
     let mut trimming = false;
+    // The last MAXLEN/MINID was approximate (`~`); LIMIT was given, and its value.
+    let mut approx = false;
+    let mut limit: Option<i64> = None;
     let mut i = 2;
     while i < argc {
         let more = argc - 1 - i;
@@ -38,6 +41,7 @@ fn xadd_values(args: &[Bytes]) -> Result<ValueArgs, &'static str> {
                 return Err(BOTH);
             }
             let next = &args[i + 1];
+            approx = more >= 2 && words::is_exact(next, "~");
             if more >= 2 && (words::is_exact(next, "~") || words::is_exact(next, "=")) {
                 i += 1;
             }
@@ -57,6 +61,7 @@ fn xadd_values(args: &[Bytes]) -> Result<ValueArgs, &'static str> {
             if n < 0 {
                 return Err("ERR The LIMIT argument must be >= 0.");
             }
+            limit = Some(n);
             i += 1;
         } else if words::is(opt, "nomkstream") {
         } else {
@@ -65,6 +70,15 @@ fn xadd_values(args: &[Bytes]) -> Result<ValueArgs, &'static str> {
             break;
         }
         i += 1;
+    }
+    // After the options, before the arity (streamParseAddOrTrimArgsOrReply, then xaddCommand).
+    if limit.is_some_and(|n| n != 0) && !trimming {
+        return Err(
+            "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy",
+        );
+    }
+    if limit.is_some() && !approx {
+        return Err("ERR syntax error, LIMIT cannot be used without the special ~ option");
     }
     // args[i] is the ID; field/value pairs follow.
     let pairs = argc.saturating_sub(i + 1);

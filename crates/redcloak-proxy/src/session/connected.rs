@@ -304,6 +304,9 @@ struct Batch {
     barrier: bool,
     /// `out` ends with a QUIT ([`owe_last`]).
     quit_sent: bool,
+    /// A request that waits until redcloak knows whether the connection is in RESP2 pub/sub
+    /// mode (see [`Reader::pubsub_gate`]).
+    held: Option<Request>,
     /// A SELECT was sent: the requests after it wait for Redis's answer, since the database
     /// it names is where their values are bound (a refused SELECT leaves the connection
     /// where it was).
@@ -367,6 +370,10 @@ impl Reader<'_> {
                 self.confirm_db(st, upstream).await?;
                 continue; // requests after it may already be buffered
             }
+            if let Some(request) = batch.held.take() {
+                self.pubsub_gate(request, st, upstream, &mut batch).await?;
+                continue; // requests after it may already be buffered
+            }
             if let Some(work) = batch.atomic.take() {
                 let answer = match work {
                     Atomic::Emulate(f) => self.emulate(*f, st, upstream).await?,
@@ -423,8 +430,10 @@ impl Reader<'_> {
             && batch.atomic.is_none()
             && !batch.confirm_db
             && !batch.pin
+            && batch.held.is_none()
         {
             match input.next() {
+                Ok(Some(request)) if self.must_hold(&request) => batch.held = Some(request),
                 Ok(Some(request)) if self.sharing => {
                     match plan::needs_own_connection(&request.args, st, &self.ctx) {
                         Some(why) => {
@@ -660,6 +669,79 @@ impl Reader<'_> {
             Err(_) => return Err(ReaderEnd::UpstreamFailed),
         }
         st.db = self.busy.db.load(Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Whether `request` must wait for [`Reader::pubsub_gate`]: the connection may be in
+    /// pub/sub mode (a SUBSCRIBE was sent on it) and Redis would refuse the command there.
+    fn must_hold(&self, request: &Request) -> bool {
+        if !self.busy.subscribe_sent.load(Ordering::Relaxed) {
+            return false;
+        }
+        match table::resolve(&request.args) {
+            table::Resolved::Known { spec, .. } => {
+                spec.arity_ok(request.args.len()) && !table::allowed_in_pubsub(spec)
+            }
+            // Unknown commands and arity errors come before the pub/sub check in Redis too.
+            _ => false,
+        }
+    }
+
+    /// In RESP2 pub/sub mode Redis refuses every command but the subscribe family, PING,
+    /// QUIT and RESET before it looks at anything else, so redcloak must not answer, check or
+    /// queue such a command first (MULTI, HELLO, argument checks, refusals, emulated
+    /// commands). Whether the connection is in that mode is known once Redis has answered
+    /// everything before: then the command is refused with Redis's words, or planned as usual.
+    async fn pubsub_gate<T: LinkTx>(
+        &mut self,
+        request: Request,
+        st: &mut ConnState,
+        upstream: &mut T,
+        batch: &mut Batch,
+    ) -> Result<(), ReaderEnd> {
+        let pubsub_resp2 = if self.busy.answered.load(Ordering::Acquire)
+            == self.busy.sent.load(Ordering::Acquire)
+        {
+            self.busy.subscribed.load(Ordering::Relaxed) && !self.busy.resp3.load(Ordering::Relaxed)
+        } else {
+            let mut link = SessionLink {
+                tx: self.tx,
+                upstream,
+                busy: self.busy,
+                state: LinkState::default(),
+            };
+            match link.call(vec![vec![Bytes::from_static(b"PING")]]).await {
+                Ok(_) => false,
+                Err(ExchangeError::PubSub) => true,
+                Err(_) if self.tx.is_closed() => return Err(ReaderEnd::WriterGone),
+                Err(_) => return Err(ReaderEnd::UpstreamFailed),
+            }
+        };
+        let ring = self.shared.key_ring();
+        if !pubsub_resp2 {
+            self.carry_out(request, st, &ring, batch);
+            return Ok(());
+        }
+        let table::Resolved::Known { spec, parent } = table::resolve(&request.args) else {
+            return Ok(()); // (only known commands are held)
+        };
+        let (name, label) = match parent {
+            Some(p) => (format!("{}|{}", p.name, spec.name), p.name),
+            None => (spec.name.to_owned(), spec.name),
+        };
+        self.shared
+            .metrics
+            .command(label, Outcome::Error, Duration::ZERO);
+        owe_local(
+            batch,
+            Local2::plain(Answer::Error(DataError::Refused(table::pubsub_refusal(
+                spec, &name,
+            )))),
+        );
+        if st.tx.in_multi {
+            // Refused while queueing: EXEC aborts, as in Redis.
+            st.apply(Transition::Poison);
+        }
         Ok(())
     }
 
