@@ -95,6 +95,17 @@ pub const KNOWN: &[(&str, &str)] = &[
         "members with equal scores come back in the order of their ciphertexts (documented)",
     ),
     (
+        "reply differs: ZINTER",
+        "members with equal scores come back in the order of their ciphertexts (documented, as \
+         ZUNION's)",
+    ),
+    (
+        "reply differs: FUNCTION RESTORE",
+        "a DUMP payload of a key (not of functions): redcloak's engine answers `payload version \
+         or checksum are wrong` where Redis, which can read the payload, answers `given type is \
+         not a function` (found 2026-12-02, difffuzz seed 0x107 sequence 5428)",
+    ),
+    (
         "reply differs: BZPOPMIN",
         "of members with equal scores, the one popped is the first in the order of their \
          ciphertexts (documented in docs/commands.md, as ZUNION's)",
