@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 
 use redcloak_commands::resp::Frame;
-use redcloak_e2e::diff::{assert_same_replies, converse_raw, show, Monitor, PlainRedis, Step};
+use redcloak_e2e::diff::{
+    assert_same_replies, converse_raw, show, Monitor, PlainRedis, Reply, Step,
+};
 use redcloak_e2e::gen::{command_docs, Gen};
 use redcloak_e2e::Stack;
 
@@ -30,18 +32,25 @@ fn empty_and_negative_multibulk_counts_are_ignored_like_redis() {
         b"*1\r\n$x\r\n",
     ];
     for case in cases {
-        let (expected, e_closed) = converse_raw(([127, 0, 0, 1], plain.port).into(), case);
-        let (got, g_closed) = converse_raw(stack.proxy.addr, case);
-        let readable = String::from_utf8_lossy(case);
-        assert_eq!(e_closed, g_closed, "{readable:?}: closed");
-        assert_eq!(
-            expected.iter().map(|r| &r.raw).collect::<Vec<_>>(),
-            got.iter().map(|r| &r.raw).collect::<Vec<_>>(),
-            "{readable:?}: Redis {} / redcloak {}",
-            show(&expected),
-            show(&got)
-        );
+        assert_same_raw(&stack, &plain, case);
     }
+}
+
+/// Sends `case` as raw bytes to the plain Redis and to redcloak: the same bytes come back and
+/// both close (or not) alike. Returns Redis's replies and whether it closed.
+fn assert_same_raw(stack: &Stack, plain: &PlainRedis, case: &[u8]) -> (Vec<Reply>, bool) {
+    let (expected, e_closed) = converse_raw(([127, 0, 0, 1], plain.port).into(), case);
+    let (got, g_closed) = converse_raw(stack.proxy.addr, case);
+    let readable = String::from_utf8_lossy(case);
+    assert_eq!(e_closed, g_closed, "{readable:?}: closed");
+    assert_eq!(
+        expected.iter().map(|r| &r.raw).collect::<Vec<_>>(),
+        got.iter().map(|r| &r.raw).collect::<Vec<_>>(),
+        "{readable:?}: Redis {} / redcloak {}",
+        show(&expected),
+        show(&got)
+    );
+    (expected, e_closed)
 }
 
 /// The two bytes after a bulk's data are skipped whatever they are, as Redis 7.0 skips them
@@ -60,20 +69,11 @@ fn the_two_bytes_after_a_bulk_are_skipped_like_redis() {
         b"*2\r\n$3\r\nGET\r\n$1\r\nk\n*",
     ];
     for case in cases {
-        let (expected, e_closed) = converse_raw(([127, 0, 0, 1], plain.port).into(), case);
-        let (got, g_closed) = converse_raw(stack.proxy.addr, case);
-        let readable = String::from_utf8_lossy(case);
-        assert_eq!(e_closed, g_closed, "{readable:?}: closed");
+        let (expected, closed) = assert_same_raw(&stack, &plain, case);
         assert!(
-            !expected.is_empty() && !g_closed,
-            "{readable:?}: Redis answers"
-        );
-        assert_eq!(
-            expected.iter().map(|r| &r.raw).collect::<Vec<_>>(),
-            got.iter().map(|r| &r.raw).collect::<Vec<_>>(),
-            "{readable:?}: Redis {} / redcloak {}",
-            show(&expected),
-            show(&got)
+            !expected.is_empty() && !closed,
+            "{:?}: Redis answers",
+            String::from_utf8_lossy(case)
         );
     }
 }
