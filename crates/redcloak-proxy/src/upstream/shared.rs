@@ -373,6 +373,24 @@ pub(crate) struct SharedTx {
 
 impl LinkTx for SharedTx {
     async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let sent = self.queue(bytes).await;
+        if sent.is_err() {
+            // The batch's entries are already the session's writer's: ending the link makes
+            // it answer them (outcome unknown) instead of waiting for frames that never come.
+            self.tx = None;
+        }
+        sent
+    }
+
+    async fn finish(&mut self) {
+        // The inbox closes once the last owed frame is delivered.
+        self.tx = None;
+    }
+}
+
+impl SharedTx {
+    /// Queues one batch on the connection (a new one if the old failed with nothing owed).
+    async fn queue(&mut self, bytes: &[u8]) -> io::Result<()> {
         let frames = count_commands(bytes).ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidData, "a request that is not RESP")
         })?;
@@ -414,11 +432,6 @@ impl LinkTx for SharedTx {
             }
         }
         Ok(())
-    }
-
-    async fn finish(&mut self) {
-        // The inbox closes once the last owed frame is delivered.
-        self.tx = None;
     }
 }
 
