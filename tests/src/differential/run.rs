@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use redcloak_commands::table::{self, Action, Resolved};
+use redcloak_commands::table::{self, Action, Resolved, ScriptOp};
 
 use crate::Direct;
 
@@ -403,17 +403,22 @@ fn is_sentinel(r: &Reply, token: &str) -> bool {
     }
 }
 
-/// Whether redcloak's table refuses this request (used only to know that a frame will come
-/// where Redis would send none).
-fn refuses(cmd: &Cmd) -> bool {
+/// The request's row in redcloak's table.
+fn resolved(cmd: &Cmd) -> Resolved {
     let args: Vec<bytes::Bytes> = cmd
         .args
         .iter()
         .map(|a| bytes::Bytes::copy_from_slice(a))
         .collect();
-    match table::resolve(&args) {
+    table::resolve(&args)
+}
+
+/// Whether redcloak's table refuses this request (used only to know that a frame will come
+/// where Redis would send none).
+fn refuses(cmd: &Cmd) -> bool {
+    match resolved(cmd) {
         Resolved::Known { spec, .. } => {
-            !spec.arity_ok(args.len()) || matches!(spec.action, Action::Refuse(_))
+            !spec.arity_ok(cmd.args.len()) || matches!(spec.action, Action::Refuse(_))
         }
         _ => true,
     }
@@ -577,15 +582,13 @@ pub fn compare(
         };
         // A script's error names the command inside it that failed (`INCR: the value … cannot
         // be decrypted`), not EVAL.
-        let script = [
-            "EVAL",
-            "EVALSHA",
-            "EVAL_RO",
-            "EVALSHA_RO",
-            "FCALL",
-            "FCALL_RO",
-        ]
-        .contains(&name.as_str());
+        let script = matches!(
+            resolved(&rc.cmd),
+            Resolved::Known { spec, .. } if matches!(
+                spec.action,
+                Action::Script(ScriptOp::Eval { .. } | ScriptOp::Fcall { .. })
+            )
+        );
         if !name.is_empty() && !script && text.is_some_and(|t| !names_own_word(&t)) {
             let a = rc.replies.first().cloned().unwrap_or(Event::Timeout);
             let b = redis.replies.first().cloned().unwrap_or(Event::Timeout);

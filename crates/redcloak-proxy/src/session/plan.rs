@@ -207,7 +207,7 @@ pub(crate) fn needs_own_connection(
                 matches!(
                     parent.unwrap_or(spec).family,
                     table::Family::Connection | table::Family::Transactions
-                ) || table::keys_of(spec, parent, args).blocking
+                ) || table::key_spec(spec, parent).is_some_and(|keys| keys.blocking)
             }
             Effect::Multi | Effect::Discard => false,
             Effect::Exec => st.tx.by_redcloak,
