@@ -4,7 +4,7 @@
 //! with a plain Redis (same commands, same replies, RESP2 and RESP3), under contention, and
 //! around the proxy (Redis holds only ciphertext).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use redcloak_commands::resp::Frame;
 use redcloak_e2e::plain::{side_by_side, PlainRedis};
@@ -238,6 +238,79 @@ fn counters_under_contention_end_exact_and_readers_see_valid_values() {
         "after {elapsed:?}"
     );
     assert!(stack.assert_all_values_encrypted() >= 2);
+}
+
+/// What redcloak carries out itself on a key (an emulated command, a script, a transaction
+/// it runs) takes that key's turn in redcloak only once Redis has answered what the client
+/// sent before. A client that pipelines a blocking command in front of such a command must
+/// not hold every other client's work on the key while its own command blocks.
+#[test]
+fn a_clients_pipelined_blocking_command_does_not_hold_other_clients_keys() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stack = Stack::start();
+    // What client A pipelines behind `BLPOP <empty list> 4`, on the counter `key`.
+    type Add = fn(&mut redis::Pipeline, &str);
+    let behind: [(&str, Add); 3] = [
+        ("an emulated command", |p, key| {
+            p.cmd("INCR").arg(key);
+        }),
+        ("a script", |p, key| {
+            p.cmd("EVAL")
+                .arg("return redis.call('INCR', KEYS[1])")
+                .arg(1)
+                .arg(key);
+        }),
+        ("a transaction redcloak runs", |p, key| {
+            p.cmd("MULTI").cmd("INCR").arg(key).cmd("EXEC");
+        }),
+    ];
+    std::thread::scope(|s| {
+        for (i, (what, add)) in behind.into_iter().enumerate() {
+            let stack = &stack;
+            s.spawn(move || {
+                let key = format!("turn:{i}");
+                let a_done = AtomicBool::new(false);
+                std::thread::scope(|s| {
+                    let a = s.spawn(|| {
+                        let mut a = stack.client();
+                        let mut p = redis::pipe();
+                        p.cmd("BLPOP").arg(format!("empty:{i}")).arg(4);
+                        add(&mut p, &key);
+                        let replies: Vec<redis::Value> = p.query(&mut a).unwrap();
+                        a_done.store(true, Ordering::SeqCst);
+                        replies
+                    });
+                    // Give A's pipeline time to reach redcloak (B going first is the
+                    // failure this test is about, so an early B cannot make it pass).
+                    std::thread::sleep(Duration::from_millis(500));
+                    let mut b = stack.client();
+                    let n: i64 = cmd("INCR").arg(&key).query(&mut b).unwrap();
+                    assert!(
+                        !a_done.load(Ordering::SeqCst),
+                        "{what}: B's INCR waited for A's BLPOP to time out"
+                    );
+                    assert_eq!(n, 1, "{what}: B's INCR came after A's");
+                    let replies = a.join().unwrap();
+                    // INCR's and the script's reply, or EXEC's array of one.
+                    let last = match replies.last() {
+                        Some(redis::Value::Array(items)) => items.first(),
+                        other => other,
+                    };
+                    assert_eq!(
+                        last,
+                        Some(&redis::Value::Int(2)),
+                        "{what}: A's replies {replies:?}"
+                    );
+                });
+            });
+        }
+    });
+    let mut c = stack.client();
+    for i in 0..3 {
+        let n: i64 = cmd("GET").arg(format!("turn:{i}")).query(&mut c).unwrap();
+        assert_eq!(n, 2);
+    }
+    assert_eq!(stack.assert_all_values_encrypted(), 3);
 }
 
 #[test]

@@ -745,9 +745,15 @@ impl Reader<'_> {
         Ok(())
     }
 
-    /// What a command redcloak carries out itself (emulated, script) starts with: its keys'
-    /// turn in this redcloak (clients of one redcloak take turns on a key before they WATCH
-    /// it), then the client's connection as a link — or Redis's refusal, in pub/sub mode.
+    /// What a command redcloak carries out itself (emulated, script) starts with: the
+    /// client's connection as a link, once Redis has answered everything the client sent
+    /// before (or Redis's refusal, in pub/sub mode), then its keys' turn in this redcloak
+    /// (clients of one redcloak take turns on a key before they WATCH it).
+    ///
+    /// The turn is taken only after the earlier replies are in: a command of the client's
+    /// own still waiting in Redis (a pipelined `BLPOP k 0`) would otherwise hold the keys'
+    /// turn — and every other client's emulated commands and scripts on those keys — for as
+    /// long as it blocks.
     async fn turn<'l, T: LinkTx>(
         &'l self,
         f: &Forward,
@@ -755,32 +761,35 @@ impl Reader<'_> {
         upstream: &'l mut T,
         started: Instant,
     ) -> Result<Result<(KeyTurn, SessionLink<'l, T>), Answer>, ReaderEnd> {
-        let keys = f.keys.positions().map(|i| &f.args[i][..]);
-        let turn = self.shared.key_locks.lock(st.db, keys).await;
         let mut link = SessionLink {
             tx: self.tx,
             upstream,
             busy: self.busy,
             state: LinkState::default(),
         };
-        Ok(match self.refused_in_pubsub(&mut link, f, started).await? {
-            Some(answer) => Err(answer),
-            None => Ok((turn, link)),
-        })
+        if let Some(answer) = self.settle(&mut link, f, started).await? {
+            return Ok(Err(answer));
+        }
+        let keys = f.keys.positions().map(|i| &f.args[i][..]);
+        let turn = self.shared.key_locks.lock(st.db, keys).await;
+        Ok(Ok((turn, link)))
     }
 
-    /// Redis's answer to a command redcloak carries out itself (emulated, script, function)
-    /// when the connection is in RESP2 pub/sub mode: Redis refuses such a command before it
-    /// reads any argument, so redcloak must not check arguments or run anything first. Known
-    /// only once Redis has answered everything before it: a PING on the client's connection,
-    /// when the connection may be subscribed (a SUBSCRIBE was sent on it).
-    async fn refused_in_pubsub<T: LinkTx>(
+    /// Waits until Redis has answered everything the client sent before a command redcloak
+    /// carries out itself (emulated, script, function): a PING on the client's connection,
+    /// only when something is still owed or the connection may be subscribed (a SUBSCRIBE
+    /// was sent on it). Its answer then is Redis's refusal in RESP2 pub/sub mode (Redis
+    /// refuses such a command before it reads any argument, so redcloak must not check
+    /// arguments or run anything first), `None` otherwise.
+    async fn settle<T: LinkTx>(
         &self,
         link: &mut SessionLink<'_, T>,
         f: &Forward,
         started: Instant,
     ) -> Result<Option<Answer>, ReaderEnd> {
-        if !self.busy.subscribe_sent.load(Ordering::Relaxed) {
+        if !self.busy.subscribe_sent.load(Ordering::Relaxed)
+            && self.busy.answered.load(Ordering::Acquire) == self.busy.sent.load(Ordering::Acquire)
+        {
             return Ok(None);
         }
         match link.call(vec![vec![Bytes::from_static(b"PING")]]).await {
@@ -987,10 +996,6 @@ impl Reader<'_> {
                 _ => Vec::new(),
             })
             .collect();
-        let _turn = shared
-            .key_locks
-            .lock(st.db, keys.iter().map(|k| &k[..]))
-            .await;
         let mut link = SessionLink {
             tx: self.tx,
             upstream,
@@ -1007,9 +1012,14 @@ impl Reader<'_> {
             db: st.db,
         };
         // The transaction's replies (a script's, EXEC's nil) are in the client's protocol,
-        // which must be known before redcloak's first command on the connection.
+        // which must be known before redcloak's first command on the connection. The keys'
+        // turn is taken after that wait, not before (see `turn`).
         let result = match link.sync().await {
             Ok(()) => {
+                let _turn = shared
+                    .key_locks
+                    .lock(st.db, keys.iter().map(|k| &k[..]))
+                    .await;
                 scratch::transaction(
                     &mut link,
                     &run.items,
