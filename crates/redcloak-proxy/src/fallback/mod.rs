@@ -3,6 +3,7 @@
 //! # Layout
 //! - `store`: the shadow cache of recently written or read string values (ciphertext, as
 //!   Redis holds it) and the bounded outage journal.
+//! - `shadow`: the shadow cache's byte-bounded, sharded map (SIEVE eviction, expiry on read).
 //! - [`learn`]: what the cache learns from each reply while Redis is up (pure).
 //! - [`serve`]: the decision core — how a command is answered from the cache while Redis is
 //!   down (pure, table-driven by each row's `CacheOp`).
@@ -14,6 +15,7 @@
 pub(crate) mod learn;
 pub(crate) mod replay;
 pub(crate) mod serve;
+mod shadow;
 mod store;
 
 pub(crate) use store::{now_ms, Entry, Fallback, JournalError, Ttl};

@@ -14,11 +14,12 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use moka::sync::Cache;
 use redcloak_config::{FallbackConfig, Recovery};
+
+use super::shadow::Shadow;
 
 /// A key in one database.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -60,41 +61,6 @@ impl Entry {
             Ttl::At(at) if at <= now_ms => None,
             _ => self.value.as_ref(),
         }
-    }
-}
-
-/// How long an expired entry is kept (as "known absent") before the cache drops it.
-const EXPIRED_GRACE: Duration = Duration::from_secs(300);
-/// Bookkeeping bytes counted per entry on top of key and value.
-const ENTRY_OVERHEAD: usize = 160;
-
-struct ExpireAtTtl;
-
-impl moka::Expiry<ShadowKey, Entry> for ExpireAtTtl {
-    fn expire_after_create(
-        &self,
-        _key: &ShadowKey,
-        entry: &Entry,
-        _created: Instant,
-    ) -> Option<Duration> {
-        after(entry)
-    }
-
-    fn expire_after_update(
-        &self,
-        _key: &ShadowKey,
-        entry: &Entry,
-        _at: Instant,
-        _left: Option<Duration>,
-    ) -> Option<Duration> {
-        after(entry)
-    }
-}
-
-fn after(entry: &Entry) -> Option<Duration> {
-    match entry.ttl {
-        Ttl::At(at) => Some(Duration::from_millis(at.saturating_sub(now_ms())) + EXPIRED_GRACE),
-        _ => None,
     }
 }
 
@@ -142,7 +108,7 @@ struct Journal {
 
 /// The shadow cache and the journal.
 pub(crate) struct Fallback {
-    shadow: Option<Cache<ShadowKey, Entry>>,
+    shadow: Option<Shadow>,
     journal: Mutex<Journal>,
     config: FallbackConfig,
 }
@@ -157,20 +123,7 @@ impl std::fmt::Debug for Fallback {
 
 impl Fallback {
     pub fn new(config: FallbackConfig) -> Fallback {
-        let shadow = (config.cache_bytes > 0).then(|| {
-            Cache::builder()
-                // "Recently written or read" is exactly LRU; it is also much cheaper than the
-                // default TinyLFU under concurrent writes (measured: ~2x the insert rate on 2
-                // threads), which matters because every SET and GET through redcloak updates it.
-                .eviction_policy(moka::policy::EvictionPolicy::lru())
-                .max_capacity(config.cache_bytes as u64)
-                .weigher(|k: &ShadowKey, e: &Entry| {
-                    let w = k.key.len() + e.value.as_ref().map_or(0, Bytes::len) + ENTRY_OVERHEAD;
-                    u32::try_from(w).unwrap_or(u32::MAX)
-                })
-                .expire_after(ExpireAtTtl)
-                .build()
-        });
+        let shadow = (config.cache_bytes > 0).then(|| Shadow::new(config.cache_bytes));
         Fallback {
             shadow,
             journal: Mutex::new(Journal::default()),
@@ -186,10 +139,13 @@ impl Fallback {
 
     /// What is known about a key (`None`: nothing).
     pub fn lookup(&self, db: u32, key: &Bytes) -> Option<Entry> {
-        self.shadow.as_ref()?.get(&ShadowKey {
-            db,
-            key: key.clone(),
-        })
+        self.shadow.as_ref()?.get(
+            &ShadowKey {
+                db,
+                key: key.clone(),
+            },
+            now_ms(),
+        )
     }
 
     /// Records what a key holds now.
@@ -204,6 +160,7 @@ impl Fallback {
                     value: entry.value.map(owned),
                     ..entry
                 },
+                now_ms(),
             );
         }
     }
@@ -211,23 +168,27 @@ impl Fallback {
     /// Records a value read from Redis (TTL unknown unless the same value was known).
     pub fn record_read(&self, db: u32, key: Bytes, value: Option<Bytes>) {
         let Some(shadow) = &self.shadow else { return };
+        // One step under the key's lock: a concurrent write cannot slip in between.
         let k = ShadowKey { db, key };
-        let ttl = match (shadow.get(&k), &value) {
-            // Already known: nothing to write (the common case of repeated reads).
-            (Some(old), v) if old.value.as_ref() == v.as_ref() => return,
-            (_, None) => Ttl::Persistent,
-            _ => Ttl::Unknown,
-        };
-        shadow.insert(
-            ShadowKey {
+        shadow.update(&k, now_ms(), |old| {
+            let ttl = match (old, &value) {
+                // Already known: nothing to write (the common case of repeated reads).
+                (Some(old), v) if old.value.as_ref() == v.as_ref() => return None,
+                (_, None) => Ttl::Persistent,
+                _ => Ttl::Unknown,
+            };
+            let stored = ShadowKey {
                 db,
-                key: owned(k.key),
-            },
-            Entry {
-                value: value.map(owned),
-                ttl,
-            },
-        );
+                key: owned(k.key.clone()),
+            };
+            Some((
+                stored,
+                Entry {
+                    value: value.map(owned),
+                    ttl,
+                },
+            ))
+        });
     }
 
     /// Changes the expiry of a known key.
@@ -240,34 +201,27 @@ impl Fallback {
         }
     }
 
-    /// Forgets a key (a read first: most keys written are not in the cache, and a read is
-    /// much cheaper than an invalidation).
+    /// Forgets a key.
     pub fn forget(&self, db: u32, key: &Bytes) {
         if let Some(shadow) = &self.shadow {
-            let k = ShadowKey {
+            shadow.remove(&ShadowKey {
                 db,
                 key: key.clone(),
-            };
-            if shadow.contains_key(&k) {
-                shadow.invalidate(&k);
-            }
+            });
         }
     }
 
     /// Forgets everything (FLUSHDB, FLUSHALL, SWAPDB, writes whose keys are unknown).
     pub fn forget_all(&self) {
         if let Some(shadow) = &self.shadow {
-            shadow.invalidate_all();
+            shadow.clear();
         }
     }
 
     /// Approximate bytes held by the shadow cache.
     #[cfg_attr(not(test), allow(dead_code))]
     pub fn shadow_bytes(&self) -> u64 {
-        self.shadow.as_ref().map_or(0, |s| {
-            s.run_pending_tasks();
-            s.weighted_size()
-        })
+        self.shadow.as_ref().map_or(0, |s| s.bytes() as u64)
     }
 
     // === journal ===
@@ -338,7 +292,7 @@ impl Fallback {
         for e in j.entries.drain(..) {
             if let Some(key) = e.args.get(1) {
                 if let Some(shadow) = &self.shadow {
-                    shadow.invalidate(&ShadowKey {
+                    shadow.remove(&ShadowKey {
                         db: e.db,
                         key: key.clone(),
                     });
