@@ -300,6 +300,35 @@ fn xadd_argument_errors_come_in_redis_s_order() {
     assert_same_replies(&stack, &plain, &steps);
 }
 
+/// Commands redcloak answers itself get their errors when Redis would give them: an argument
+/// check the command makes when it runs (PING with too many arguments, COMMAND GETKEYS of a
+/// command or an arity it cannot read) is, inside MULTI, queued and EXEC's element — redcloak
+/// refused it while queueing, which aborted the transaction (difffuzz seed 0x107, sequence
+/// 2062); an arity of the command table (ECHO's) is checked while queueing, as in Redis.
+#[test]
+fn errors_of_commands_redcloak_answers_come_when_redis_gives_them() {
+    let (stack, plain) = both();
+    let steps = vec![Step::send(&[
+        "PING a b",
+        "COMMAND GETKEYS NOSUCHCMD k",
+        "COMMAND GETKEYS GET",
+        "MULTI",
+        "PING a b",
+        "PING x",
+        "COMMAND GETKEYS NOSUCHCMD k",
+        "COMMAND GETKEYS GET",
+        "COMMAND GETKEYS GET k",
+        "SET k v",
+        "EXEC",
+        "GET k",
+        "MULTI",
+        "ECHO",
+        "PING a b c",
+        "EXEC",
+    ])];
+    assert_same_replies(&stack, &plain, &steps);
+}
+
 /// SORT and SORT_RO (carried out by redcloak on decrypted values) of a key of every type:
 /// WRONGTYPE for strings, hashes and streams, the elements of lists, sets and sorted sets, an
 /// empty reply for a missing key — alone, with BY/LIMIT/ALPHA, and inside MULTI.

@@ -333,8 +333,10 @@ fn plan_local(
                     label,
                 }
             }
+            // PING's arity is -1 in Redis's table: the count is PING's own check, made when
+            // it runs (inside MULTI: at EXEC).
             Local::Ping if args.len() > 2 => {
-                return refuse(transform::arity_message(spec, parent), label);
+                return failed_when_run(transform::arity_message(spec, parent), st, label);
             }
             Local::Ping if args.len() == 1 && ctx.up => {
                 // A bare PING checks the whole path: forwarded (queued, inside MULTI).
@@ -362,7 +364,7 @@ fn plan_local(
             Local::Echo => Frame::Bulk(args[1].clone()),
             Local::GetKeys { flags } => match table::command_getkeys(&args[2..], flags) {
                 Ok(frame) => frame,
-                Err(text) => return refuse(text.to_owned(), label),
+                Err(text) => return failed_when_run(text.to_owned(), st, label),
             },
         };
     if st.tx.in_multi {
@@ -379,6 +381,17 @@ fn plan_local(
 }
 
 /// A command answered here inside MULTI: `+QUEUED` now, its result in EXEC's reply.
+/// An error Redis gives when it runs a command redcloak answers itself, not when it queues
+/// it: inside MULTI the command is queued (`+QUEUED`) and the error becomes its element of
+/// EXEC's reply, without aborting the transaction; outside, it is the answer.
+fn failed_when_run(text: String, st: &ConnState, label: &'static str) -> Planned {
+    if st.tx.in_multi {
+        queued_locally(Frame::Error(Bytes::from(text)), label)
+    } else {
+        refuse(text, label)
+    }
+}
+
 fn queued_locally(reply: Frame, label: &'static str) -> Planned {
     Planned {
         step: Step::Answer(Local2::plain(Answer::Queued)),
@@ -1008,6 +1021,18 @@ mod tests {
             matches!(run("PING", &st, &UP).then, Transition::Queue { .. }),
             "a bare PING is queued like any command"
         );
+        // Errors Redis gives when it runs a command redcloak answers itself: queued, as EXEC's
+        // element, not a refusal that aborts the transaction.
+        assert_eq!(
+            run("PING a b", &st, &UP).then,
+            Transition::QueueLocal(Frame::Error(Bytes::from_static(
+                b"ERR wrong number of arguments for 'ping' command"
+            )))
+        );
+        assert!(matches!(
+            run("COMMAND GETKEYS NOSUCHCMD k", &st, &UP).then,
+            Transition::QueueLocal(Frame::Error(_))
+        ));
         assert_eq!(
             run("XADD s MAXLEN x * f v", &st, &UP).then,
             Transition::QueueLocal(Frame::Error(Bytes::from_static(
