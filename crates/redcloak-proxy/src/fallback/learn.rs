@@ -217,7 +217,8 @@ impl Learning {
                         // The old entry was forgotten before the write: its TTL is unknown now.
                         TtlChange::Keep => Ttl::Unknown,
                     };
-                    fallback.record(
+                    // The token is the copy `encode_request_keeping` made for the cache.
+                    fallback.record_owned(
                         db,
                         key,
                         Entry {

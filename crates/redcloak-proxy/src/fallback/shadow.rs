@@ -23,7 +23,7 @@
 //! unknown, as if never seen). The eviction hand drops such entries first. Memory stays
 //! bounded by the byte budget whatever expires.
 
-use std::collections::hash_map::{Entry as MapEntry, HashMap, RandomState};
+use std::collections::hash_map::{HashMap, RandomState};
 use std::hash::BuildHasher;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -123,24 +123,26 @@ impl Shadow {
         self.shard(key).get(key, now_ms).cloned()
     }
 
-    /// Stores `entry` for `key`, replacing what was there.
-    pub fn insert(&self, key: ShadowKey, entry: Entry, now_ms: u64) {
-        self.shard(&key).insert(key, entry, now_ms);
+    /// Stores `entry` for `key`, replacing what was there. The key is copied into an
+    /// allocation of its own only when it is new to the map (it usually is a slice of a
+    /// connection's read buffer, which the map must not keep alive); the entry's value is
+    /// stored as it is, so it must be its own allocation already.
+    pub fn insert(&self, key: &ShadowKey, entry: Entry, now_ms: u64) {
+        self.shard(key).insert(key, entry, now_ms);
     }
 
     /// Changes what is known about `key` in one step under its lock: `change` gets the
-    /// current entry (`None`: unknown) and returns the key and entry to store (`None`: leave
-    /// it as it is) — the key to store is its own copy, made only when something is stored.
+    /// current entry (`None`: unknown) and returns the entry to store (`None`: leave it as it
+    /// is), stored as [`Shadow::insert`] stores it.
     pub fn update(
         &self,
         key: &ShadowKey,
         now_ms: u64,
-        change: impl FnOnce(Option<&Entry>) -> Option<(ShadowKey, Entry)>,
+        change: impl FnOnce(Option<&Entry>) -> Option<Entry>,
     ) {
         let mut shard = self.shard(key);
-        if let Some((stored, new)) = change(shard.get(key, now_ms)) {
-            debug_assert!(&stored == key);
-            shard.insert(stored, new, now_ms);
+        if let Some(new) = change(shard.get(key, now_ms)) {
+            shard.insert(key, new, now_ms);
         }
     }
 
@@ -199,42 +201,40 @@ impl Shard {
         slot.entry.as_ref()
     }
 
-    fn insert(&mut self, key: ShadowKey, entry: Entry, now_ms: u64) {
-        let w = weight(&key, &entry);
+    fn insert(&mut self, key: &ShadowKey, entry: Entry, now_ms: u64) {
+        let w = weight(key, &entry);
         if w > self.budget {
             // Cannot be kept: the old entry must not stay behind as if it were current.
-            self.remove(&key);
+            self.remove(key);
             return;
         }
-        match self.index.entry(key) {
-            MapEntry::Occupied(o) => {
-                let slot = &mut self.slots[*o.get()];
-                self.bytes = self.bytes - slot.weight + w;
-                slot.entry = Some(entry);
-                slot.weight = w;
-                slot.visited = true;
-            }
-            MapEntry::Vacant(v) => {
-                let key = v.key().clone();
-                let slot = Slot {
-                    key: Some(key),
-                    entry: Some(entry),
-                    weight: w,
-                    visited: false,
-                };
-                let i = match self.free.pop() {
-                    Some(i) => {
-                        self.slots[i] = slot;
-                        i
-                    }
-                    None => {
-                        self.slots.push(slot);
-                        self.slots.len() - 1
-                    }
-                };
-                v.insert(i);
-                self.bytes += w;
-            }
+        if let Some(&i) = self.index.get(key) {
+            // Known key (the common case of a SET): no copy of the key, no map change.
+            let slot = &mut self.slots[i];
+            self.bytes = self.bytes - slot.weight + w;
+            slot.entry = Some(entry);
+            slot.weight = w;
+            slot.visited = true;
+        } else {
+            let key = ShadowKey {
+                db: key.db,
+                key: Bytes::copy_from_slice(&key.key),
+            };
+            let i = match self.free.pop() {
+                Some(i) => i,
+                None => {
+                    self.slots.push(Slot::default());
+                    self.slots.len() - 1
+                }
+            };
+            self.slots[i] = Slot {
+                key: Some(key.clone()),
+                entry: Some(entry),
+                weight: w,
+                visited: false,
+            };
+            self.index.insert(key, i);
+            self.bytes += w;
         }
         while self.bytes > self.budget {
             self.evict_one(now_ms);
@@ -302,7 +302,7 @@ mod tests {
         for budget in [64 * 1024, 80 * 1024 * 1024] {
             let s = Shadow::new(budget);
             for i in 0..20_000usize {
-                s.insert(key(&format!("k{i}")), value(i % 5000), 0);
+                s.insert(&key(&format!("k{i}")), value(i % 5000), 0);
                 assert!(s.bytes() <= budget || i % 1000 != 0);
             }
             assert!(s.bytes() <= budget, "{} > {budget}", s.bytes());
@@ -315,7 +315,7 @@ mod tests {
         // Room for about 40 entries of 1000 bytes.
         let s = Shadow::new(40 * (1000 + 3 + ENTRY_OVERHEAD));
         for i in 0..40 {
-            s.insert(key(&format!("k{i:02}")), value(1000), 0);
+            s.insert(&key(&format!("k{i:02}")), value(1000), 0);
         }
         // Ten of them are read again and again while 400 new keys stream through.
         for i in 0..400 {
@@ -325,7 +325,7 @@ mod tests {
                     "hot key k{hot:02} evicted after {i} inserts"
                 );
             }
-            s.insert(key(&format!("n{i:03}")), value(1000), 0);
+            s.insert(&key(&format!("n{i:03}")), value(1000), 0);
         }
         assert!(s.get(&key("k39"), 0).is_none(), "cold keys go first");
     }
@@ -333,8 +333,8 @@ mod tests {
     #[test]
     fn an_entry_too_large_to_keep_forgets_the_old_one() {
         let s = Shadow::new(4096);
-        s.insert(key("k"), value(10), 0);
-        s.insert(key("k"), value(5000), 0);
+        s.insert(&key("k"), value(10), 0);
+        s.insert(&key("k"), value(5000), 0);
         assert_eq!(s.get(&key("k"), 0), None, "not the old value");
         assert_eq!(s.bytes(), 0);
     }
@@ -347,7 +347,7 @@ mod tests {
             ttl: Ttl::At(1000),
             ..value(1000)
         };
-        s.insert(key("e"), expiring.clone(), 0);
+        s.insert(&key("e"), expiring.clone(), 0);
         // Past its TTL but within the grace: still known (as absent, by Entry::at).
         assert_eq!(s.get(&key("e"), 1000), Some(expiring.clone()));
         assert_eq!(
@@ -357,14 +357,14 @@ mod tests {
         );
         assert_eq!(s.len(), 0);
 
-        s.insert(key("e"), expiring, 0);
-        s.insert(key("a"), value(1000), 0);
-        s.insert(key("b"), value(1000), 0);
+        s.insert(&key("e"), expiring, 0);
+        s.insert(&key("a"), value(1000), 0);
+        s.insert(&key("b"), value(1000), 0);
         // Both used, "e" used too but stale: the next insert evicts "e".
         for k in ["a", "b", "e"] {
             s.get(&key(k), 0);
         }
-        s.insert(key("c"), value(1000), 1000 + grace);
+        s.insert(&key("c"), value(1000), 1000 + grace);
         assert!(s.get(&key("a"), 0).is_some() && s.get(&key("b"), 0).is_some());
         assert!(s.get(&key("c"), 0).is_some());
         assert_eq!(s.len(), 3);
@@ -373,12 +373,12 @@ mod tests {
     #[test]
     fn updates_remove_and_clear_keep_the_count_exact() {
         let s = Shadow::new(1 << 20);
-        s.insert(key("a"), value(100), 0);
-        s.insert(key("a"), value(10), 0);
+        s.insert(&key("a"), value(100), 0);
+        s.insert(&key("a"), value(10), 0);
         assert_eq!(s.bytes(), 1 + 10 + ENTRY_OVERHEAD);
         s.update(&key("a"), 0, |old| {
             assert_eq!(old.and_then(|e| e.value.clone()).map(|v| v.len()), Some(10));
-            Some((key("a"), value(20)))
+            Some(value(20))
         });
         assert_eq!(s.bytes(), 1 + 20 + ENTRY_OVERHEAD);
         s.update(&key("b"), 0, |old| {
@@ -388,9 +388,9 @@ mod tests {
         assert_eq!(s.len(), 1);
         s.remove(&key("a"));
         assert_eq!((s.len(), s.bytes()), (0, 0));
-        s.insert(key("a"), value(1), 0);
+        s.insert(&key("a"), value(1), 0);
         s.insert(
-            ShadowKey {
+            &ShadowKey {
                 db: 1,
                 key: Bytes::from_static(b"a"),
             },
@@ -401,5 +401,30 @@ mod tests {
         s.clear();
         assert_eq!((s.len(), s.bytes()), (0, 0));
         assert!(s.get(&key("a"), 0).is_none());
+    }
+
+    #[test]
+    fn a_new_key_is_copied_out_of_the_callers_buffer() {
+        // The key arrives as a slice of a connection's read buffer: the map keeps its own copy
+        // (the buffer may be reused and must not be kept alive by the cache).
+        let s = Shadow::new(1 << 20);
+        let buffer = Bytes::from(b"*2\r\n$3\r\nGET\r\n$4\r\nuser\r\n".to_vec());
+        let k = ShadowKey {
+            db: 0,
+            key: buffer.slice(17..21),
+        };
+        s.insert(&k, value(5), 0);
+        let shard = s.shard(&k);
+        let stored = shard
+            .slots
+            .iter()
+            .find_map(|slot| slot.key.as_ref())
+            .unwrap();
+        assert_eq!(&stored.key[..], b"user");
+        let inside = buffer.as_ptr_range();
+        assert!(
+            !inside.contains(&stored.key.as_ptr()),
+            "the key points into the buffer"
+        );
     }
 }

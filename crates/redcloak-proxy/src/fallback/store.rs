@@ -148,20 +148,24 @@ impl Fallback {
         )
     }
 
-    /// Records what a key holds now.
+    /// Records what a key holds now (the value is copied: it may be a slice of a buffer).
     pub fn record(&self, db: u32, key: Bytes, entry: Entry) {
+        self.record_owned(
+            db,
+            key,
+            Entry {
+                value: entry.value.map(owned),
+                ..entry
+            },
+        );
+    }
+
+    /// [`Fallback::record`] of an entry whose value is an allocation of its own already (a
+    /// token redcloak made for the request, or a value taken from the cache): stored without
+    /// another copy.
+    pub fn record_owned(&self, db: u32, key: Bytes, entry: Entry) {
         if let Some(shadow) = &self.shadow {
-            shadow.insert(
-                ShadowKey {
-                    db,
-                    key: owned(key),
-                },
-                Entry {
-                    value: entry.value.map(owned),
-                    ..entry
-                },
-                now_ms(),
-            );
+            shadow.insert(&ShadowKey { db, key }, entry, now_ms());
         }
     }
 
@@ -169,25 +173,17 @@ impl Fallback {
     pub fn record_read(&self, db: u32, key: Bytes, value: Option<Bytes>) {
         let Some(shadow) = &self.shadow else { return };
         // One step under the key's lock: a concurrent write cannot slip in between.
-        let k = ShadowKey { db, key };
-        shadow.update(&k, now_ms(), |old| {
+        shadow.update(&ShadowKey { db, key }, now_ms(), |old| {
             let ttl = match (old, &value) {
                 // Already known: nothing to write (the common case of repeated reads).
                 (Some(old), v) if old.value.as_ref() == v.as_ref() => return None,
                 (_, None) => Ttl::Persistent,
                 _ => Ttl::Unknown,
             };
-            let stored = ShadowKey {
-                db,
-                key: owned(k.key.clone()),
-            };
-            Some((
-                stored,
-                Entry {
-                    value: value.map(owned),
-                    ttl,
-                },
-            ))
+            Some(Entry {
+                value: value.map(owned),
+                ttl,
+            })
         });
     }
 
@@ -196,7 +192,7 @@ impl Fallback {
         if let Some(mut entry) = self.lookup(db, key) {
             if entry.value.is_some() {
                 entry.ttl = ttl;
-                self.record(db, key.clone(), entry);
+                self.record_owned(db, key.clone(), entry);
             }
         }
     }
