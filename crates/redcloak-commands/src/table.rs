@@ -235,6 +235,24 @@ pub enum Pops {
     KeyedScored,
     /// `ZMPOP` / `BZMPOP`: `[key, [[member, score], …]]`.
     MultiScored,
+    /// `GETSET key value`: replaces the value it returns. An old value that does not decrypt
+    /// is set again, only while the key still holds what the command wrote (a later write by
+    /// anyone wins).
+    Overwrite,
+    /// `SET key value … GET`: an [`Pops::Overwrite`] when this option word is among the
+    /// arguments after key and value.
+    OverwriteWith(&'static str),
+}
+
+impl Pops {
+    /// Whether this call replaces a value it returns (its put-back needs the token it wrote).
+    pub fn overwrites(self, args: &[Bytes]) -> bool {
+        match self {
+            Pops::Overwrite => true,
+            Pops::OverwriteWith(word) => args.iter().skip(3).any(|a| crate::words::is(a, word)),
+            _ => false,
+        }
+    }
 }
 
 /// Why a known command is refused, and what to do instead.
@@ -1154,7 +1172,17 @@ fn row(spec: &CommandSpec, parent: Option<&CommandSpec>) -> String {
              location where an aes-gcm value does not open)",
         );
     }
-    if spec.pops != Pops::None {
+    if let Pops::Overwrite | Pops::OverwriteWith(_) = spec.pops {
+        if let Pops::OverwriteWith(word) = spec.pops {
+            reply.push_str(&format!("; with {word},"));
+        } else {
+            reply.push(';');
+        }
+        reply.push_str(
+            " an old value that does not decrypt is set again while the key still holds what \
+             the command wrote (not lost; its expiry is not restored)",
+        );
+    } else if spec.pops != Pops::None {
         reply.push_str(if spec.family == Family::Members {
             "; a member that does not decrypt is put back where it was taken from (not lost)"
         } else {
@@ -1626,6 +1654,37 @@ mod tests {
             "docs/commands.md differs from the command table; regenerate it with \
              `UPDATE_DOCS=1 cargo test -p redcloak-commands markdown`"
         );
+    }
+
+    #[test]
+    fn overwrites_are_read_from_the_option_words() {
+        let args = |s: &str| -> Vec<Bytes> {
+            s.split(' ')
+                .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+                .collect()
+        };
+        let set = lookup(b"SET").unwrap().pops;
+        assert!(set.overwrites(&args("SET k v GET")));
+        assert!(set.overwrites(&args("SET k v nx get EX 10")));
+        assert!(set.overwrites(&[
+            Bytes::from_static(b"SET"),
+            Bytes::from_static(b"k"),
+            Bytes::from_static(b"v"),
+            Bytes::from_static(b"GET\0x"),
+        ]));
+        assert!(
+            !set.overwrites(&args("SET k GET")),
+            "GET as the value is no option"
+        );
+        assert!(!set.overwrites(&args("SET k v EX 10")));
+        assert!(lookup(b"GETSET")
+            .unwrap()
+            .pops
+            .overwrites(&args("GETSET k v")));
+        assert!(!lookup(b"GETDEL")
+            .unwrap()
+            .pops
+            .overwrites(&args("GETDEL k")));
     }
 
     #[test]

@@ -162,8 +162,9 @@ pub fn encode_queued_request(
     db: u32,
     ring: &KeyRing,
     out: &mut BytesMut,
+    tokens: Option<&mut Vec<Bytes>>,
 ) -> Result<usize, String> {
-    match encode_request(spec, args, db, ring, out) {
+    match encode_request_keeping(spec, args, db, ring, out, tokens) {
         Err(e) => match spec.values.resolve(args) {
             Ok(ValueArgs::Unseal(i)) if move_refusal(spec, ring.format()).is_none() => {
                 resp::write_array_len(out, args.len());

@@ -33,6 +33,11 @@ const OWN: &[(&str, &str)] = &[
     ("PERSIST", "journaled expiry removal"),
     ("LPUSH", "putting back an undecryptable list element"),
     (
+        "EVAL",
+        "putting back the old value GETSET / SET … GET replaced, only while the key holds what \
+         they wrote",
+    ),
+    (
         "RPUSH",
         "putting back an undecryptable list element and rewriting a list (emulation)",
     ),

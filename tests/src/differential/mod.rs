@@ -91,10 +91,12 @@ pub const KNOWN: &[(&str, &str)] = &[
     ),
     (
         "reply differs: GET",
-        "SET … GET on a HyperLogLog key: redcloak answers its refusal (the old value is a \
-         HyperLogLog's raw bytes) but Redis has already written the new value, which a later \
-         GET returns; Redis returns the old bytes. Not analysed further (found 2026-12-02, \
-         seed 0x67 sequence 37)",
+        "SET … GET / GETSET on a HyperLogLog key (found 2026-12-02, seed 0x67 sequence 37; \
+         STRLEN after GETSET in seed 0x107 sequence 2531): redcloak refuses to return the old \
+         value (raw HyperLogLog bytes) after Redis has written the new one. Since then the old \
+         value is put back (while the key still holds what the command wrote), but \
+         asynchronously, as every put-back: a command pipelined right behind can still see \
+         the new value, as for SORT_RO above",
     ),
     (
         "connection closed by redcloak: EXEC",

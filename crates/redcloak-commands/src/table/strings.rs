@@ -8,12 +8,16 @@ use super::{
 pub(super) const COMMANDS: &[CommandSpec] = &[
     // SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]: with GET the reply is the
     // old value (a bulk), otherwise +OK or nil: the Value shape covers both.
-    forward("SET", -3, At(2), &Value, Strings).cache(CacheOp::Set),
+    forward("SET", -3, At(2), &Value, Strings)
+        .cache(CacheOp::Set)
+        .pops(Pops::OverwriteWith("GET")),
     forward("SETNX", 3, At(2), &Pass, Strings).cache(CacheOp::SetNx),
     forward("SETEX", 4, At(3), &Pass, Strings).cache(CacheOp::SetEx(1000)),
     forward("PSETEX", 4, At(3), &Pass, Strings).cache(CacheOp::SetEx(1)),
     forward("GET", 2, None, &Value, Strings).cache(CacheOp::Get),
-    forward("GETSET", 3, At(2), &Value, Strings).cache(CacheOp::GetSet),
+    forward("GETSET", 3, At(2), &Value, Strings)
+        .cache(CacheOp::GetSet)
+        .pops(Pops::Overwrite),
     forward("GETDEL", 2, None, &Value, Strings)
         .cache(CacheOp::GetDel)
         .pops(Pops::String),

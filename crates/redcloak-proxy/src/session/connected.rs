@@ -928,11 +928,14 @@ impl Reader<'_> {
             let table::Resolved::Known { spec, parent } = table::resolve(args) else {
                 continue; // refused when it was queued
             };
+            let mut tokens = Vec::new();
+            let keep = spec.pops.overwrites(args).then_some(&mut tokens);
+            let encoded = transform::encode_queued_request(spec, args, db, ring, &mut out, keep);
             if spec.pops != table::Pops::None {
                 let keys = table::keys_of(spec, parent, args);
-                pops.push((index, put_back(spec.pops, args, &keys)));
+                pops.push((index, put_back(spec.pops, args, &keys, &tokens)));
             }
-            match transform::encode_queued_request(spec, args, db, ring, &mut out) {
+            match encoded {
                 Ok(n) if n > 0 => self.shared.metrics.encrypted(n as u64),
                 Ok(_) => {}
                 Err(_) => {
@@ -1062,7 +1065,7 @@ impl Reader<'_> {
         let shared = self.shared;
         let mut tokens = Vec::new();
         if f.encrypt {
-            let keep = f.learn && f.spec.values.any();
+            let keep = (f.learn || f.spec.pops.overwrites(&f.args)) && f.spec.values.any();
             let n = transform::encode_request_keeping(
                 f.spec,
                 &f.args,
@@ -1077,6 +1080,7 @@ impl Reader<'_> {
         } else {
             write_args(&f.args, &mut batch.out);
         }
+        let put_back = put_back(f.spec.pops, &f.args, &f.keys, &tokens);
         let learning = if f.learn {
             learn::prepare(f.spec.cache, &f.args, tokens)
         } else {
@@ -1104,7 +1108,6 @@ impl Reader<'_> {
         } else {
             Vec::new()
         };
-        let put_back = put_back(f.spec.pops, &f.args, &f.keys);
         batch.owed.push(Pending::Upstream(Box::new(Owed {
             name: f.name,
             expect: f.expect,
@@ -1188,10 +1191,20 @@ impl<T: LinkTx> Exchange for SessionLink<'_, T> {
     }
 }
 
-/// How a destructive read puts back a value that does not decrypt.
-fn put_back(pops: Pops, args: &[Bytes], keys: &table::KeyUse) -> PutBack {
+/// How a destructive read puts back a value that does not decrypt. `tokens`: the ciphertexts
+/// of the command's value arguments as sent (an overwrite's put-back checks the key still
+/// holds it).
+fn put_back(pops: Pops, args: &[Bytes], keys: &table::KeyUse, tokens: &[Bytes]) -> PutBack {
     match pops {
         Pops::None => PutBack::None,
+        Pops::Overwrite | Pops::OverwriteWith(_) if !pops.overwrites(args) => PutBack::None,
+        Pops::Overwrite | Pops::OverwriteWith(_) => match tokens.first() {
+            Some(written) => PutBack::Overwritten {
+                key: args[1].clone(),
+                written: written.clone(),
+            },
+            None => PutBack::None,
+        },
         Pops::Head => PutBack::Head(args[1].clone()),
         Pops::Tail => PutBack::Tail(args[1].clone()),
         Pops::KeyedHead => PutBack::Keyed(true),
@@ -1319,6 +1332,14 @@ impl Env for WriterEnv {
     }
 
     fn put_back(&self, db: u32, command: Vec<Bytes>) {
+        // The shadow cache learned the destructive read (GETDEL: absent; GETSET: the new
+        // value); the put-back changes the key again: forget what it knew.
+        if let table::Resolved::Known { spec, parent } = table::resolve(&command) {
+            let keys = table::keys_of(spec, parent, &command);
+            for i in keys.positions() {
+                self.shared.fallback.forget(db, &command[i]);
+            }
+        }
         let shared = self.shared.clone();
         tokio::spawn(
             async move {

@@ -106,7 +106,16 @@ pub(crate) enum PutBack {
     KeyedScored,
     /// `[key, [[member, score], …]]` (ZMPOP, BZMPOP).
     MultiScored,
+    /// GETSET, SET … GET: set the old value again if `key` still holds `written`, the token the
+    /// command wrote.
+    Overwritten { key: Bytes, written: Bytes },
 }
+
+/// The put-back of an overwrite, run by Redis as one step: the old value is set again only
+/// while the key still holds the token the command wrote (`KEYS[1]`, `ARGV[1]` = that token,
+/// `ARGV[2]` = the old value), so a write that came after it is never undone.
+const PUT_BACK_IF_UNCHANGED: &[u8] = b"if redis.call('GET', KEYS[1]) == ARGV[1] then \
+return redis.call('SET', KEYS[1], ARGV[2]) end return 0";
 
 /// The reply side's view of the connection: what Redis has confirmed.
 #[derive(Debug, Clone)]
@@ -665,6 +674,16 @@ fn put_back_command(how: &PutBack, frame: &Bytes, limits: &resp::Limits) -> Opti
             };
             return zadd(key, pairs);
         }
+        (PutBack::Overwritten { key, written }, Frame::Bulk(old)) => {
+            return Some(vec![
+                Bytes::from_static(b"EVAL"),
+                Bytes::from_static(PUT_BACK_IF_UNCHANGED),
+                Bytes::from_static(b"1"),
+                key.clone(),
+                written.clone(),
+                old,
+            ])
+        }
         (PutBack::String(key), Frame::Bulk(value)) => {
             return Some(vec![
                 Bytes::from_static(b"SET"),
@@ -1058,6 +1077,31 @@ mod tests {
             &resp::Limits::default(),
         );
         assert_eq!(getdel, Some(vec![b(b"SET"), b(b"k"), b(b"v"), b(b"NX")]));
+        let overwritten = PutBack::Overwritten {
+            key: b(b"k"),
+            written: b(b"token"),
+        };
+        let getset = put_back_command(&overwritten, &b(b"$3\r\nold\r\n"), &resp::Limits::default());
+        assert_eq!(
+            getset,
+            Some(vec![
+                b(b"EVAL"),
+                Bytes::from_static(PUT_BACK_IF_UNCHANGED),
+                b(b"1"),
+                b(b"k"),
+                b(b"token"),
+                b(b"old")
+            ])
+        );
+        // SET … NX GET answering nil, or a plain SET's +OK: nothing to put back.
+        assert_eq!(
+            put_back_command(&overwritten, &b(b"$-1\r\n"), &resp::Limits::default()),
+            None
+        );
+        assert_eq!(
+            put_back_command(&overwritten, &b(b"+OK\r\n"), &resp::Limits::default()),
+            None
+        );
         let limits = resp::Limits::default();
         let spop = put_back_command(
             &PutBack::Set(b(b"s")),
