@@ -75,6 +75,21 @@ fn expect_undecryptable(stack: &Stack, cmd: &[&str], keys: &[&str], bad: &[u8]) 
     err
 }
 
+/// `commands` in MULTI/EXEC through redcloak: EXEC's elements.
+fn transaction(stack: &Stack, commands: &[&[&str]]) -> Vec<Frame> {
+    let mut c = stack.raw();
+    let mut buf = bytes::BytesMut::new();
+    for cmd in std::iter::once(&["MULTI"][..]).chain(commands.iter().copied()) {
+        let args: Vec<Vec<u8>> = cmd.iter().map(|a| a.as_bytes().to_vec()).collect();
+        exchange(&mut c, &mut buf, &args);
+    }
+    let exec = exchange(&mut c, &mut buf, &[b"EXEC".to_vec()]);
+    let Frame::Array(items) = exec.frame else {
+        panic!("EXEC: {:?}", exec.raw)
+    };
+    items
+}
+
 #[track_caller]
 fn assert_list_back(direct: &mut Direct, key: &str, expected: &[Vec<u8>], what: &str) {
     let back = wait_for(Duration::from_secs(5), || {
@@ -268,16 +283,7 @@ fn overwrites_put_back_the_old_value_that_does_not_decrypt() {
         }
         // Inside MULTI: EXEC's element is the error, and the value comes back.
         direct.set(b"o", bad);
-        let mut c = stack.raw();
-        let mut buf = bytes::BytesMut::new();
-        for cmd in [&["MULTI"][..], &["GETSET", "o", "new"]] {
-            let args: Vec<Vec<u8>> = cmd.iter().map(|a| a.as_bytes().to_vec()).collect();
-            exchange(&mut c, &mut buf, &args);
-        }
-        let exec = exchange(&mut c, &mut buf, &[b"EXEC".to_vec()]);
-        let Frame::Array(items) = exec.frame else {
-            panic!("EXEC: {:?}", exec.raw)
-        };
+        let items = transaction(&stack, &[&["GETSET", "o", "new"]]);
         assert!(error_text(&items[0]).is_some(), "{kind}: {:?}", items[0]);
         assert!(
             back(&mut direct, bad),
@@ -316,21 +322,10 @@ fn pops_inside_a_transaction_put_back_too() {
     for (kind, bad) in bad_values(&stack) {
         rpush(&mut direct, "tq", &[bad.clone(), good.clone()]);
         direct.set(b"ts", &bad);
-        let mut c = stack.raw();
-        let mut buf = bytes::BytesMut::new();
-        for cmd in [
-            &["MULTI"][..],
-            &["LPOP", "tq"],
-            &["GETDEL", "ts"],
-            &["RPOP", "tq"],
-        ] {
-            let args: Vec<Vec<u8>> = cmd.iter().map(|a| a.as_bytes().to_vec()).collect();
-            exchange(&mut c, &mut buf, &args);
-        }
-        let exec = exchange(&mut c, &mut buf, &[b"EXEC".to_vec()]);
-        let Frame::Array(items) = exec.frame else {
-            panic!("EXEC: {:?}", exec.raw)
-        };
+        let items = transaction(
+            &stack,
+            &[&["LPOP", "tq"], &["GETDEL", "ts"], &["RPOP", "tq"]],
+        );
         assert!(error_text(&items[0]).is_some(), "{kind}: {:?}", items[0]);
         assert!(error_text(&items[1]).is_some(), "{kind}: {:?}", items[1]);
         assert_eq!(items[2], Frame::Bulk("good".into()));
