@@ -358,3 +358,31 @@ fn sort_of_every_type_answers_like_redis() {
     ];
     assert_same_replies(&stack, &plain, &steps);
 }
+
+/// FUNCTION RESTORE of what DUMP returned for a key (not for functions): Redis reads the
+/// payload and answers `given type is not a function`; redcloak's engine did not know the
+/// payload and said `payload version or checksum are wrong` (difffuzz seed 0x107, sequence
+/// 5428). Each side restores its own DUMP; policy words are checked first, as in Redis.
+#[test]
+fn function_restore_of_a_key_dump_answers_like_redis() {
+    let (stack, plain) = both();
+    let answers = |c: &mut redis::Connection| -> Vec<String> {
+        let _: () = redis::cmd("SET").arg("k").arg("v").query(c).unwrap();
+        let payload: Vec<u8> = redis::cmd("DUMP").arg("k").query(c).unwrap();
+        [&[][..], &["FLUSH"], &["REPLACE"], &["NOSUCHPOLICY"]]
+            .iter()
+            .map(|policy| {
+                let r: redis::RedisResult<String> = redis::cmd("FUNCTION")
+                    .arg("RESTORE")
+                    .arg(&payload[..])
+                    .arg(*policy)
+                    .query(c);
+                format!("{r:?}")
+            })
+            .collect()
+    };
+    let ours = answers(&mut stack.client());
+    let theirs = answers(&mut plain.client());
+    assert_eq!(ours, theirs);
+    assert!(ours[0].contains("given type is not a function"), "{ours:?}");
+}

@@ -567,6 +567,11 @@ async fn functions<E: Exchange>(
             engine.function_flush();
             ok()
         }
+        // A payload DUMP returned for a key through redcloak (sealed) is a valid dump of
+        // something that is no function: Redis's words for it.
+        FunctionCall::Restore { payload, .. } if dumped_key(ctx, payload) => {
+            error("ERR given type is not a function")
+        }
         FunctionCall::Restore { payload, policy } => engine.function_restore(payload, policy),
     };
     // What changed the libraries is stored before the client hears of it.
@@ -869,6 +874,17 @@ fn syntax_error(subcommand: &[u8]) -> Frame {
 
 fn ok() -> Frame {
     Frame::Simple(Bytes::from_static(b"OK"))
+}
+
+/// Whether `payload` is what DUMP returned for a key through redcloak: it opens under the key
+/// ring (with `REDCLOAK_VALUE_FORMAT=aes-gcm`, bound to a key this call does not know: a
+/// binding error says it opened).
+fn dumped_key(ctx: &Ctx<'_>, payload: &[u8]) -> bool {
+    let anywhere = Binding::field(ctx.db, b"", transform::DUMP_SLOT);
+    matches!(
+        ctx.ring.decrypt_value(payload, &anywhere),
+        Ok(_) | Err(redcloak_crypto::DecryptError::Binding)
+    )
 }
 
 fn error(text: &str) -> Frame {

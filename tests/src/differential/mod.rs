@@ -113,12 +113,6 @@ pub const KNOWN: &[(&str, &str)] = &[
          ZUNION's)",
     ),
     (
-        "reply differs: FUNCTION RESTORE",
-        "a DUMP payload of a key (not of functions): redcloak's engine answers `payload version \
-         or checksum are wrong` where Redis, which can read the payload, answers `given type is \
-         not a function` (found 2026-12-02, difffuzz seed 0x107 sequence 5428)",
-    ),
-    (
         "reply differs: EXEC",
         "a command redcloak refuses when it runs it (APPEND on a HyperLogLog key, emulated) \
          as an element of EXEC's reply: Redis ran it, so the harness cannot keep both sides \
