@@ -1172,16 +1172,13 @@ fn row(spec: &CommandSpec, parent: Option<&CommandSpec>) -> String {
              location where an aes-gcm value does not open)",
         );
     }
-    if let Pops::Overwrite | Pops::OverwriteWith(_) = spec.pops {
-        if let Pops::OverwriteWith(word) = spec.pops {
-            reply.push_str(&format!("; with {word},"));
-        } else {
-            reply.push(';');
-        }
-        reply.push_str(
-            " an old value that does not decrypt is set again while the key still holds what \
-             the command wrote (not lost; its expiry is not restored)",
-        );
+    let overwrite = " an old value that does not decrypt is set again while the key still \
+                     holds what the command wrote (not lost; its expiry is not restored)";
+    if spec.pops == Pops::Overwrite {
+        reply.push(';');
+        reply.push_str(overwrite);
+    } else if let Pops::OverwriteWith(word) = spec.pops {
+        reply.push_str(&format!("; with {word},{overwrite}"));
     } else if spec.pops != Pops::None {
         reply.push_str(if spec.family == Family::Members {
             "; a member that does not decrypt is put back where it was taken from (not lost)"

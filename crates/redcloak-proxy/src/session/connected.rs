@@ -1197,13 +1197,12 @@ impl<T: LinkTx> Exchange for SessionLink<'_, T> {
 fn put_back(pops: Pops, args: &[Bytes], keys: &table::KeyUse, tokens: &[Bytes]) -> PutBack {
     match pops {
         Pops::None => PutBack::None,
-        Pops::Overwrite | Pops::OverwriteWith(_) if !pops.overwrites(args) => PutBack::None,
         Pops::Overwrite | Pops::OverwriteWith(_) => match tokens.first() {
-            Some(written) => PutBack::Overwritten {
+            Some(written) if pops.overwrites(args) => PutBack::Overwritten {
                 key: args[1].clone(),
                 written: written.clone(),
             },
-            None => PutBack::None,
+            _ => PutBack::None,
         },
         Pops::Head => PutBack::Head(args[1].clone()),
         Pops::Tail => PutBack::Tail(args[1].clone()),

@@ -380,7 +380,6 @@ fn plan_local(
     }
 }
 
-/// A command answered here inside MULTI: `+QUEUED` now, its result in EXEC's reply.
 /// An error Redis gives when it runs a command redcloak answers itself, not when it queues
 /// it: inside MULTI the command is queued (`+QUEUED`) and the error becomes its element of
 /// EXEC's reply, without aborting the transaction; outside, it is the answer.
@@ -392,6 +391,7 @@ fn failed_when_run(text: String, st: &ConnState, label: &'static str) -> Planned
     }
 }
 
+/// A command answered here inside MULTI: `+QUEUED` now, its result in EXEC's reply.
 fn queued_locally(reply: Frame, label: &'static str) -> Planned {
     Planned {
         step: Step::Answer(Local2::plain(Answer::Queued)),
