@@ -217,11 +217,10 @@ impl Learning {
                         // The old entry was forgotten before the write: its TTL is unknown now.
                         TtlChange::Keep => Ttl::Unknown,
                     };
-                    // The token is the copy `encode_request_keeping` made for the cache.
-                    fallback.record_owned(
+                    fallback.record(
                         db,
-                        key,
-                        Entry {
+                        &key,
+                        &Entry {
                             value: Some(token),
                             ttl,
                         },
@@ -236,14 +235,14 @@ impl Learning {
             Learning::Absent { keys } => {
                 if !is_error {
                     for key in keys {
-                        fallback.record(db, key, Entry::ABSENT);
+                        fallback.record(db, &key, &Entry::ABSENT);
                     }
                 }
             }
             Learning::Expire { key, at } => {
                 if is_one {
                     if at <= now_ms() {
-                        fallback.record(db, key, Entry::ABSENT);
+                        fallback.record(db, &key, &Entry::ABSENT);
                     } else {
                         fallback.set_ttl(db, &key, Ttl::At(at));
                     }
@@ -280,7 +279,7 @@ fn learn_read(
         Ok(Some((Frame::Array(items), _))) => {
             for (key, item) in keys.into_iter().zip(items) {
                 match item {
-                    Frame::Bulk(token) => fallback.record_read(db, key, Some(token)),
+                    Frame::Bulk(token) => fallback.record_read(db, &key, Some(&token)),
                     // MGET answers nil for a key of another type too: unknown, not absent.
                     _ => fallback.forget(db, &key),
                 }
@@ -288,12 +287,12 @@ fn learn_read(
         }
         Ok(Some((Frame::Bulk(token), _))) => {
             if let Some(key) = keys.into_iter().next() {
-                fallback.record_read(db, key, Some(token));
+                fallback.record_read(db, &key, Some(&token));
             }
         }
         Ok(Some((Frame::NullBulk | Frame::Null, _))) => {
             if let Some(key) = keys.into_iter().next() {
-                fallback.record_read(db, key, None);
+                fallback.record_read(db, &key, None);
             }
         }
         _ => {}
@@ -455,8 +454,8 @@ mod tests {
         // EXPIRE in the past deletes.
         f.record(
             0,
-            t("e"),
-            Entry {
+            b"e",
+            &Entry {
                 value: Some(t("v")),
                 ttl: Ttl::Persistent,
             },

@@ -3,7 +3,8 @@
 //! # Layout
 //! - `store`: the shadow cache of recently written or read string values (ciphertext, as
 //!   Redis holds it) and the bounded outage journal.
-//! - `shadow`: the shadow cache's byte-bounded, sharded map (SIEVE eviction, expiry on read).
+//! - `shadow`: the shadow cache's byte-bounded, sharded map (one ring of records per shard,
+//!   SIEVE eviction, expiry on read).
 //! - [`learn`]: what the cache learns from each reply while Redis is up (pure).
 //! - [`serve`]: the decision core — how a command is answered from the cache while Redis is
 //!   down (pure, table-driven by each row's `CacheOp`).

@@ -19,14 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use redcloak_config::{FallbackConfig, Recovery};
 
-use super::shadow::Shadow;
-
-/// A key in one database.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct ShadowKey {
-    pub db: u32,
-    pub key: Bytes,
-}
+use super::shadow::{EntryRef, Shadow};
 
 /// When a key expires, as far as redcloak knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,13 +55,6 @@ impl Entry {
             _ => self.value.as_ref(),
         }
     }
-}
-
-/// A copy of `b` in its own allocation. Keys and values arrive as slices of a connection's
-/// read buffer; keeping such a slice in the cache would keep the whole buffer alive, and the
-/// cache's byte bound would no longer bound memory.
-fn owned(b: Bytes) -> Bytes {
-    Bytes::copy_from_slice(&b)
 }
 
 /// Milliseconds since the Unix epoch.
@@ -137,73 +123,45 @@ impl Fallback {
 
     // === shadow ===
 
-    /// What is known about a key (`None`: nothing).
-    pub fn lookup(&self, db: u32, key: &Bytes) -> Option<Entry> {
-        self.shadow.as_ref()?.get(
-            &ShadowKey {
-                db,
-                key: key.clone(),
-            },
-            now_ms(),
-        )
+    /// What is known about a key (`None`: nothing), copied out of the cache.
+    pub fn lookup(&self, db: u32, key: &[u8]) -> Option<Entry> {
+        self.shadow.as_ref()?.get(db, key, now_ms())
     }
 
-    /// Records what a key holds now (the value is copied: it may be a slice of a buffer).
-    pub fn record(&self, db: u32, key: Bytes, entry: Entry) {
-        self.record_owned(
-            db,
-            key,
-            Entry {
-                value: entry.value.map(owned),
-                ..entry
-            },
-        );
-    }
-
-    /// [`Fallback::record`] of an entry whose value is an allocation of its own already (a
-    /// token redcloak made for the request, or a value taken from the cache): stored without
-    /// another copy.
-    pub fn record_owned(&self, db: u32, key: Bytes, entry: Entry) {
+    /// Records what a key holds now (key and value are copied into the cache: they may be
+    /// slices of a connection's buffer, which the cache must not keep alive).
+    pub fn record(&self, db: u32, key: &[u8], entry: &Entry) {
         if let Some(shadow) = &self.shadow {
-            shadow.insert(&ShadowKey { db, key }, entry, now_ms());
+            shadow.insert(db, key, EntryRef::of(entry), now_ms());
         }
     }
 
     /// Records a value read from Redis (TTL unknown unless the same value was known).
-    pub fn record_read(&self, db: u32, key: Bytes, value: Option<Bytes>) {
+    pub fn record_read(&self, db: u32, key: &[u8], value: Option<&[u8]>) {
         let Some(shadow) = &self.shadow else { return };
         // One step under the key's lock: a concurrent write cannot slip in between.
-        shadow.update(&ShadowKey { db, key }, now_ms(), |old| {
-            let ttl = match (old, &value) {
+        shadow.update(db, key, now_ms(), |old| {
+            let ttl = match (old, value) {
                 // Already known: nothing to write (the common case of repeated reads).
-                (Some(old), v) if old.value.as_ref() == v.as_ref() => return None,
+                (Some(old), v) if old.value == v => return None,
                 (_, None) => Ttl::Persistent,
                 _ => Ttl::Unknown,
             };
-            Some(Entry {
-                value: value.map(owned),
-                ttl,
-            })
+            Some(EntryRef { value, ttl })
         });
     }
 
-    /// Changes the expiry of a known key.
-    pub fn set_ttl(&self, db: u32, key: &Bytes, ttl: Ttl) {
-        if let Some(mut entry) = self.lookup(db, key) {
-            if entry.value.is_some() {
-                entry.ttl = ttl;
-                self.record_owned(db, key.clone(), entry);
-            }
+    /// Changes the expiry of a key known to hold a value.
+    pub fn set_ttl(&self, db: u32, key: &[u8], ttl: Ttl) {
+        if let Some(shadow) = &self.shadow {
+            shadow.set_ttl(db, key, ttl, now_ms());
         }
     }
 
     /// Forgets a key.
-    pub fn forget(&self, db: u32, key: &Bytes) {
+    pub fn forget(&self, db: u32, key: &[u8]) {
         if let Some(shadow) = &self.shadow {
-            shadow.remove(&ShadowKey {
-                db,
-                key: key.clone(),
-            });
+            shadow.remove(db, key);
         }
     }
 
@@ -214,7 +172,7 @@ impl Fallback {
         }
     }
 
-    /// Approximate bytes held by the shadow cache.
+    /// Bytes the shadow cache holds against its budget.
     #[cfg_attr(not(test), allow(dead_code))]
     pub fn shadow_bytes(&self) -> u64 {
         self.shadow.as_ref().map_or(0, |s| s.bytes() as u64)
@@ -287,12 +245,7 @@ impl Fallback {
         let dropped = j.entries.len();
         for e in j.entries.drain(..) {
             if let Some(key) = e.args.get(1) {
-                if let Some(shadow) = &self.shadow {
-                    shadow.remove(&ShadowKey {
-                        db: e.db,
-                        key: key.clone(),
-                    });
-                }
+                self.forget(e.db, key);
             }
         }
         j.bytes = 0;
@@ -325,8 +278,8 @@ mod tests {
         let now = now_ms();
         f.record(
             0,
-            b("k"),
-            Entry {
+            b"k",
+            &Entry {
                 value: Some(b("t1")),
                 ttl: Ttl::At(now + 60_000),
             },
@@ -334,13 +287,13 @@ mod tests {
         assert_eq!(f.lookup(0, &b("k")).unwrap().at(now), Some(&b("t1")));
         assert_eq!(f.lookup(0, &b("k")).unwrap().at(now + 60_000), None);
         assert!(f.lookup(1, &b("k")).is_none(), "databases are separate");
-        f.record_read(0, b("k"), Some(b("t1")));
+        f.record_read(0, b"k", Some(b"t1"));
         assert_eq!(
             f.lookup(0, &b("k")).unwrap().ttl,
             Ttl::At(now + 60_000),
             "same value keeps its TTL"
         );
-        f.record_read(0, b("k"), Some(b("t2")));
+        f.record_read(0, b"k", Some(b"t2"));
         assert_eq!(f.lookup(0, &b("k")).unwrap().ttl, Ttl::Unknown);
         f.forget(0, &b("k"));
         assert!(f.lookup(0, &b("k")).is_none());
@@ -355,8 +308,8 @@ mod tests {
         for i in 0..1000 {
             f.record(
                 0,
-                Bytes::from(format!("key{i}")),
-                Entry {
+                format!("key{i}").as_bytes(),
+                &Entry {
                     value: Some(Bytes::from(vec![b'x'; 1000])),
                     ttl: Ttl::Persistent,
                 },

@@ -192,13 +192,13 @@ fn journal(
         match cached {
             Cached::Arg(i) => fallback.record(
                 db,
-                key,
-                Entry {
+                &key,
+                &Entry {
                     value: Some(encrypted[i].clone()),
                     ttl,
                 },
             ),
-            Cached::Absent => fallback.record(db, key, Entry::ABSENT),
+            Cached::Absent => fallback.record(db, &key, &Entry::ABSENT),
             Cached::Same => fallback.set_ttl(db, &key, ttl),
         }
     }
