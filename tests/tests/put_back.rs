@@ -380,3 +380,243 @@ fn a_token_from_the_future_reads_fine() {
     assert_eq!(got, "from a fast clock");
     assert_eq!(direct.get(b"future2"), None);
 }
+
+/// The client's own next command comes after the put-back: a destructive read whose value
+/// does not decrypt is refused, and a command the client pipelined right behind it (sent in
+/// the same write, before the refusal could arrive) or sends as soon as it has the refusal
+/// finds the key as it was — as if the refused read had never run. Before, the put-back was
+/// asynchronous and such a command found the list one shorter, the string gone or the new
+/// value of GETSET (the differential fuzzer's "put-back family"). Every kind of destructive
+/// read in the command table (`Pops`), blocking or not, and one inside MULTI/EXEC.
+#[test]
+fn the_clients_next_command_sees_the_value_put_back() {
+    let stack = Stack::start();
+    let mut direct = stack.direct();
+    let bad = b"planted in plaintext".to_vec();
+    let plant = |direct: &mut Direct, kind: &str, key: &str| {
+        direct.cmd(&[b"DEL", key.as_bytes()]).unwrap();
+        let k = key.as_bytes();
+        let cmd: Vec<&[u8]> = match kind {
+            "string" => vec![b"SET", k, &bad],
+            "list" => vec![b"RPUSH", k, &bad],
+            "set" => vec![b"SADD", k, &bad],
+            _ => vec![b"ZADD", k, b"1", &bad],
+        };
+        direct.cmd(&cmd).unwrap();
+    };
+    // (kind of value, the destructive read, the command behind it, what that must answer)
+    let cases: &[(&str, &str, &str, Frame)] = &[
+        ("string", "GETDEL k", "EXISTS k", Frame::Integer(1)),
+        ("string", "GETSET k new", "GET k", Frame::Null),
+        ("string", "SET k new GET", "GET k", Frame::Null),
+        ("list", "LPOP k", "LLEN k", Frame::Integer(1)),
+        ("list", "RPOP k 5", "LLEN k", Frame::Integer(1)),
+        ("list", "LMPOP 1 k LEFT", "LLEN k", Frame::Integer(1)),
+        ("list", "BLPOP k 1", "LLEN k", Frame::Integer(1)),
+        ("list", "BRPOP k 1", "LLEN k", Frame::Integer(1)),
+        ("list", "BLMPOP 1 1 k RIGHT", "LLEN k", Frame::Integer(1)),
+        ("set", "SPOP k", "SCARD k", Frame::Integer(1)),
+        ("zset", "ZPOPMIN k", "ZCARD k", Frame::Integer(1)),
+        ("zset", "BZPOPMAX k 1", "ZCARD k", Frame::Integer(1)),
+        ("zset", "ZMPOP 1 k MIN", "ZCARD k", Frame::Integer(1)),
+    ];
+    for (kind, read, next, want) in cases {
+        let read_words = redcloak_e2e::diff::words(read);
+        let next_words = redcloak_e2e::diff::words(next);
+        // `Frame::Null` stands for "the old value is back": GET refuses it as undecryptable
+        // (the new value would decrypt).
+        let check = |got: &Frame, how: &str| match want {
+            Frame::Null => {
+                let e = error_text(got).unwrap_or_else(|| panic!("{read} {how}: {got:?}"));
+                assert!(e.contains("cannot be decrypted"), "{read} {how}: {e}");
+            }
+            want => assert_eq!(got, want, "{read} {how}: {next}"),
+        };
+
+        // Pipelined: both commands in one write.
+        plant(&mut direct, kind, "k");
+        let mut c = stack.raw();
+        let mut buf = bytes::BytesMut::new();
+        let mut both =
+            redcloak_e2e::diff::command(&read_words.iter().map(Vec::as_slice).collect::<Vec<_>>());
+        both.extend(redcloak_e2e::diff::command(
+            &next_words.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+        ));
+        c.write_all(&both).unwrap();
+        let first = redcloak_e2e::diff::read_reply(&mut c, &mut buf)
+            .unwrap_or_else(|| panic!("{read}: no reply; log:\n{}", stack.proxy.log_text()));
+        let e = error_text(&first.frame).unwrap_or_else(|| panic!("{read}: {:?}", first.raw));
+        assert!(e.contains("cannot be decrypted"), "{read}: {e}");
+        let second = redcloak_e2e::diff::read_reply(&mut c, &mut buf).expect("a reply");
+        check(&second.frame, "pipelined");
+
+        // One after the other: once the client has the refusal, the value is back in Redis.
+        plant(&mut direct, kind, "k");
+        let first = exchange(&mut c, &mut buf, &read_words);
+        assert!(
+            error_text(&first.frame).is_some(),
+            "{read}: {:?}",
+            first.raw
+        );
+        let now = exchange(&mut c, &mut buf, &next_words);
+        check(&now.frame, "after the refusal");
+    }
+
+    // Inside a transaction: EXEC's element is the refusal, the command after EXEC finds the
+    // value back.
+    plant(&mut direct, "list", "k");
+    let mut c = stack.raw();
+    let mut buf = bytes::BytesMut::new();
+    let mut all = Vec::new();
+    for line in ["MULTI", "LPOP k", "EXEC", "LLEN k"] {
+        let w = redcloak_e2e::diff::words(line);
+        all.extend(redcloak_e2e::diff::command(
+            &w.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+        ));
+    }
+    c.write_all(&all).unwrap();
+    let replies: Vec<Frame> = (0..4)
+        .map(|_| {
+            redcloak_e2e::diff::read_reply(&mut c, &mut buf)
+                .expect("a reply")
+                .frame
+        })
+        .collect();
+    assert!(
+        matches!(&replies[2], Frame::Array(items) if error_text(&items[0]).is_some()),
+        "EXEC: {:?}",
+        replies[2]
+    );
+    assert_eq!(replies[3], Frame::Integer(1), "LLEN after EXEC");
+}
+
+/// Inside what redcloak carries out itself — a script, a transaction holding an emulated
+/// command — a destructive read whose value does not decrypt is refused too, and must change
+/// nothing: the value goes back into the execution's view before the next command runs, so
+/// the script's own later reads, its `pcall`, and what is committed all find it. Before, the
+/// script's GETDEL of a HyperLogLog or of a value under another key was committed as a delete
+/// (found by the differential run, seed 0x1d03 sequence 7847).
+#[test]
+fn destructive_reads_in_scripts_and_transactions_put_back_too() {
+    let stack = Stack::start();
+    let mut direct = stack.direct();
+    let bad = b"planted in plaintext".to_vec();
+    let good = stack.key_ring().encrypt(b"good value");
+    let mut c = stack.raw();
+    let mut buf = bytes::BytesMut::new();
+    let mut run = |line: &[&str]| {
+        let args: Vec<Vec<u8>> = line.iter().map(|a| a.as_bytes().to_vec()).collect();
+        exchange(&mut c, &mut buf, &args).frame
+    };
+    let get = |direct: &mut Direct, key: &str| direct.cmd(&[b"GET", key.as_bytes()]).unwrap();
+
+    // A script whose GETDEL / GETSET / SET … GET is refused: the key keeps its value.
+    for script in [
+        "return redis.call('GETDEL', KEYS[1])",
+        "return redis.call('GETSET', KEYS[1], 'new')",
+        "return redis.call('SET', KEYS[1], 'new', 'GET')",
+    ] {
+        direct.cmd(&[b"SET", b"s", &bad]).unwrap();
+        let reply = run(&["EVAL", script, "1", "s"]);
+        let e = error_text(&reply).unwrap_or_else(|| panic!("{script}: {reply:?}"));
+        assert!(e.contains("cannot be decrypted"), "{script}: {e}");
+        assert_eq!(
+            get(&mut direct, "s"),
+            Frame::Bulk(Bytes::from(bad.clone())),
+            "{script}"
+        );
+    }
+    // The script goes on after a caught refusal and finds the value where it was.
+    direct.cmd(&[b"DEL", b"q"]).unwrap();
+    direct.cmd(&[b"RPUSH", b"q", &bad, &good]).unwrap();
+    let reply = run(&[
+        "EVAL",
+        "local ok = redis.pcall('LPOP', KEYS[1]); return redis.call('LLEN', KEYS[1])",
+        "1",
+        "q",
+    ]);
+    assert_eq!(reply, Frame::Integer(2), "LLEN after the refused LPOP");
+    assert_eq!(
+        list(&mut direct, "q"),
+        vec![Bytes::from(bad.clone()), Bytes::from(good.clone())],
+        "in order"
+    );
+    // A transaction with an emulated command runs on redcloak's view: the refused pop is
+    // EXEC's element, the list is as it was.
+    let exec = transaction(
+        &stack,
+        &[&["INCR", "counter"], &["LPOP", "q"], &["LLEN", "q"]],
+    );
+    assert_eq!(exec[0], Frame::Integer(1));
+    assert!(
+        error_text(&exec[1]).is_some(),
+        "LPOP of a value that does not decrypt: {exec:?}"
+    );
+    assert_eq!(
+        exec[2],
+        Frame::Integer(2),
+        "LLEN inside the transaction: {exec:?}"
+    );
+    assert_eq!(
+        list(&mut direct, "q"),
+        vec![Bytes::from(bad), Bytes::from(good)],
+        "after EXEC"
+    );
+}
+
+/// While a pipelined request waits behind a destructive read (above), redcloak still reads the
+/// client: one that hangs up does not leave its connection to Redis blocked until the pop's
+/// timeout, and one that only closes its sending half still gets every reply.
+#[test]
+fn a_client_waiting_behind_a_blocking_pop_can_hang_up() {
+    use std::net::Shutdown;
+    let stack = Stack::start();
+    let mut direct = stack.direct();
+    let blocked = |direct: &mut Direct| match direct.cmd(&[b"INFO", b"clients"]).unwrap() {
+        Frame::Bulk(b) => String::from_utf8_lossy(&b)
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("blocked_clients:")
+                    .map(|n| n.trim().to_owned())
+            })
+            .unwrap(),
+        other => panic!("{other:?}"),
+    };
+    let pipeline = || {
+        let mut bytes = redcloak_e2e::diff::command(&[b"BLPOP", b"nothing-here", b"20"]);
+        bytes.extend(redcloak_e2e::diff::command(&[b"PING"]));
+        bytes
+    };
+
+    // Hangs up: Redis lets go of the blocked BLPOP at once, not after 20 s.
+    let mut c = stack.raw();
+    c.write_all(&pipeline()).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(5), || blocked(&mut direct) == "1"),
+        "the BLPOP never blocked"
+    );
+    drop(c);
+    assert!(
+        wait_for(Duration::from_secs(5), || blocked(&mut direct) == "0"),
+        "the connection to Redis stayed blocked after the client hung up"
+    );
+
+    // Closes only its sending half: the BLPOP is woken by a push, and both replies come.
+    let mut c = stack.raw();
+    c.write_all(&pipeline()).unwrap();
+    assert!(wait_for(Duration::from_secs(5), || blocked(&mut direct) == "1"));
+    c.shutdown(Shutdown::Write).unwrap();
+    let good = stack.key_ring().encrypt(b"woken");
+    direct.cmd(&[b"RPUSH", b"nothing-here", &good]).unwrap();
+    let mut buf = bytes::BytesMut::new();
+    let first = redcloak_e2e::diff::read_reply(&mut c, &mut buf).expect("BLPOP's reply");
+    assert_eq!(
+        first.frame,
+        Frame::Array(vec![
+            Frame::Bulk(Bytes::from_static(b"nothing-here")),
+            Frame::Bulk(Bytes::from_static(b"woken"))
+        ])
+    );
+    let second = redcloak_e2e::diff::read_reply(&mut c, &mut buf).expect("PING's reply");
+    assert_eq!(second.frame, Frame::Simple(Bytes::from_static(b"PONG")));
+}

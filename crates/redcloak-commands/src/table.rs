@@ -1040,7 +1040,14 @@ pub fn markdown() -> String {
          restore the connection on a new upstream link (database, transaction, subscriptions, \
          protocol).\n\
          - *while Redis is down*: how the command is answered from the shadow cache \
-         (docs/operations.md); `TRYAGAIN` means it gets `-TRYAGAIN redcloak: …` at once.\n",
+         (docs/operations.md); `TRYAGAIN` means it gets `-TRYAGAIN redcloak: …` at once.\n\
+         - A destructive read (a pop, `GETDEL`, `GETSET`, `SET … GET`, also inside MULTI/EXEC) \
+         removes or overwrites the value in Redis before redcloak can find out that it does not \
+         decrypt. Such a value is *put back* where it was taken from (an overwritten one only \
+         while the key still holds what the command wrote), and the client gets the refusal \
+         only once it is back; a command the client pipelined behind the read waits for that \
+         too. So the client's own commands find the key as if the refused read had never run; \
+         other clients may see the key without the value for that one round trip.\n",
     );
     let mut family = None;
     for spec in rows {

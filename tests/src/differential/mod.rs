@@ -77,26 +77,9 @@ pub const KNOWN: &[(&str, &str)] = &[
          key's idle time, which the client's commands would not have",
     ),
     (
-        "reply differs: SORT_RO",
-        "analysed: not SORT_RO's own. A destructive read whose value redcloak will not return \
-         (GETDEL of a HyperLogLog, a value of another key ring) is put back (SET … NX, LPUSH…) \
-         when its reply arrives; commands the client pipelined behind it were already sent and \
-         may run before the put-back (SORT_RO `*0`, then BZPOPMIN WRONGTYPE once it is back). \
-         Ordering it would need a pause of the pipeline after every destructive read",
-    ),
-    (
         "reply differs: BZPOPMIN",
         "of members with equal scores, the one popped is the first in the order of their \
          ciphertexts (documented in docs/commands.md, as ZUNION's)",
-    ),
-    (
-        "reply differs: GET",
-        "SET … GET / GETSET on a HyperLogLog key (found 2026-12-02, seed 0x67 sequence 37; \
-         STRLEN after GETSET in seed 0x107 sequence 2531): redcloak refuses to return the old \
-         value (raw HyperLogLog bytes) after Redis has written the new one. Since then the old \
-         value is put back (while the key still holds what the command wrote), but \
-         asynchronously, as every put-back: a command pipelined right behind can still see \
-         the new value, as for SORT_RO above",
     ),
     (
         "connection closed by redcloak: EXEC",
@@ -117,7 +100,7 @@ pub const KNOWN: &[(&str, &str)] = &[
         "a command redcloak refuses when it runs it (APPEND on a HyperLogLog key, emulated) \
          as an element of EXEC's reply: Redis ran it, so the harness cannot keep both sides \
          equal with a substitute as it does for a refusal outside a transaction (found \
-         2026-12-02, seed 0x6a sequence 610; the HyperLogLog refusals, as SET … GET above)",
+         2026-12-02, seed 0x6a sequence 610; the HyperLogLog refusals)",
     ),
 ];
 

@@ -30,6 +30,7 @@ use redcloak_crypto::KeyRing;
 
 use super::rmw::{self, Emulation, Failed, Snapshot};
 use super::{Exchange, ExchangeError};
+use crate::session::replies::{put_back, put_back_command};
 
 /// Whether Redis finds the command's keys and arity right (else it answers an error).
 fn well_formed(args: &[Bytes]) -> bool {
@@ -339,12 +340,25 @@ impl<'a, E: Exchange> Scratch<'a, E> {
                 Ok(e) => e,
                 Err(text) => return Ok(error(text)),
             };
+        // A destructive read that cannot be answered puts back what it took (below): an
+        // overwrite only while the copy still holds the value it wrote.
+        let written: Vec<Bytes> = encrypted.get(2).cloned().into_iter().collect();
         commands.push(encrypted);
         let replies = self.ex.call(commands).await?;
         let raw = replies.last().ok_or(ExchangeError::Malformed)?;
         // Encrypted with this ring just above: the same rewrite (rotation, MATCH) decodes it.
         let plan = transform::reply_plan(spec, args, self.ctx.db, self.ctx.ring.len());
-        Ok(Ran::Reply(self.decode(&plan, raw, name, args)?))
+        let (frame, undecryptable) = self.decode(&plan, raw, name, args)?;
+        if undecryptable && spec.pops != table::Pops::None {
+            // Refused, so it must not have changed anything: what it removed from the view
+            // goes back into the copy before the next command runs (a value that does not
+            // decrypt is never lost, inside a script or transaction too).
+            let how = put_back(spec.pops, &renamed, &keys, &written);
+            if let Some(command) = put_back_command(&how, raw, self.ctx.limits) {
+                self.ex.call(vec![command]).await?;
+            }
+        }
+        Ok(Ran::Reply(frame))
     }
 
     /// WATCHes `key` the first time it is touched, and copies it the first time it is
@@ -366,14 +380,15 @@ impl<'a, E: Exchange> Scratch<'a, E> {
         }
     }
 
-    /// The client's view of a reply: scratch names back to key names, values decrypted.
+    /// The client's view of a reply: scratch names back to key names, values decrypted; and
+    /// whether it was refused because a value in it does not decrypt.
     fn decode(
         &self,
         plan: &Plan,
         raw: &Bytes,
         name: &str,
         args: &[Bytes],
-    ) -> Result<Frame, ExchangeError> {
+    ) -> Result<(Frame, bool), ExchangeError> {
         let frame = rmw::parse(self.ctx.limits, raw).map_err(|_| ExchangeError::Malformed)?;
         let frame = self.rename(frame);
         let mut encoded = BytesMut::new();
@@ -386,14 +401,17 @@ impl<'a, E: Exchange> Scratch<'a, E> {
             self.ctx.limits,
             &mut out,
         ) {
-            Ok(_) => {
-                rmw::parse(self.ctx.limits, &out.freeze()).map_err(|_| ExchangeError::Malformed)
-            }
+            Ok(_) => rmw::parse(self.ctx.limits, &out.freeze())
+                .map(|f| (f, false))
+                .map_err(|_| ExchangeError::Malformed),
             Err(transform::ReplyError::Undecryptable(problem)) => {
                 let keys: Vec<&[u8]> = args.get(1).map(|k| &k[..]).into_iter().collect();
-                Ok(Frame::Error(Bytes::from(transform::undecryptable_message(
-                    name, &keys, problem,
-                ))))
+                Ok((
+                    Frame::Error(Bytes::from(transform::undecryptable_message(
+                        name, &keys, problem,
+                    ))),
+                    true,
+                ))
             }
             Err(_) => Err(ExchangeError::Malformed),
         }

@@ -18,15 +18,15 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use redcloak_commands::resp::{self, Frame, Request};
-use redcloak_commands::table::{self, Pops};
+use redcloak_commands::table;
 use redcloak_commands::transform;
 use redcloak_crypto::{DecryptError, KeyRing};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tracing::{debug, warn, Instrument};
 
 use super::plan::{self, Answer, Ctx, ExecBatch, Forward, Local2, Step, TxRun};
-use super::replies::{Env, Front, Owed, Pending, PutBack, Replies, ReplyState};
+use super::replies::{put_back, Env, Front, Owed, Pending, PutBack, Replies, ReplyState};
 use super::state::{ConnState, Transition, TxItem};
 use super::{idle_timer, End, Input, ReadError};
 use crate::atomic::exchange::Side;
@@ -42,6 +42,9 @@ use crate::Shared;
 const WRITE_HIGH_WATER: usize = 64 * 1024;
 /// Keep the upstream write buffer from pinning a huge allocation after one large command.
 const OUT_KEEP: usize = 256 * 1024;
+/// The longest a put-back may hold its client's replies and requests (a connection from the
+/// pool, one round trip).
+const PUT_BACK_LIMIT: Duration = Duration::from_secs(10);
 
 /// What the reader and the writer of one connected phase both see.
 #[derive(Debug, Default)]
@@ -70,6 +73,28 @@ struct Busy {
     /// The reader sent a QUIT of its own as the last command ([`owe_last`]): Redis closes by
     /// itself once it has answered everything.
     quit_sent: AtomicBool,
+    /// Put-backs started and not finished (values a destructive read took and redcloak could
+    /// not decrypt, written back by a task of their own).
+    put_backs: AtomicUsize,
+    /// Told when `put_backs` falls to zero.
+    put_backs_done: Notify,
+}
+
+impl Busy {
+    /// Returns once no put-back of this session is in flight: until then the client must
+    /// neither see the refusal nor have its next command reach Redis, or it could find the
+    /// key without the value that is on its way back.
+    async fn put_backs_done(&self) {
+        loop {
+            let done = self.put_backs_done.notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
+            if self.put_backs.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            done.await;
+        }
+    }
 }
 
 /// Why the reader stopped.
@@ -313,6 +338,11 @@ struct Batch {
     confirm_db: bool,
     /// The next request needs a connection of the client's own (it waits in the input).
     pin: bool,
+    /// A destructive read was sent (a pop, GETDEL, GETSET…, or an EXEC holding one): the
+    /// requests after it wait for its reply and for the put-back of a value that does not
+    /// decrypt ([`Reader::after_pop`]), so that the client's own later commands find the key
+    /// as if the refused read had never run.
+    popped: bool,
 }
 
 /// Work redcloak carries out itself, atomically.
@@ -350,6 +380,10 @@ impl Reader<'_> {
                 // phase (a new connection, or the fallback) rather than failing them.
                 return Err(ReaderEnd::WriterGone);
             }
+            if batch.popped && input.has_request() {
+                self.after_pop(upstream, input, client, &mut batch).await?;
+                batch.popped = false;
+            }
             self.fill(input, st, &mut batch);
             self.flush(upstream, &mut batch, leftover).await?;
             if batch.closing {
@@ -369,6 +403,9 @@ impl Reader<'_> {
             if std::mem::take(&mut batch.confirm_db) {
                 self.confirm_db(st, upstream).await?;
                 continue; // requests after it may already be buffered
+            }
+            if batch.popped && input.has_request() {
+                continue; // the requests after it wait at the top of the loop
             }
             if let Some(request) = batch.held.take() {
                 self.pubsub_gate(request, st, upstream, &mut batch).await?;
@@ -430,6 +467,7 @@ impl Reader<'_> {
             && batch.atomic.is_none()
             && !batch.confirm_db
             && !batch.pin
+            && !batch.popped
             && batch.held.is_none()
         {
             match input.next() {
@@ -647,6 +685,58 @@ impl Reader<'_> {
             .metrics
             .command(name, outcome, started.elapsed());
         Answer::Frame(frame)
+    }
+
+    /// After a destructive read, before the client's next request: waits until Redis has
+    /// answered everything sent (a PING through the client's connection, only when something
+    /// is still owed) and every put-back that reply started is done.
+    ///
+    /// The client is still read meanwhile: a client that hangs up must not wait for a
+    /// blocking pop to time out (its connection to Redis would stay blocked that long). On its
+    /// end of input the wait stops, and the requests it sent before go out as they would have
+    /// without the wait — nobody reads after them any more, except a client that only closed
+    /// its sending half, which still gets every reply.
+    async fn after_pop<R, T>(
+        &mut self,
+        upstream: &mut T,
+        input: &mut Input,
+        client: &mut R,
+        batch: &mut Batch,
+    ) -> Result<(), ReaderEnd>
+    where
+        R: AsyncRead + Unpin,
+        T: LinkTx,
+    {
+        let (tx, busy) = (self.tx, self.busy);
+        let settled = async move {
+            let mut link = SessionLink {
+                tx,
+                upstream,
+                busy,
+                state: LinkState::default(),
+            };
+            match link.sync().await {
+                Ok(()) | Err(ExchangeError::PubSub) => {}
+                Err(_) if tx.is_closed() => return Err(ReaderEnd::WriterGone),
+                Err(_) => return Err(ReaderEnd::UpstreamFailed),
+            }
+            busy.put_backs_done().await;
+            Ok(())
+        };
+        tokio::pin!(settled);
+        loop {
+            tokio::select! {
+                done = &mut settled => return done,
+                read = input.read(client) => match read {
+                    Ok(0) | Err(ReadError::Gone) => return Ok(()),
+                    Ok(_) => {} // more requests: they wait too
+                    Err(ReadError::Budget(e)) => {
+                        close_with(batch, e);
+                        return Ok(());
+                    }
+                },
+            }
+        }
     }
 
     /// After a SELECT: waits until Redis has answered everything sent (a PING through the
@@ -953,6 +1043,7 @@ impl Reader<'_> {
             sent += 1;
         }
         write_args(&[Bytes::from_static(b"EXEC")], &mut out);
+        batch.popped |= !pops.is_empty();
         batch.out.extend_from_slice(&out);
         batch.owed.extend((0..sent).map(|_| Pending::Own));
         batch.owed.push(Pending::Upstream(Box::new(Owed {
@@ -1081,6 +1172,7 @@ impl Reader<'_> {
             write_args(&f.args, &mut batch.out);
         }
         let put_back = put_back(f.spec.pops, &f.args, &f.keys, &tokens);
+        batch.popped |= !matches!(put_back, PutBack::None);
         let learning = if f.learn {
             learn::prepare(f.spec.cache, &f.args, tokens)
         } else {
@@ -1191,39 +1283,6 @@ impl<T: LinkTx> Exchange for SessionLink<'_, T> {
     }
 }
 
-/// How a destructive read puts back a value that does not decrypt. `tokens`: the ciphertexts
-/// of the command's value arguments as sent (an overwrite's put-back checks the key still
-/// holds it).
-fn put_back(pops: Pops, args: &[Bytes], keys: &table::KeyUse, tokens: &[Bytes]) -> PutBack {
-    match pops {
-        Pops::None => PutBack::None,
-        Pops::Overwrite | Pops::OverwriteWith(_) => match tokens.first() {
-            Some(written) if pops.overwrites(args) => PutBack::Overwritten {
-                key: args[1].clone(),
-                written: written.clone(),
-            },
-            _ => PutBack::None,
-        },
-        Pops::Head => PutBack::Head(args[1].clone()),
-        Pops::Tail => PutBack::Tail(args[1].clone()),
-        Pops::KeyedHead => PutBack::Keyed(true),
-        Pops::KeyedTail => PutBack::Keyed(false),
-        Pops::String => PutBack::String(args[1].clone()),
-        Pops::SetMembers => PutBack::Set(args[1].clone()),
-        Pops::Scored => PutBack::Scored(args[1].clone()),
-        Pops::KeyedScored => PutBack::KeyedScored,
-        Pops::MultiScored => PutBack::MultiScored,
-        Pops::Multi => {
-            // LMPOP numkeys key … LEFT|RIGHT: the direction follows the keys.
-            let after = keys.positions().max().map_or(args.len(), |i| i + 1);
-            let head = args
-                .get(after)
-                .is_some_and(|a| redcloak_commands::words::is(a, "LEFT"));
-            PutBack::Multi(head)
-        }
-    }
-}
-
 /// Answers an error about the client's input (malformed, too large, over the budget), then
 /// closes the connection.
 fn close_with(batch: &mut Batch, e: DataError) {
@@ -1296,6 +1355,7 @@ fn write_args(args: &[Bytes], out: &mut BytesMut) {
 /// The writer's view of the process.
 struct WriterEnv {
     shared: Arc<Shared>,
+    busy: Arc<Busy>,
 }
 
 impl Env for WriterEnv {
@@ -1340,12 +1400,20 @@ impl Env for WriterEnv {
             }
         }
         let shared = self.shared.clone();
+        let busy = self.busy.clone();
+        // The client's refusal and its next command wait for this (`Busy::put_backs_done`);
+        // bounded, so that a Redis that stops answering cannot hold the client forever.
+        busy.put_backs.fetch_add(1, Ordering::AcqRel);
+        let limit = PUT_BACK_LIMIT;
         tokio::spawn(
             async move {
-                if let Err(e) = put_back_now(&shared, db, &command).await {
-                    warn!(error = %e, "could not put back a value that does not decrypt; it stays where the command left it");
-                } else {
-                    warn!("put back a value that does not decrypt, where the command had taken it from");
+                match tokio::time::timeout(limit, put_back_now(&shared, db, &command)).await {
+                    Ok(Ok(())) => warn!("put back a value that does not decrypt, where the command had taken it from"),
+                    Ok(Err(e)) => warn!(error = %e, "could not put back a value that does not decrypt; it stays where the command left it"),
+                    Err(_) => warn!(limit_secs = limit.as_secs(), "could not put back a value that does not decrypt in time; it stays where the command left it"),
+                }
+                if busy.put_backs.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    busy.put_backs_done.notify_waiters();
                 }
             }
             .in_current_span(),
@@ -1403,6 +1471,7 @@ where
 {
     let env = WriterEnv {
         shared: shared.clone(),
+        busy: busy.clone(),
     };
     let lost = deliver_until_done(
         &mut rx,
@@ -1625,6 +1694,10 @@ impl<X: LinkRx, W: AsyncWrite + Unpin> Writer<'_, X, W> {
     async fn write_out(&mut self) -> bool {
         if self.out.is_empty() {
             return true;
+        }
+        if self.busy.put_backs.load(Ordering::Acquire) > 0 {
+            // A refusal is in `out`: the client sees it once the value is back in Redis.
+            self.busy.put_backs_done().await;
         }
         let ok = self.client.write_all(&self.out).await.is_ok();
         self.out.clear();

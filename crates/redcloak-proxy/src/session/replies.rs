@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use redcloak_commands::resp::{self, Frame};
-use redcloak_commands::table::Channels;
+use redcloak_commands::table::{self, Channels, Pops};
 use redcloak_commands::transform::{self, Plan, ReplyError};
 use redcloak_crypto::{DecryptError, KeyRing};
 
@@ -630,9 +630,51 @@ fn put_back_exec(
     }
 }
 
+/// How a destructive read puts back a value that does not decrypt. `tokens`: the ciphertexts
+/// of the command's value arguments as sent (an overwrite's put-back checks the key still
+/// holds it).
+pub(crate) fn put_back(
+    pops: Pops,
+    args: &[Bytes],
+    keys: &table::KeyUse,
+    tokens: &[Bytes],
+) -> PutBack {
+    match pops {
+        Pops::None => PutBack::None,
+        Pops::Overwrite | Pops::OverwriteWith(_) => match tokens.first() {
+            Some(written) if pops.overwrites(args) => PutBack::Overwritten {
+                key: args[1].clone(),
+                written: written.clone(),
+            },
+            _ => PutBack::None,
+        },
+        Pops::Head => PutBack::Head(args[1].clone()),
+        Pops::Tail => PutBack::Tail(args[1].clone()),
+        Pops::KeyedHead => PutBack::Keyed(true),
+        Pops::KeyedTail => PutBack::Keyed(false),
+        Pops::String => PutBack::String(args[1].clone()),
+        Pops::SetMembers => PutBack::Set(args[1].clone()),
+        Pops::Scored => PutBack::Scored(args[1].clone()),
+        Pops::KeyedScored => PutBack::KeyedScored,
+        Pops::MultiScored => PutBack::MultiScored,
+        Pops::Multi => {
+            // LMPOP numkeys key … LEFT|RIGHT: the direction follows the keys.
+            let after = keys.positions().max().map_or(args.len(), |i| i + 1);
+            let head = args
+                .get(after)
+                .is_some_and(|a| redcloak_commands::words::is(a, "LEFT"));
+            PutBack::Multi(head)
+        }
+    }
+}
+
 /// The command that puts back what a destructive read returned (raw ciphertext, as Redis
 /// held it), or `None` when there is nothing to put back.
-fn put_back_command(how: &PutBack, frame: &Bytes, limits: &resp::Limits) -> Option<Vec<Bytes>> {
+pub(crate) fn put_back_command(
+    how: &PutBack,
+    frame: &Bytes,
+    limits: &resp::Limits,
+) -> Option<Vec<Bytes>> {
     let parsed = Frame::parse(frame, limits).ok()??.0;
     let bulks = |f: Frame| -> Vec<Bytes> {
         match f {
