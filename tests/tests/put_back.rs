@@ -564,11 +564,14 @@ fn destructive_reads_in_scripts_and_transactions_put_back_too() {
     );
 }
 
-/// While a pipelined request waits behind a destructive read (above), redcloak still reads the
-/// client: one that hangs up does not leave its connection to Redis blocked until the pop's
-/// timeout, and one that only closes its sending half still gets every reply.
+/// While requests wait behind a blocking command — behind a destructive read (above), or
+/// behind a SELECT whose answer they need — redcloak still reads the client: one that hangs up,
+/// or only closes its sending half (Redis treats both as gone), does not leave its connection
+/// to Redis blocked until the command's timeout, and a value pushed later stays in the list
+/// instead of being popped for nobody. Found by the differential run: a hung-up client's
+/// `WAIT 1 0` stayed blocked in Redis for good.
 #[test]
-fn a_client_waiting_behind_a_blocking_pop_can_hang_up() {
+fn a_client_that_hangs_up_behind_a_blocking_command_leaves_nothing_blocked() {
     use std::net::Shutdown;
     let stack = Stack::start();
     let mut direct = stack.direct();
@@ -582,41 +585,44 @@ fn a_client_waiting_behind_a_blocking_pop_can_hang_up() {
             .unwrap(),
         other => panic!("{other:?}"),
     };
-    let pipeline = || {
-        let mut bytes = redcloak_e2e::diff::command(&[b"BLPOP", b"nothing-here", b"20"]);
+    let cases = [
+        ("BLPOP nothing-here 30", "PING"),
+        ("BLMOVE nothing-here elsewhere LEFT RIGHT 30", "SELECT 1"),
+        ("WAIT 1 0", "SELECT 1"),
+    ];
+    for ((blocking, behind), close) in cases
+        .iter()
+        .flat_map(|c| [(c, "hang up"), (c, "close the sending half")])
+    {
+        direct.cmd(&[b"DEL", b"nothing-here"]).unwrap();
+        let mut bytes = Vec::new();
+        for line in [*blocking, *behind] {
+            let words = redcloak_e2e::diff::words(line);
+            bytes.extend(redcloak_e2e::diff::command(
+                &words.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+            ));
+        }
         bytes.extend(redcloak_e2e::diff::command(&[b"PING"]));
-        bytes
-    };
-
-    // Hangs up: Redis lets go of the blocked BLPOP at once, not after 20 s.
-    let mut c = stack.raw();
-    c.write_all(&pipeline()).unwrap();
-    assert!(
-        wait_for(Duration::from_secs(5), || blocked(&mut direct) == "1"),
-        "the BLPOP never blocked"
-    );
-    drop(c);
-    assert!(
-        wait_for(Duration::from_secs(5), || blocked(&mut direct) == "0"),
-        "the connection to Redis stayed blocked after the client hung up"
-    );
-
-    // Closes only its sending half: the BLPOP is woken by a push, and both replies come.
-    let mut c = stack.raw();
-    c.write_all(&pipeline()).unwrap();
-    assert!(wait_for(Duration::from_secs(5), || blocked(&mut direct) == "1"));
-    c.shutdown(Shutdown::Write).unwrap();
-    let good = stack.key_ring().encrypt(b"woken");
-    direct.cmd(&[b"RPUSH", b"nothing-here", &good]).unwrap();
-    let mut buf = bytes::BytesMut::new();
-    let first = redcloak_e2e::diff::read_reply(&mut c, &mut buf).expect("BLPOP's reply");
-    assert_eq!(
-        first.frame,
-        Frame::Array(vec![
-            Frame::Bulk(Bytes::from_static(b"nothing-here")),
-            Frame::Bulk(Bytes::from_static(b"woken"))
-        ])
-    );
-    let second = redcloak_e2e::diff::read_reply(&mut c, &mut buf).expect("PING's reply");
-    assert_eq!(second.frame, Frame::Simple(Bytes::from_static(b"PONG")));
+        let mut c = stack.raw();
+        c.write_all(&bytes).unwrap();
+        assert!(
+            wait_for(Duration::from_secs(5), || blocked(&mut direct) == "1"),
+            "{blocking}: never blocked"
+        );
+        match close {
+            "hang up" => drop(c),
+            _ => c.shutdown(Shutdown::Write).unwrap(),
+        }
+        assert!(
+            wait_for(Duration::from_secs(5), || blocked(&mut direct) == "0"),
+            "{blocking}, {behind}, {close}: the connection to Redis stayed blocked"
+        );
+        let good = stack.key_ring().encrypt(b"pushed later");
+        direct.cmd(&[b"RPUSH", b"nothing-here", &good]).unwrap();
+        assert_eq!(
+            list(&mut direct, "nothing-here"),
+            vec![Bytes::from(good)],
+            "{blocking}, {close}: the value pushed later was taken"
+        );
+    }
 }

@@ -381,7 +381,9 @@ impl Reader<'_> {
                 return Err(ReaderEnd::WriterGone);
             }
             if batch.popped && input.has_request() {
-                self.after_pop(upstream, input, client, &mut batch).await?;
+                if !self.after_pop(upstream, input, client, &mut batch).await? {
+                    return Ok(ReaderEnd::ClientDone);
+                }
                 batch.popped = false;
             }
             self.fill(input, st, &mut batch);
@@ -401,7 +403,12 @@ impl Reader<'_> {
                 continue; // requests after the RESET may already be buffered
             }
             if std::mem::take(&mut batch.confirm_db) {
-                self.confirm_db(st, upstream).await?;
+                if !self
+                    .confirm_db(st, upstream, input, client, &mut batch)
+                    .await?
+                {
+                    return Ok(ReaderEnd::ClientDone);
+                }
                 continue; // requests after it may already be buffered
             }
             if batch.popped && input.has_request() {
@@ -689,20 +696,15 @@ impl Reader<'_> {
 
     /// After a destructive read, before the client's next request: waits until Redis has
     /// answered everything sent (a PING through the client's connection, only when something
-    /// is still owed) and every put-back that reply started is done.
-    ///
-    /// The client is still read meanwhile: a client that hangs up must not wait for a
-    /// blocking pop to time out (its connection to Redis would stay blocked that long). On its
-    /// end of input the wait stops, and the requests it sent before go out as they would have
-    /// without the wait — nobody reads after them any more, except a client that only closed
-    /// its sending half, which still gets every reply.
+    /// is still owed) and every put-back that reply started is done. `false`: the client hung
+    /// up meanwhile ([`reading_while`]).
     async fn after_pop<R, T>(
         &mut self,
         upstream: &mut T,
         input: &mut Input,
         client: &mut R,
         batch: &mut Batch,
-    ) -> Result<(), ReaderEnd>
+    ) -> Result<bool, ReaderEnd>
     where
         R: AsyncRead + Unpin,
         T: LinkTx,
@@ -723,43 +725,49 @@ impl Reader<'_> {
             busy.put_backs_done().await;
             Ok(())
         };
-        tokio::pin!(settled);
-        loop {
-            tokio::select! {
-                done = &mut settled => return done,
-                read = input.read(client) => match read {
-                    Ok(0) | Err(ReadError::Gone) => return Ok(()),
-                    Ok(_) => {} // more requests: they wait too
-                    Err(ReadError::Budget(e)) => {
-                        close_with(batch, e);
-                        return Ok(());
-                    }
-                },
-            }
-        }
+        Ok(reading_while(settled, input, client, batch)
+            .await?
+            .is_some())
     }
 
     /// After a SELECT: waits until Redis has answered everything sent (a PING through the
     /// client's connection), then takes the database Redis confirmed.
-    async fn confirm_db<T: LinkTx>(
+    /// `false`: the client hung up meanwhile ([`reading_while`]).
+    async fn confirm_db<R, T>(
         &mut self,
         st: &mut ConnState,
         upstream: &mut T,
-    ) -> Result<(), ReaderEnd> {
+        input: &mut Input,
+        client: &mut R,
+        batch: &mut Batch,
+    ) -> Result<bool, ReaderEnd>
+    where
+        R: AsyncRead + Unpin,
+        T: LinkTx,
+    {
+        let tx = self.tx;
         let mut link = SessionLink {
-            tx: self.tx,
+            tx,
             upstream,
             busy: self.busy,
             state: LinkState::default(),
         };
-        match link.call(vec![vec![Bytes::from_static(b"PING")]]).await {
-            // In RESP2 pub/sub mode the PING is answered too (as a pub/sub frame).
-            Ok(_) | Err(ExchangeError::PubSub) => {}
-            Err(_) if self.tx.is_closed() => return Err(ReaderEnd::WriterGone),
-            Err(_) => return Err(ReaderEnd::UpstreamFailed),
+        let answered = async move {
+            match link.call(vec![vec![Bytes::from_static(b"PING")]]).await {
+                // In RESP2 pub/sub mode the PING is answered too (as a pub/sub frame).
+                Ok(_) | Err(ExchangeError::PubSub) => Ok(()),
+                Err(_) if tx.is_closed() => Err(ReaderEnd::WriterGone),
+                Err(_) => Err(ReaderEnd::UpstreamFailed),
+            }
+        };
+        if reading_while(answered, input, client, batch)
+            .await?
+            .is_none()
+        {
+            return Ok(false);
         }
         st.db = self.busy.db.load(Ordering::Relaxed);
-        Ok(())
+        Ok(true)
     }
 
     /// Whether `request` must wait for [`Reader::pubsub_gate`]: the connection may be in
@@ -1280,6 +1288,37 @@ impl<T: LinkTx> Exchange for SessionLink<'_, T> {
 
     fn state(&self) -> LinkState {
         self.state
+    }
+}
+
+/// Waits for `settled` (Redis answering what the client sent before) while still reading the
+/// client, so that a client that hangs up meanwhile is seen at once: `Ok(None)` then. Its
+/// requests still waiting are dropped, as Redis drops the commands queued behind a blocked
+/// one when its client goes — and its connection to Redis must not stay blocked (a later push
+/// would be popped for nobody). A request over the memory budget answers its error once the
+/// wait is over.
+async fn reading_while<V, R>(
+    settled: impl std::future::Future<Output = Result<V, ReaderEnd>>,
+    input: &mut Input,
+    client: &mut R,
+    batch: &mut Batch,
+) -> Result<Option<V>, ReaderEnd>
+where
+    R: AsyncRead + Unpin,
+{
+    tokio::pin!(settled);
+    loop {
+        tokio::select! {
+            done = &mut settled => return done.map(Some),
+            read = input.read(client) => match read {
+                Ok(0) | Err(ReadError::Gone) => return Ok(None),
+                Ok(_) => {} // more requests: they wait too
+                Err(ReadError::Budget(e)) => {
+                    close_with(batch, e);
+                    return settled.await.map(Some);
+                }
+            },
+        }
     }
 }
 
