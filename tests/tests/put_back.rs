@@ -589,6 +589,12 @@ fn a_client_that_hangs_up_behind_a_blocking_command_leaves_nothing_blocked() {
         ("BLPOP nothing-here 30", "PING"),
         ("BLMOVE nothing-here elsewhere LEFT RIGHT 30", "SELECT 1"),
         ("WAIT 1 0", "SELECT 1"),
+        // Behind it, work redcloak carries out itself: an emulated command, a script.
+        ("WAIT 1 0", "INCR counter"),
+        (
+            "BLMOVE nothing-here elsewhere LEFT RIGHT 30",
+            "EVAL return 0",
+        ),
     ];
     for ((blocking, behind), close) in cases
         .iter()

@@ -340,7 +340,7 @@ struct Batch {
     pin: bool,
     /// A destructive read was sent (a pop, GETDEL, GETSET…, or an EXEC holding one): the
     /// requests after it wait for its reply and for the put-back of a value that does not
-    /// decrypt ([`Reader::after_pop`]), so that the client's own later commands find the key
+    /// decrypt ([`Reader::until_answered`]), so that the client's own later commands find the key
     /// as if the refused read had never run.
     popped: bool,
 }
@@ -381,7 +381,10 @@ impl Reader<'_> {
                 return Err(ReaderEnd::WriterGone);
             }
             if batch.popped && input.has_request() {
-                if !self.after_pop(upstream, input, client, &mut batch).await? {
+                if !self
+                    .until_answered(upstream, input, client, &mut batch)
+                    .await?
+                {
                     return Ok(ReaderEnd::ClientDone);
                 }
                 batch.popped = false;
@@ -404,15 +407,27 @@ impl Reader<'_> {
             }
             if std::mem::take(&mut batch.confirm_db) {
                 if !self
-                    .confirm_db(st, upstream, input, client, &mut batch)
+                    .until_answered(upstream, input, client, &mut batch)
                     .await?
                 {
                     return Ok(ReaderEnd::ClientDone);
                 }
+                st.db = self.busy.db.load(Ordering::Relaxed);
                 continue; // requests after it may already be buffered
             }
             if batch.popped && input.has_request() {
                 continue; // the requests after it wait at the top of the loop
+            }
+            if batch.held.is_some() || batch.atomic.is_some() {
+                // Both start once Redis has answered what was sent before: wait for that here,
+                // where a client that hangs up meanwhile is seen (it may have left a command
+                // blocked in Redis, `WAIT 1 0`, that only its going away ends).
+                if !self
+                    .until_answered(upstream, input, client, &mut batch)
+                    .await?
+                {
+                    return Ok(ReaderEnd::ClientDone);
+                }
             }
             if let Some(request) = batch.held.take() {
                 self.pubsub_gate(request, st, upstream, &mut batch).await?;
@@ -694,11 +709,12 @@ impl Reader<'_> {
         Answer::Frame(frame)
     }
 
-    /// After a destructive read, before the client's next request: waits until Redis has
-    /// answered everything sent (a PING through the client's connection, only when something
-    /// is still owed) and every put-back that reply started is done. `false`: the client hung
-    /// up meanwhile ([`reading_while`]).
-    async fn after_pop<R, T>(
+    /// Waits until Redis has answered everything the client sent (a PING through the
+    /// client's connection, only when something is still owed) and every put-back those
+    /// replies started is done. Used before the requests after a destructive read (they must
+    /// find the key as if a refused read had never run) and after a SELECT (they are bound to
+    /// the database Redis confirmed). `false`: the client hung up meanwhile ([`reading_while`]).
+    async fn until_answered<R, T>(
         &mut self,
         upstream: &mut T,
         input: &mut Input,
@@ -717,6 +733,7 @@ impl Reader<'_> {
                 busy,
                 state: LinkState::default(),
             };
+            // In RESP2 pub/sub mode the PING is answered too (as a pub/sub frame).
             match link.sync().await {
                 Ok(()) | Err(ExchangeError::PubSub) => {}
                 Err(_) if tx.is_closed() => return Err(ReaderEnd::WriterGone),
@@ -728,46 +745,6 @@ impl Reader<'_> {
         Ok(reading_while(settled, input, client, batch)
             .await?
             .is_some())
-    }
-
-    /// After a SELECT: waits until Redis has answered everything sent (a PING through the
-    /// client's connection), then takes the database Redis confirmed.
-    /// `false`: the client hung up meanwhile ([`reading_while`]).
-    async fn confirm_db<R, T>(
-        &mut self,
-        st: &mut ConnState,
-        upstream: &mut T,
-        input: &mut Input,
-        client: &mut R,
-        batch: &mut Batch,
-    ) -> Result<bool, ReaderEnd>
-    where
-        R: AsyncRead + Unpin,
-        T: LinkTx,
-    {
-        let tx = self.tx;
-        let mut link = SessionLink {
-            tx,
-            upstream,
-            busy: self.busy,
-            state: LinkState::default(),
-        };
-        let answered = async move {
-            match link.call(vec![vec![Bytes::from_static(b"PING")]]).await {
-                // In RESP2 pub/sub mode the PING is answered too (as a pub/sub frame).
-                Ok(_) | Err(ExchangeError::PubSub) => Ok(()),
-                Err(_) if tx.is_closed() => Err(ReaderEnd::WriterGone),
-                Err(_) => Err(ReaderEnd::UpstreamFailed),
-            }
-        };
-        if reading_while(answered, input, client, batch)
-            .await?
-            .is_none()
-        {
-            return Ok(false);
-        }
-        st.db = self.busy.db.load(Ordering::Relaxed);
-        Ok(true)
     }
 
     /// Whether `request` must wait for [`Reader::pubsub_gate`]: the connection may be in
