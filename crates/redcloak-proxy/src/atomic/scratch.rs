@@ -342,7 +342,9 @@ impl<'a, E: Exchange> Scratch<'a, E> {
             };
         // A destructive read that cannot be answered puts back what it took (below): an
         // overwrite only while the copy still holds the value it wrote.
-        let written: Vec<Bytes> = encrypted.get(2).cloned().into_iter().collect();
+        let written = (spec.pops != table::Pops::None)
+            .then(|| encrypted.get(2).cloned())
+            .flatten();
         commands.push(encrypted);
         let replies = self.ex.call(commands).await?;
         let raw = replies.last().ok_or(ExchangeError::Malformed)?;
@@ -353,7 +355,7 @@ impl<'a, E: Exchange> Scratch<'a, E> {
             // Refused, so it must not have changed anything: what it removed from the view
             // goes back into the copy before the next command runs (a value that does not
             // decrypt is never lost, inside a script or transaction too).
-            let how = put_back(spec.pops, &renamed, &keys, &written);
+            let how = put_back(spec.pops, &renamed, &keys, written.as_slice());
             if let Some(command) = put_back_command(&how, raw, self.ctx.limits) {
                 self.ex.call(vec![command]).await?;
             }
