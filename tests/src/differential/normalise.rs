@@ -62,6 +62,19 @@ enum Rule {
     /// Streams' consumer bookkeeping: the named time fields (`idle`, `seen-time`,
     /// `active-time`, `inactive`) and pending entries' delivery times, ±2000 ms.
     StreamTimes,
+    /// SORT / SORT_RO with a `BY` pattern that is looked up (it has a `*`): elements whose
+    /// weights are equal — all of them when the pattern names no existing key, as the
+    /// generator's mostly do — stay in the order the sort found them, the collection's
+    /// iteration order, which for a set is its hash table's (per-process random seed). So
+    /// the groups of `group` elements (one per `GET`, at least one) are compared in any
+    /// order; with a `LIMIT`, which elements fall inside depends on that order too, and only
+    /// the shape is compared unless the groups agree anyway.
+    SortTies {
+        /// Reply elements per sorted element.
+        group: usize,
+        /// A `LIMIT` was given.
+        limit: bool,
+    },
 }
 
 /// Commands whose reply is a set's members, in the set's order: a hash table's when the set is
@@ -114,10 +127,50 @@ fn script_returns_a_set(cmd: &Cmd, display: &str) -> bool {
     }
 }
 
+/// [`Rule::SortTies`] for a SORT / SORT_RO whose `BY` pattern is looked up (Redis sorts
+/// without lookups only when the pattern has no `*`).
+fn sort_ties(cmd: &Cmd) -> Option<Rule> {
+    let args = cmd.args.get(2..)?;
+    let is = |a: &[u8], w: &str| super::gen::strcasecmp_eq(a, w);
+    let (mut by, mut gets, mut limit) = (false, 0, false);
+    let mut i = 0;
+    while i < args.len() {
+        match () {
+            _ if is(&args[i], "BY") && i + 1 < args.len() => {
+                // `strchr(pattern, '*')`: a C string, up to the first NUL.
+                by = args[i + 1]
+                    .split(|&b| b == 0)
+                    .next()
+                    .is_some_and(|p| p.contains(&b'*'));
+                i += 2;
+            }
+            _ if is(&args[i], "GET") && i + 1 < args.len() => {
+                gets += 1;
+                i += 2;
+            }
+            _ if is(&args[i], "LIMIT") && i + 2 < args.len() => {
+                limit = true;
+                i += 3;
+            }
+            _ if is(&args[i], "STORE") => i += 2,
+            _ => i += 1,
+        }
+    }
+    by.then_some(Rule::SortTies {
+        group: gets.max(1),
+        limit,
+    })
+}
+
 fn rule(cmd: &Cmd, docs: &Docs) -> Rule {
     let display = cmd.display(docs);
     if script_returns_a_set(cmd, &display) {
         return Rule::Unordered;
+    }
+    if display == "SORT" || display == "SORT_RO" {
+        if let Some(rule) = sort_ties(cmd) {
+            return rule;
+        }
     }
     match display.as_str() {
         "TIME" | "LASTSAVE" | "CLIENT ID" | "ACL GENPASS" | "RANDOMKEY" | "DUMP"
@@ -183,9 +236,15 @@ pub fn reconcile(
             sort_deep(redcloak);
             sort_deep(redis);
         }
-        // SCAN from a cursor other than 0 starts at a hash-table position, which holds other
-        // keys in each server.
-        Rule::Scan { .. } if cmd.args.get(1).is_some_and(|c| c != b"0") && display == "SCAN" => {
+        // A cursor other than 0 is a hash-table position, which holds other items in each
+        // server (per-process hash seed; for redcloak's collections, the positions of
+        // ciphertexts). The cursor is SCAN's first argument and the others' second.
+        Rule::Scan { .. }
+            if cmd
+                .args
+                .get(if display == "SCAN" { 1 } else { 2 })
+                .is_some_and(|c| c != b"0") =>
+        {
             kind(redcloak);
             kind(redis);
         }
@@ -197,6 +256,28 @@ pub fn reconcile(
         }
         Rule::Sample => sample(redcloak, redis),
         Rule::StreamTimes => stream_times(redcloak, redis),
+        Rule::SortTies { group, limit } => sort_ties_compare(redcloak, redis, group, limit),
+    }
+}
+
+fn sort_groups(r: &mut Reply, group: usize) {
+    if let Reply::Array(v) = unwrap_attr(r) {
+        if v.len() % group == 0 {
+            let mut groups: Vec<Vec<Reply>> = v.chunks(group).map(<[Reply]>::to_vec).collect();
+            groups.sort();
+            *v = groups.concat();
+        }
+    }
+}
+
+fn sort_ties_compare(a: &mut Reply, b: &mut Reply, group: usize, limit: bool) {
+    let (mut sa, mut sb) = (a.clone(), b.clone());
+    sort_groups(&mut sa, group);
+    sort_groups(&mut sb, group);
+    if sa == sb {
+        (*a, *b) = (sa, sb);
+    } else if limit {
+        shape_unless_encrypted(a, b);
     }
 }
 
@@ -344,12 +425,17 @@ fn sample(a: &mut Reply, b: &mut Reply) {
         *b = sb;
         return;
     }
+    shape_unless_encrypted(a, b);
+}
+
+/// Compares only the shapes, unless a value on redcloak's side (`a`) came back still
+/// encrypted: then they are kept different.
+fn shape_unless_encrypted(a: &mut Reply, b: &mut Reply) {
     let mut encrypted = false;
     a.for_each_bytes(&mut |bytes| encrypted |= bytes.starts_with(b"gAAAAA"));
     shape(a);
     shape(b);
     if encrypted {
-        // Keep them different: a value came back still encrypted.
         *a = Reply::Normalised("a value came back still encrypted");
     }
 }
@@ -470,6 +556,80 @@ mod tests {
         assert!(!returns_a_set(
             b"redis.call('SADD', KEYS[1], 'x'); return redis.call('SMEMBERS', KEYS[1])"
         ));
+    }
+
+    fn bulks(items: &[&str]) -> Reply {
+        Reply::Array(
+            items
+                .iter()
+                .map(|s| Reply::Bulk(s.as_bytes().to_vec()))
+                .collect(),
+        )
+    }
+
+    /// Reconciles `a` (redcloak) and `b` (Redis) for `cmd`; whether they then compare equal.
+    fn agree(cmd: &[&str], a: Reply, b: Reply) -> bool {
+        let (mut a, mut b) = (a, b);
+        reconcile(&Docs::default(), &Cmd::new(cmd), None, &mut a, &mut b);
+        a == b
+    }
+
+    #[test]
+    fn sort_by_a_looked_up_pattern_compares_ties_in_any_order() {
+        let sort = ["SORT_RO", "k", "by", "nomatch*", "alpha"];
+        let (ab, ba) = (bulks(&["a", "b"]), bulks(&["b", "a"]));
+        assert!(agree(&sort, ab.clone(), ba.clone()));
+        // Other elements, or a value still encrypted, still differ.
+        assert!(!agree(&sort, ab.clone(), bulks(&["a", "c"])));
+        // A pattern without `*` (up to a NUL) does not sort: compared exactly.
+        assert!(!agree(
+            &["SORT", "k", "BY", "nosort"],
+            ab.clone(),
+            ba.clone()
+        ));
+        assert!(!agree(&["SORT", "k", "BY", "x\0*"], ab.clone(), ba.clone()));
+        // Option words are C strings, compared ignoring case.
+        assert!(agree(&["SORT", "k", "BY\0x", "w*"], ab.clone(), ba.clone()));
+        assert!(agree(&["sort", "k", "By", "w*"], ab.clone(), ba.clone()));
+        // Without BY, the order is the sort's: exact.
+        assert!(!agree(&["SORT", "k", "ALPHA"], ab.clone(), ba.clone()));
+        // GET: each element's group stays together.
+        let get = ["SORT", "k", "BY", "w*", "GET", "#", "GET", "h*"];
+        assert!(agree(
+            &get,
+            bulks(&["a", "1", "b", "2"]),
+            bulks(&["b", "2", "a", "1"])
+        ));
+        assert!(!agree(
+            &get,
+            bulks(&["a", "2", "b", "1"]),
+            bulks(&["b", "2", "a", "1"])
+        ));
+        // LIMIT: which elements fall inside depends on the ties; the shape must agree, and
+        // nothing may come back encrypted.
+        let limit = ["SORT", "k", "BY", "w*", "LIMIT", "0", "1"];
+        assert!(agree(&limit, bulks(&["a"]), bulks(&["b"])));
+        assert!(!agree(&limit, bulks(&["a"]), bulks(&["a", "b"])));
+        assert!(!agree(&limit, bulks(&["gAAAAABxyz"]), bulks(&["b"])));
+    }
+
+    #[test]
+    fn a_scan_from_another_cursor_compares_the_kind_only() {
+        let (a, b) = (
+            Reply::Array(vec![Reply::Bulk(b"0".to_vec()), bulks(&["x"])]),
+            Reply::Array(vec![Reply::Bulk(b"0".to_vec()), bulks(&["x", "y"])]),
+        );
+        for cmd in [
+            &["SCAN", "3"][..],
+            &["SSCAN", "k", "1", "COUNT", "10"],
+            &["HSCAN", "k", "7"],
+            &["ZSCAN", "k", "2"],
+        ] {
+            assert!(agree(cmd, a.clone(), b.clone()), "{cmd:?}");
+        }
+        // From cursor 0, a finished scan must return the same items.
+        assert!(!agree(&["SSCAN", "k", "0"], a.clone(), b.clone()));
+        assert!(!agree(&["SCAN", "0"], a, b));
     }
 
     #[test]
