@@ -114,12 +114,23 @@ impl Hold {
 }
 
 impl Hold {
-    /// Makes room for at least `chunk` more bytes in `buf`, growing it by half (or `chunk`)
-    /// at a time, only with budget taken first, so the buffer never grows past what the
-    /// budget allows. While the contents are copied the old and the new allocation both
-    /// exist, so the growth holds both until the old one is gone.
+    /// Makes room for a read into `buf`: at least a quarter of `chunk` is left as it is (a
+    /// read that size is still worth its system call); otherwise the allocation is used again
+    /// if nothing else holds its bytes, or the buffer grows by half (or `chunk`), only with
+    /// budget taken first, so the buffer never grows past what the budget allows. While the
+    /// contents are copied the old and the new allocation both exist, so the growth holds
+    /// both until the old one is gone.
+    ///
+    /// Requests (and replies) parsed out of the buffer share its allocation until they are
+    /// dropped, and the reader asks for room again as soon as it has queued a request — while
+    /// that request is still alive. Asking for a whole `chunk` free made every request at
+    /// -P 1 allocate a new 16 KiB buffer.
     pub async fn grow(&mut self, buf: &mut bytes::BytesMut, chunk: usize) -> Result<(), Exhausted> {
-        if buf.capacity() - buf.len() >= chunk {
+        if buf.capacity() - buf.len() >= chunk / 4 {
+            return Ok(());
+        }
+        // Within the allocation the hold took when it was made: nothing new to take.
+        if buf.try_reclaim(chunk) {
             return Ok(());
         }
         let capacity = buf.len() + chunk.max(buf.len() / 2);
@@ -192,6 +203,41 @@ mod tests {
         drop(b);
         assert_eq!(budget.used(), 0);
         assert!(peak > 0);
+    }
+
+    #[tokio::test]
+    async fn a_buffer_whose_contents_were_taken_is_used_again() {
+        let budget = Budget::new(10 * FREE_PER_BUFFER);
+        let mut a = Hold::new(&budget);
+        let mut buf = bytes::BytesMut::new();
+        // Grown past the free part, so the hold takes from the budget.
+        a.grow(&mut buf, 2 * FREE_PER_BUFFER).await.unwrap();
+        let (start, used) = (buf.as_ptr(), budget.used());
+        assert!(used > 0);
+        let capacity = buf.capacity();
+        for round in 0..100 {
+            // Enough to leave less than a quarter of the chunk free.
+            buf.resize(capacity - FREE_PER_BUFFER / 4 + round, b'x');
+            // A parsed request leaves with the bytes it was made of…
+            let request = buf.split_to(buf.len()).freeze();
+            drop(request);
+            a.grow(&mut buf, 2 * FREE_PER_BUFFER).await.unwrap();
+            // …and the same allocation takes the next one: no new buffer, nothing more held.
+            assert_eq!(buf.as_ptr(), start, "round {round}");
+            assert_eq!(budget.used(), used);
+        }
+        // While a request still holds its bytes, the buffer cannot be reused: it grows anew.
+        buf.resize(capacity - FREE_PER_BUFFER / 4, b'x');
+        let held = buf.split_to(10).freeze();
+        a.grow(&mut buf, 2 * FREE_PER_BUFFER).await.unwrap();
+        assert_ne!(buf.as_ptr(), start);
+        assert!(buf.capacity() - buf.len() >= 2 * FREE_PER_BUFFER);
+        drop(held);
+        // A quarter of a chunk free is room enough: left as it is.
+        let before = buf.as_ptr();
+        buf.resize(buf.capacity() - 2 * FREE_PER_BUFFER / 4, b'x');
+        a.grow(&mut buf, 2 * FREE_PER_BUFFER).await.unwrap();
+        assert_eq!(buf.as_ptr(), before);
     }
 
     #[tokio::test]
