@@ -158,7 +158,8 @@ fi
 # A reference that does not answer is left out with a warning (it would hang the runs).
 for t in haproxy stunnel; do
   [[ -n ${target_args[$t]:-} ]] || continue
-  read -ra a <<<"${target_args[$t]}"
+  # redis-benchmark's arguments without its --dbnum, which redis-cli does not take.
+  read -ra a <<<"${target_args[$t]% --dbnum *}"
   up=0
   for _ in $(seq 1 50); do
     redis-cli "${a[@]}" --no-auth-warning PING 2>/dev/null | grep -q PONG && { up=1; break; }
