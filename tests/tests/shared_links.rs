@@ -366,3 +366,114 @@ fn a_client_that_never_reads_its_replies_is_cut_off_and_the_others_go_on() {
     assert!(!stack.proxy.log_text().contains("degraded mode"));
     println!("the slow client read {whole} whole replies before being cut off");
 }
+
+#[test]
+fn clients_that_never_read_are_cut_off_at_the_process_wide_budget() {
+    // Four clients each leave 40 replies of 1 MB unread: 40 MB each is under the per-client
+    // limit (one largest reply, 1 MiB, + 64 MiB), 160 MB together is far over a 32 MiB
+    // process budget, of which unread replies may take three quarters. The connection's reader must go
+    // on reading for the others, so only the budget can stop redcloak from holding it all.
+    let budget: usize = 32 * 1024 * 1024;
+    let stack = Stack::start_with(
+        &[],
+        &[
+            ("REDCLOAK_SHARED_CONNECTIONS", "1"),
+            ("REDCLOAK_MAX_BULK_BYTES", "1048576"),
+            ("REDCLOAK_MAX_BUFFERED_BYTES", &budget.to_string()),
+        ],
+    );
+    let value = vec![b'v'; 1_000_000];
+    let mut writer = stack.plain();
+    assert_eq!(writer.cmd(&[b"SET", b"big", &value]).unwrap(), ok());
+    let rss_before = stack.proxy.rss_kib();
+
+    let mut get = bytes::BytesMut::new();
+    for _ in 0..40 {
+        get.extend_from_slice(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n");
+    }
+    let mut slow: Vec<_> = (0..4).map(|_| stack.raw()).collect();
+    for s in &mut slow {
+        std::io::Write::write_all(s, &get).expect("pipeline");
+    }
+
+    // Meanwhile a client on the same (only) shared connection is served.
+    let mut other = stack.plain();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut served = 0;
+    while Instant::now() < deadline {
+        let v = format!("other {served}");
+        assert_eq!(other.cmd(&[b"SET", b"other", v.as_bytes()]).unwrap(), ok());
+        assert_eq!(other.cmd(&[b"GET", b"other"]).unwrap(), bulk(&v));
+        served += 1;
+    }
+    let grown_mib = stack.proxy.rss_kib().saturating_sub(rss_before) / 1024;
+    println!("{served} commands served beside the slow clients; RSS grew {grown_mib} MiB");
+    // Held without the budget: the 160 MB. With it: the 32 MiB, the reader's buffer and
+    // what each session has in hand.
+    assert!(
+        grown_mib < 110,
+        "redcloak held {grown_mib} MiB for clients that do not read:\n{}",
+        stack.proxy.log_text()
+    );
+
+    // Each slow client, once it reads, gets whole replies and then the error or the end —
+    // never a reply that belongs to another client; at least one was cut by the budget.
+    let mut cut_by_budget = 0;
+    for s in &mut slow {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = bytes::BytesMut::new();
+        let (mut whole, mut errors) = (0, 0);
+        let end = loop {
+            match redcloak_e2e::read_frame(s, &mut buf) {
+                Ok(Frame::Bulk(b)) => {
+                    assert_eq!(b.len(), value.len());
+                    whole += 1;
+                }
+                Ok(Frame::Error(e)) => {
+                    let e = String::from_utf8_lossy(&e);
+                    assert!(e.contains("its replies were not read"), "{e}");
+                    if e.contains("REDCLOAK_MAX_BUFFERED_BYTES") {
+                        cut_by_budget += 1;
+                    }
+                    errors += 1;
+                }
+                Ok(other) => panic!("a slow client got {other:?}"),
+                Err(e) => break e,
+            }
+        };
+        if errors > 0 {
+            assert_eq!(
+                end.kind(),
+                std::io::ErrorKind::UnexpectedEof,
+                "a cut client is closed, not left waiting"
+            );
+            assert_eq!(whole + errors, 40, "one reply per command, then the end");
+        } else {
+            assert_eq!(whole, 40, "a client not cut gets every reply");
+        }
+    }
+    assert!(cut_by_budget > 0, "no client was cut by the budget");
+    // What was held is given back once the clients are gone: a client may again leave 12
+    // replies (12 MB, under the three quarters of the budget that unread replies may take)
+    // unread for a while and then read them all.
+    drop(slow);
+    thread::sleep(Duration::from_secs(1));
+    let mut late = stack.raw();
+    let mut get12 = bytes::BytesMut::new();
+    for _ in 0..12 {
+        get12.extend_from_slice(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n");
+    }
+    std::io::Write::write_all(&mut late, &get12).expect("pipeline");
+    thread::sleep(Duration::from_secs(2));
+    late.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = bytes::BytesMut::new();
+    for i in 0..12 {
+        match redcloak_e2e::read_frame(&mut late, &mut buf) {
+            Ok(Frame::Bulk(b)) => assert_eq!(b.len(), value.len()),
+            other => panic!("reply {i} after the slow clients left: {other:?}"),
+        }
+    }
+    // Redis was never suspected: clients that do not read are not an outage.
+    assert!(!stack.proxy.log_text().contains("degraded mode"));
+}

@@ -44,15 +44,24 @@ impl Budget {
         self.max
     }
 
-    fn try_take(&self, n: usize) -> bool {
+    /// Takes `n` bytes if they fit. False (nothing taken) if they do not.
+    pub(crate) fn try_take(&self, n: usize) -> bool {
+        self.try_take_within(n, self.max)
+    }
+
+    /// Takes `n` bytes if the use stays within `limit` (≤ the budget). False (nothing
+    /// taken) if it would not.
+    pub(crate) fn try_take_within(&self, n: usize, limit: usize) -> bool {
+        let limit = limit.min(self.max);
         self.used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                used.checked_add(n).filter(|&total| total <= self.max)
+                used.checked_add(n).filter(|&total| total <= limit)
             })
             .is_ok()
     }
 
-    fn give(&self, n: usize) {
+    /// Gives back `n` bytes taken before.
+    pub(crate) fn give(&self, n: usize) {
         self.used.fetch_sub(n, Ordering::AcqRel);
     }
 }
@@ -238,6 +247,21 @@ mod tests {
         buf.resize(buf.capacity() - 2 * FREE_PER_BUFFER / 4, b'x');
         a.grow(&mut buf, 2 * FREE_PER_BUFFER).await.unwrap();
         assert_eq!(buf.as_ptr(), before);
+    }
+
+    #[test]
+    fn a_take_within_a_limit_leaves_the_rest_of_the_budget() {
+        let budget = Budget::new(1000);
+        assert!(budget.try_take_within(400, 500));
+        assert!(!budget.try_take_within(200, 500), "over the limit");
+        assert_eq!(budget.used(), 400, "a refused take takes nothing");
+        assert!(budget.try_take(600), "the rest is there for the others");
+        assert!(
+            !budget.try_take_within(1, 5000),
+            "never over the budget itself"
+        );
+        budget.give(1000);
+        assert_eq!(budget.used(), 0);
     }
 
     #[tokio::test]

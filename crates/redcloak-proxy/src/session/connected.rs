@@ -1665,6 +1665,19 @@ impl<X: LinkRx, W: AsyncWrite + Unpin> Writer<'_, X, W> {
                         .fail("redcloak closed this connection: its replies were not read")
                         .await;
                 }
+                Err(LinkError::UnreadBudget { max }) => {
+                    warn!(
+                        max,
+                        "closing a client whose unread replies do not fit in REDCLOAK_MAX_BUFFERED_BYTES"
+                    );
+                    return self
+                        .fail(
+                            "redcloak closed this connection: its replies were not read, and what it left \
+                             unread does not fit in REDCLOAK_MAX_BUFFERED_BYTES (read replies as \
+                             they come, or raise the limit)",
+                        )
+                        .await;
+                }
                 Ok(None) | Err(_) if self.busy.hung_up.load(Ordering::Acquire) => {
                     // The client hung up and Redis, told so, answered what it had read and
                     // closed. What is still owed is a command that was blocked (BLPOP,

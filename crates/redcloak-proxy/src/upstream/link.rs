@@ -51,6 +51,13 @@ pub(crate) enum LinkError {
         /// The bytes redcloak holds for one client at most.
         limit: usize,
     },
+    /// On a shared connection: the replies the client left unread do not fit in the
+    /// process-wide budget (its link is cut; the others sharing the connection go on).
+    #[error("the client's unread replies do not fit in REDCLOAK_MAX_BUFFERED_BYTES ({max} bytes)")]
+    UnreadBudget {
+        /// The budget's limit.
+        max: usize,
+    },
     /// A reply larger than the memory budget can hold right now.
     #[error("a reply from Redis does not fit in REDCLOAK_MAX_BUFFERED_BYTES ({} bytes) right now", .0.max)]
     Budget(Exhausted),

@@ -28,6 +28,7 @@ use tracing::debug;
 
 use super::link::{FrameReader, LinkError, LinkRx, LinkTx};
 use super::{UpstreamConn, UpstreamError};
+use crate::budget::{Budget, FREE_PER_BUFFER};
 use crate::Shared;
 
 /// Requests queued for a connection's writer past which senders wait for it to catch up.
@@ -96,7 +97,12 @@ impl SharedLinks {
         shared: &Arc<Shared>,
     ) -> Result<(SharedTx, SharedRx), UpstreamError> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let inbox = Arc::new(Inbox::default());
+        let inbox = Arc::new(Inbox {
+            owed: AtomicUsize::new(0),
+            unread: Mutex::new(0),
+            budget: shared.budget.clone(),
+            cut: AtomicBool::new(false),
+        });
         let mux = self.mux(shared).await?;
         Ok((
             SharedTx {
@@ -136,12 +142,16 @@ impl SharedLinks {
 type Delivery = Result<Bytes, LinkError>;
 
 /// A session's side of the routing.
-#[derive(Default)]
 struct Inbox {
     /// Frames sent and not yet delivered (on the current connection).
     owed: AtomicUsize,
-    /// Bytes delivered and not yet read by the session.
-    unread: AtomicUsize,
+    /// Bytes delivered and not yet read by the session. Beyond [`FREE_PER_BUFFER`] (as for
+    /// every buffer) they are taken from the process-wide budget
+    /// (`REDCLOAK_MAX_BUFFERED_BYTES`): the connection's reader must go on reading for the
+    /// other sessions, so what one session leaves unread is held by redcloak, not by a
+    /// socket. A lock, not an atomic, so that the count and what it took change together.
+    unread: Mutex<usize>,
+    budget: Arc<Budget>,
     /// The session read too slowly and was cut off: drop what else arrives for it.
     cut: AtomicBool,
 }
@@ -297,15 +307,34 @@ impl Mux {
         let inbox = &front.inbox;
         inbox.owed.fetch_sub(1, Ordering::AcqRel);
         if !inbox.cut.load(Ordering::Acquire) {
-            let unread = inbox.unread.fetch_add(frame.len(), Ordering::AcqRel) + frame.len();
-            if unread > self.unread_limit {
+            let mut unread = inbox.lock_unread();
+            let (old, new) = (*unread, *unread + frame.len());
+            let take = held(new) - held(old);
+            if new > self.unread_limit {
                 // Like Redis's output buffer limit: the client is cut off, the others go on.
                 inbox.cut.store(true, Ordering::Release);
                 let _ = front.tx.send(Err(LinkError::Unread {
                     limit: self.unread_limit,
                 }));
+            } else if take > 0
+                && !inbox
+                    .budget
+                    .try_take_within(take, unread_cap(&inbox.budget))
+            {
+                // The process-wide budget cannot hold more: the client that leaves replies
+                // unread is cut off, not the connection (busy is not down). A client that
+                // reads as replies come holds less than the free part and is never cut.
+                // Unread replies get the budget up to `unread_cap`: the connection's reader
+                // needs the rest to read a large reply for anyone, requests need it too.
+                inbox.cut.store(true, Ordering::Release);
+                let _ = front.tx.send(Err(LinkError::UnreadBudget {
+                    max: inbox.budget.max(),
+                }));
+            } else if front.tx.send(Ok(frame)).is_ok() {
+                *unread = new;
             } else {
-                let _ = front.tx.send(Ok(frame));
+                // The session is gone (its receiver closed): nothing holds the frame.
+                inbox.budget.give(take);
             }
         }
         if front.frames == 0 {
@@ -456,11 +485,53 @@ pub(crate) struct SharedRx {
     ended: Option<LinkError>,
 }
 
+/// How far the budget's use may go for replies left unread: three quarters. The last
+/// quarter stays for request buffers and the connections' readers (a reader that cannot
+/// grow its buffer to read a large reply fails the connection for every session on it).
+/// Redis itself holds any amount for a slow normal client (`client-output-buffer-limit
+/// normal 0 0 0`), so the cap is as generous as the reserve allows: a client that leaves
+/// 100 MiB of values (140 MB of ciphertext) unread under the default 256 MiB is still served.
+fn unread_cap(budget: &Budget) -> usize {
+    budget.max() / 4 * 3
+}
+
+/// What `unread` bytes take from the budget.
+fn held(unread: usize) -> usize {
+    unread.saturating_sub(FREE_PER_BUFFER)
+}
+
+impl Inbox {
+    fn lock_unread(&self) -> std::sync::MutexGuard<'_, usize> {
+        self.unread.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The session took a frame of `len` bytes: what it held goes back to the budget.
+    fn taken(&self, len: usize) {
+        let mut unread = self.lock_unread();
+        let (old, new) = (*unread, unread.saturating_sub(len));
+        *unread = new;
+        self.budget.give(held(old) - held(new));
+    }
+}
+
 impl SharedRx {
     fn took(&mut self, d: Delivery) -> Result<Option<Bytes>, LinkError> {
         let frame = d?;
-        self.inbox.unread.fetch_sub(frame.len(), Ordering::AcqRel);
+        self.inbox.taken(frame.len());
         Ok(Some(frame))
+    }
+}
+
+impl Drop for SharedRx {
+    fn drop(&mut self) {
+        // Frames delivered and never taken give their budget back; once closed, the
+        // connection's reader cannot deliver more (a failed send gives back itself).
+        self.rx.close();
+        while let Ok(d) = self.rx.try_recv() {
+            if let Ok(frame) = d {
+                self.inbox.taken(frame.len());
+            }
+        }
     }
 }
 
