@@ -292,6 +292,49 @@ fn killing_the_shared_connections_under_load_sends_no_reply_to_the_wrong_client(
     stack.assert_all_values_encrypted();
 }
 
+/// Reads a slow client's replies until its connection ends: whole values of `len` bytes,
+/// then "not read" errors (never a reply of another client). Returns the values, the errors,
+/// those naming the budget, and how the connection ended.
+fn read_to_the_end(
+    s: &mut std::net::TcpStream,
+    len: usize,
+) -> (usize, usize, usize, std::io::Error) {
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = bytes::BytesMut::new();
+    let (mut whole, mut errors, mut by_budget) = (0, 0, 0);
+    loop {
+        match redcloak_e2e::read_frame(s, &mut buf) {
+            Ok(Frame::Bulk(b)) => {
+                assert_eq!(b.len(), len);
+                whole += 1;
+            }
+            Ok(Frame::Error(e)) => {
+                let e = String::from_utf8_lossy(&e);
+                assert!(e.contains("its replies were not read"), "{e}");
+                by_budget += usize::from(e.contains("REDCLOAK_MAX_BUFFERED_BYTES"));
+                errors += 1;
+            }
+            Ok(other) => panic!("a slow client got {other:?}"),
+            Err(e) => return (whole, errors, by_budget, e),
+        }
+    }
+}
+
+/// A client beside slow readers, on the same shared connection, served for five seconds:
+/// how many SET + GET pairs it got (each answered right).
+fn serve_for_five_seconds(stack: &Stack) -> usize {
+    let mut other = stack.plain();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut served = 0;
+    while Instant::now() < deadline {
+        let v = format!("other {served}");
+        assert_eq!(other.cmd(&[b"SET", b"other", v.as_bytes()]).unwrap(), ok());
+        assert_eq!(other.cmd(&[b"GET", b"other"]).unwrap(), bulk(&v));
+        served += 1;
+    }
+    served
+}
+
 #[test]
 fn a_client_that_never_reads_its_replies_is_cut_off_and_the_others_go_on() {
     // Largest bulk 1 MiB: a client may leave 2 MiB (one largest reply) + 64 MiB unread.
@@ -316,15 +359,7 @@ fn a_client_that_never_reads_its_replies_is_cut_off_and_the_others_go_on() {
     std::io::Write::write_all(&mut slow, &get).expect("pipeline");
 
     // Meanwhile a client on the same (only) shared connection is served.
-    let mut other = stack.plain();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut served = 0;
-    while Instant::now() < deadline {
-        let v = format!("other {served}");
-        assert_eq!(other.cmd(&[b"SET", b"other", v.as_bytes()]).unwrap(), ok());
-        assert_eq!(other.cmd(&[b"GET", b"other"]).unwrap(), bulk(&v));
-        served += 1;
-    }
+    let served = serve_for_five_seconds(&stack);
     let grown_mib = stack.proxy.rss_kib().saturating_sub(rss_before) / 1024;
     println!("{served} commands served beside the slow client; RSS grew {grown_mib} MiB");
     // Without the cut the 200 MB would sit in redcloak; with it, about the 66 MiB allowed,
@@ -336,25 +371,7 @@ fn a_client_that_never_reads_its_replies_is_cut_off_and_the_others_go_on() {
     );
     // The slow client, once it reads, gets whole replies and then an error or the end —
     // never a reply that belongs to another client.
-    slow.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut buf = bytes::BytesMut::new();
-    let (mut whole, mut errors) = (0, 0);
-    let end = loop {
-        match redcloak_e2e::read_frame(&mut slow, &mut buf) {
-            Ok(Frame::Bulk(b)) => {
-                assert_eq!(b.len(), value.len());
-                whole += 1;
-            }
-            Ok(Frame::Error(e)) => {
-                let e = String::from_utf8_lossy(&e);
-                assert!(e.contains("its replies were not read"), "{e}");
-                errors += 1;
-            }
-            Ok(other) => panic!("the slow client got {other:?}"),
-            Err(e) => break e,
-        }
-    };
+    let (whole, errors, _, end) = read_to_the_end(&mut slow, value.len());
     assert_eq!(
         end.kind(),
         std::io::ErrorKind::UnexpectedEof,
@@ -397,15 +414,7 @@ fn clients_that_never_read_are_cut_off_at_the_process_wide_budget() {
     }
 
     // Meanwhile a client on the same (only) shared connection is served.
-    let mut other = stack.plain();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut served = 0;
-    while Instant::now() < deadline {
-        let v = format!("other {served}");
-        assert_eq!(other.cmd(&[b"SET", b"other", v.as_bytes()]).unwrap(), ok());
-        assert_eq!(other.cmd(&[b"GET", b"other"]).unwrap(), bulk(&v));
-        served += 1;
-    }
+    let served = serve_for_five_seconds(&stack);
     let grown_mib = stack.proxy.rss_kib().saturating_sub(rss_before) / 1024;
     println!("{served} commands served beside the slow clients; RSS grew {grown_mib} MiB");
     // Held without the budget: the 160 MB. With it: the 32 MiB, the reader's buffer and
@@ -420,27 +429,8 @@ fn clients_that_never_read_are_cut_off_at_the_process_wide_budget() {
     // never a reply that belongs to another client; at least one was cut by the budget.
     let mut cut_by_budget = 0;
     for s in &mut slow {
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut buf = bytes::BytesMut::new();
-        let (mut whole, mut errors) = (0, 0);
-        let end = loop {
-            match redcloak_e2e::read_frame(s, &mut buf) {
-                Ok(Frame::Bulk(b)) => {
-                    assert_eq!(b.len(), value.len());
-                    whole += 1;
-                }
-                Ok(Frame::Error(e)) => {
-                    let e = String::from_utf8_lossy(&e);
-                    assert!(e.contains("its replies were not read"), "{e}");
-                    if e.contains("REDCLOAK_MAX_BUFFERED_BYTES") {
-                        cut_by_budget += 1;
-                    }
-                    errors += 1;
-                }
-                Ok(other) => panic!("a slow client got {other:?}"),
-                Err(e) => break e,
-            }
-        };
+        let (whole, errors, by_budget, end) = read_to_the_end(s, value.len());
+        cut_by_budget += by_budget;
         if errors > 0 {
             assert_eq!(
                 end.kind(),
